@@ -1,0 +1,3 @@
+//! The source: DynamoDB, read with a parallel segmented Scan.
+
+pub mod item;
