@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # Shared helpers for scripts/services (and anything else that wants the same
 # paths). Source it; it defines variables and functions only, runs nothing.
 #

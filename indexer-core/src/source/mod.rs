@@ -1,3 +1,4 @@
 //! The source: DynamoDB, read with a parallel segmented Scan.
 
 pub mod item;
+pub mod scan;

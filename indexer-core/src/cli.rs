@@ -1,0 +1,329 @@
+//! The command line: one configuration type for flags and environment variables, so the ECS task
+//! (configured by container environment overrides) and a person at a terminal share it.
+//!
+//! Every flag reads an environment variable; the original tool's names (`DYNAMODB_TABLE`,
+//! `ELASTICSEARCH_INDEX`, `ELASTICSEARCH_HOST`) are accepted as fallbacks.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::entities;
+use crate::error::Error;
+use crate::rebuild::{self, RebuildPlan};
+use crate::sink::client::SearchClient;
+use crate::sink::retry::RetryPolicy;
+use crate::summary::Summary;
+use crate::validate::{IndexName, NodeUrl, TableName};
+
+/// The largest bulk request the tool will build.
+pub const MAX_BATCH_BYTES: usize = 10 * 1024 * 1024;
+
+/// Rebuilds and keeps true an OpenSearch index from a DynamoDB table.
+#[derive(Debug, Parser)]
+#[command(name = "indexer", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log format on stderr: `auto` is human-readable on a terminal and JSON lines otherwise.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Text,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a fresh index from the table and swap the alias onto it atomically.
+    Rebuild(RebuildArgs),
+}
+
+/// Which table feeds which alias on which cluster.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// The DynamoDB table to read [also DYNAMODB_TABLE].
+    #[arg(long, env = "DYNAMO_TABLE")]
+    pub table: Option<String>,
+
+    /// The alias users query, e.g. `persons` [also ELASTICSEARCH_INDEX].
+    #[arg(long, env = "INDEX_NAME")]
+    pub index: Option<String>,
+
+    /// The search cluster's URL, e.g. https://search-x.eu-west-2.es.amazonaws.com
+    /// [also ELASTICSEARCH_HOST].
+    #[arg(long, env = "INDEX_NODE_HOST")]
+    pub host: Option<String>,
+
+    /// The entity the table holds; by default the one whose table this is.
+    #[arg(long, env = "ENTITY")]
+    pub entity: Option<String>,
+}
+
+/// `indexer rebuild` flags.
+#[derive(Debug, Clone, Args)]
+pub struct RebuildArgs {
+    #[command(flatten)]
+    pub target: Target,
+
+    /// Parallel Scan segments (DynamoDB TotalSegments).
+    #[arg(long, env = "SEGMENTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub segments: u32,
+
+    /// Items per Scan page (the Scan `Limit`).
+    #[arg(long, env = "PAGE_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub page_size: u32,
+
+    /// Largest bulk request body, in bytes or with a unit (`5MiB`, `512KiB`); at most 10 MiB.
+    #[arg(long, env = "BATCH_BYTES", default_value = "5MiB", value_parser = parse_batch_bytes)]
+    pub batch_bytes: usize,
+
+    /// Most documents per bulk request.
+    #[arg(long, env = "BATCH_DOCS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_docs: u32,
+
+    /// Bulk requests in flight at once.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrency: u32,
+
+    /// Dead-lettered items allowed before the gate refuses the swap.
+    #[arg(long, env = "MAX_ERRORS", default_value_t = 0)]
+    pub max_errors: u64,
+
+    /// The new index must hold at least this fraction of the live index's documents.
+    #[arg(long, env = "MIN_RATIO", default_value_t = 0.9, value_parser = parse_ratio)]
+    pub min_ratio: f64,
+
+    /// Previous physical indexes to keep for rollback; older ones are deleted.
+    #[arg(long, env = "KEEP", default_value_t = 1)]
+    pub keep: usize,
+
+    /// Where to write items that could not be indexed (JSON lines); default
+    /// `<new index>.dead-letter.jsonl` in the working directory.
+    #[arg(long, env = "DEAD_LETTER_PATH")]
+    pub dead_letter: Option<PathBuf>,
+
+    /// Scan, map and encode everything; write nothing to the cluster.
+    #[arg(long, env = "DRY_RUN")]
+    pub dry_run: bool,
+
+    /// Retries of a failing bulk request or item before giving up on it.
+    #[arg(long, env = "MAX_RETRIES", default_value_t = 8)]
+    pub max_retries: u32,
+
+    /// First backoff ceiling in milliseconds; it doubles per retry up to 30 s, with full jitter.
+    #[arg(long, env = "RETRY_BASE_MS", default_value_t = 250)]
+    pub retry_base_ms: u64,
+
+    /// Timeout of one request to the search cluster, in seconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub request_timeout: u64,
+
+    /// Seconds between progress lines (JSON log mode).
+    #[arg(long, env = "PROGRESS_INTERVAL_SECS", default_value_t = 5)]
+    pub progress_interval: u64,
+}
+
+fn parse_batch_bytes(text: &str) -> Result<usize, String> {
+    let trimmed = text.trim();
+    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    let number: usize = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (use bytes or a unit: 5MiB, 512KiB)"))?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        other => return Err(format!("unknown size unit {other:?} (use B, KiB or MiB)")),
+    };
+    let bytes = number.saturating_mul(factor);
+    if bytes < 1024 {
+        return Err(format!("{text:?} is below the 1 KiB minimum"));
+    }
+    if bytes > MAX_BATCH_BYTES {
+        return Err(format!("{text:?} is over the 10 MiB limit of a bulk request"));
+    }
+    Ok(bytes)
+}
+
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    let ratio: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if !(0.0..=1.0).contains(&ratio) {
+        return Err(format!("{ratio} is not between 0 and 1"));
+    }
+    Ok(ratio)
+}
+
+fn env_fallback(value: Option<String>, legacy: &str) -> Option<String> {
+    value
+        .or_else(|| std::env::var(legacy).ok())
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// The validated target of a run.
+pub struct Resolved {
+    pub table: TableName,
+    pub alias: IndexName,
+    pub host: Option<NodeUrl>,
+    pub entity: &'static str,
+}
+
+impl Target {
+    /// Validates the target; the host is required unless `host_optional`.
+    pub fn resolve(&self, host_optional: bool) -> Result<Resolved, Error> {
+        let table = env_fallback(self.table.clone(), "DYNAMODB_TABLE")
+            .ok_or_else(|| Error::Input("no table given: pass --table or set DYNAMO_TABLE".into()))?;
+        let table = TableName::try_from(table.as_str())?;
+        let entity = match &self.entity {
+            Some(name) => entities::by_name(name).ok_or_else(|| {
+                Error::Input(format!("unknown entity {name:?}; known entities: {}", entities::known()))
+            })?,
+            None => entities::by_table(table.as_str()).ok_or_else(|| {
+                Error::Input(format!(
+                    "no entity is known for table {table:?}; known: {}; pass --entity for a table with another name",
+                    entities::known()
+                ))
+            })?,
+        };
+        let alias = env_fallback(self.index.clone(), "ELASTICSEARCH_INDEX")
+            .ok_or_else(|| Error::Input("no index given: pass --index or set INDEX_NAME".into()))?;
+        let alias = IndexName::try_from(alias.as_str())?;
+        let host = match env_fallback(self.host.clone(), "ELASTICSEARCH_HOST") {
+            Some(host) => Some(NodeUrl::try_from(host.as_str())?),
+            None if host_optional => None,
+            None => return Err(Error::Input("no host given: pass --host or set INDEX_NODE_HOST".into())),
+        };
+        Ok(Resolved {
+            table,
+            alias,
+            host,
+            entity: entity.name(),
+        })
+    }
+}
+
+async fn dynamo_client() -> Result<aws_sdk_dynamodb::Client, Error> {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(10))
+        .load()
+        .await;
+    if config.region().is_none() {
+        return Err(Error::Input(
+            "no AWS region configured: set AWS_REGION (or a profile with a region)".into(),
+        ));
+    }
+    Ok(aws_sdk_dynamodb::Client::new(&config))
+}
+
+/// Runs a parsed command line; returns the summary to print and the process exit code.
+pub async fn run(cli: Cli) -> (Summary, i32) {
+    match cli.command {
+        Command::Rebuild(args) => {
+            let result = run_rebuild(args).await;
+            match result {
+                Ok(summary) => {
+                    let code = summary.exit_code(None);
+                    (summary, code)
+                }
+                Err(error) => {
+                    tracing::error!(error = %format!("{error:#}"), "rebuild failed");
+                    let code = error.exit_code();
+                    (Summary::new("rebuild").failed(&error), code)
+                }
+            }
+        }
+    }
+}
+
+async fn run_rebuild(args: RebuildArgs) -> Result<Summary, Error> {
+    let target = args.target.resolve(args.dry_run)?;
+    let dynamo = dynamo_client().await?;
+    let timeout = Duration::from_secs(args.request_timeout.max(1));
+    let search = match &target.host {
+        Some(host) => Some(SearchClient::new(host.clone(), timeout)?),
+        None => None,
+    };
+    let plan = RebuildPlan {
+        table: target.table,
+        alias: target.alias,
+        entity: target.entity,
+        segments: args.segments,
+        page_size: args.page_size,
+        batch_bytes: args.batch_bytes,
+        batch_docs: args.batch_docs as usize,
+        concurrency: args.concurrency as usize,
+        retry: RetryPolicy {
+            max_retries: args.max_retries,
+            base: Duration::from_millis(args.retry_base_ms.max(1)),
+            cap: Duration::from_secs(30),
+        },
+        max_errors: args.max_errors,
+        min_ratio: args.min_ratio,
+        keep: args.keep,
+        dead_letter: args.dead_letter,
+        dry_run: args.dry_run,
+        progress_interval: Duration::from_secs(args.progress_interval.max(1)),
+    };
+    rebuild::rebuild(dynamo, search, plan).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_sizes_accept_units_and_stay_within_the_bulk_limit() {
+        assert_eq!(parse_batch_bytes("5MiB"), Ok(5 * 1024 * 1024));
+        assert_eq!(parse_batch_bytes("512KiB"), Ok(512 * 1024));
+        assert_eq!(parse_batch_bytes("2048"), Ok(2048));
+        assert_eq!(parse_batch_bytes("10MiB"), Ok(MAX_BATCH_BYTES));
+        assert!(parse_batch_bytes("11MiB").expect_err("too big").contains("10 MiB"));
+        assert!(parse_batch_bytes("12").expect_err("too small").contains("minimum"));
+        assert!(parse_batch_bytes("5GB").expect_err("unit").contains("unit"));
+        assert!(parse_batch_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn the_min_ratio_is_a_fraction() {
+        assert_eq!(parse_ratio("0.9"), Ok(0.9));
+        assert!(parse_ratio("1.5").is_err());
+        assert!(parse_ratio("-1").is_err());
+    }
+
+    #[test]
+    fn the_command_line_parses_with_defaults() {
+        let cli = Cli::try_parse_from(["indexer", "rebuild", "--table", "Persons", "--index", "persons", "--dry-run"])
+            .expect("parses");
+        let Command::Rebuild(args) = cli.command;
+        assert_eq!(args.segments, 8);
+        assert_eq!(args.batch_bytes, 5 * 1024 * 1024);
+        assert_eq!(args.max_errors, 0);
+        assert_eq!(args.keep, 1);
+        let resolved = args.target.resolve(true).expect("valid");
+        assert_eq!(resolved.entity, "persons");
+        assert!(resolved.host.is_none());
+    }
+
+    #[test]
+    fn an_unknown_table_lists_the_known_entities() {
+        let target = Target {
+            table: Some("Widgets".into()),
+            index: Some("widgets".into()),
+            host: Some("http://127.0.0.1:9200".into()),
+            entity: None,
+        };
+        let Err(err) = target.resolve(false) else { panic!("must fail") };
+        let message = err.to_string();
+        assert!(message.contains("\"Widgets\"") && message.contains("persons (table Persons)"), "{message}");
+        assert_eq!(err.exit_code(), 2);
+    }
+}

@@ -1,0 +1,55 @@
+//! The library's error, and the exit code each kind of failure maps to.
+
+use crate::deadletter::DeadLetterError;
+use crate::pipeline::PipelineError;
+use crate::sink::client::SinkError;
+use crate::source::scan::SourceError;
+use crate::validate::Invalid;
+
+/// Exit codes, as documented in the README.
+pub mod exit {
+    pub const SUCCESS: i32 = 0;
+    pub const FAILURE: i32 = 1;
+    pub const BAD_INPUT: i32 = 2;
+    pub const GATE_REFUSED: i32 = 3;
+}
+
+/// A run that could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input: a name, URL, entity or table that does not exist or breaks a rule.
+    #[error("{0}")]
+    Input(String),
+    #[error(transparent)]
+    Source(SourceError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    DeadLetter(#[from] DeadLetterError),
+}
+
+impl From<Invalid> for Error {
+    fn from(invalid: Invalid) -> Error {
+        Error::Input(invalid.0)
+    }
+}
+
+impl From<SourceError> for Error {
+    fn from(error: SourceError) -> Error {
+        match error {
+            SourceError::TableNotFound { .. } => Error::Input(error.to_string()),
+            other => Error::Source(other),
+        }
+    }
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input(_) => exit::BAD_INPUT,
+            _ => exit::FAILURE,
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! The search cluster's HTTP API, as far as the indexer needs it: index administration, aliases,
+//! counts and `_bulk`. Every call has a bounded timeout; every non-success answer becomes a
+//! [`SinkError`] naming the operation, the status and the cluster's own reason.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::validate::NodeUrl;
+
+/// A failure talking to the search cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("{op}: cannot reach the search cluster at {host}: {source}")]
+    Transport {
+        op: String,
+        host: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{op}: the search cluster answered {status}: {reason}")]
+    Status {
+        op: String,
+        status: u16,
+        reason: String,
+    },
+    #[error("{op}: unexpected answer from the search cluster: {reason}")]
+    Decode { op: String, reason: String },
+}
+
+impl SinkError {
+    /// Whether trying again later may succeed (throttling, server errors, timeouts, resets).
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            SinkError::Transport { .. } => true,
+            SinkError::Status { status, .. } => super::retry::is_retriable_status(*status),
+            SinkError::Decode { .. } => false,
+        }
+    }
+}
+
+/// How an alias is attached to an index: everything `_aliases` needs to re-create it elsewhere.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
+pub struct AliasProps {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_routing: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_routing: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_write_index: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_hidden: Option<bool>,
+}
+
+/// What a name currently is on the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NameState {
+    /// Nothing has that name.
+    Absent,
+    /// A concrete index has that name (the original tool's layout).
+    Index,
+    /// An alias with that name points at these indexes.
+    Alias(Vec<String>),
+}
+
+#[derive(Deserialize)]
+struct IndexAliases {
+    #[serde(default)]
+    aliases: BTreeMap<String, AliasProps>,
+}
+
+/// A client for one cluster.
+#[derive(Clone)]
+pub struct SearchClient {
+    http: reqwest::Client,
+    node: NodeUrl,
+}
+
+impl SearchClient {
+    pub fn new(node: NodeUrl, request_timeout: Duration) -> Result<SearchClient, SinkError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(request_timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("indexer/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|source| SinkError::Transport {
+                op: "create HTTP client".into(),
+                host: node.to_string(),
+                source,
+            })?;
+        Ok(SearchClient { http, node })
+    }
+
+    pub fn node(&self) -> &NodeUrl {
+        &self.node
+    }
+
+    /// Sends a request and returns status and body, without judging the status.
+    async fn raw(
+        &self,
+        op: &str,
+        method: Method,
+        path: &str,
+        body: Option<(Vec<u8>, &str)>,
+    ) -> Result<(StatusCode, Vec<u8>), SinkError> {
+        let mut request = self.http.request(method, self.node.join(path));
+        if let Some((bytes, content_type)) = body {
+            request = request.header("content-type", content_type).body(bytes);
+        }
+        let transport = |source| SinkError::Transport {
+            op: op.to_owned(),
+            host: self.node.to_string(),
+            source,
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(transport)?;
+        Ok((status, bytes.to_vec()))
+    }
+
+    /// Sends a request and decodes a successful JSON answer.
+    async fn call(&self, op: &str, method: Method, path: &str, body: Option<Value>) -> Result<Value, SinkError> {
+        let body = body.map(|v| (v.to_string().into_bytes(), "application/json"));
+        let (status, bytes) = self.raw(op, method, path, body).await?;
+        if !status.is_success() {
+            return Err(status_error(op, status.as_u16(), &bytes));
+        }
+        decode(op, &bytes)
+    }
+
+    /// Sends one `_bulk` body. A non-success status is an error; the per-item outcome of a
+    /// successful call is for the caller to read.
+    pub async fn bulk(&self, body: Vec<u8>) -> Result<Vec<u8>, SinkError> {
+        let (status, bytes) = self
+            .raw("bulk", Method::POST, "/_bulk", Some((body, "application/x-ndjson")))
+            .await?;
+        if !status.is_success() {
+            return Err(status_error("bulk", status.as_u16(), &bytes));
+        }
+        Ok(bytes)
+    }
+
+    /// Creates an index with the given settings and mappings.
+    pub async fn create_index(&self, name: &str, definition: &Value) -> Result<(), SinkError> {
+        self.call(&format!("create index {name}"), Method::PUT, &format!("/{name}"), Some(definition.clone()))
+            .await
+            .map(drop)
+    }
+
+    pub async fn delete_index(&self, name: &str) -> Result<(), SinkError> {
+        self.call(&format!("delete index {name}"), Method::DELETE, &format!("/{name}"), None)
+            .await
+            .map(drop)
+    }
+
+    pub async fn put_settings(&self, name: &str, settings: &Value) -> Result<(), SinkError> {
+        let body = json!({ "index": settings });
+        self.call(&format!("update settings of {name}"), Method::PUT, &format!("/{name}/_settings"), Some(body))
+            .await
+            .map(drop)
+    }
+
+    /// An index's settings, flattened under `index.` as the cluster reports them.
+    pub async fn settings(&self, name: &str) -> Result<Value, SinkError> {
+        let op = format!("read settings of {name}");
+        let answer = self.call(&op, Method::GET, &format!("/{name}/_settings"), None).await?;
+        answer
+            .get(name)
+            .and_then(|v| v.get("settings"))
+            .and_then(|v| v.get("index"))
+            .cloned()
+            .ok_or_else(|| SinkError::Decode {
+                op,
+                reason: "no settings.index in the answer".into(),
+            })
+    }
+
+    pub async fn refresh(&self, name: &str) -> Result<(), SinkError> {
+        self.call(&format!("refresh {name}"), Method::POST, &format!("/{name}/_refresh"), None)
+            .await
+            .map(drop)
+    }
+
+    /// The number of documents searchable in an index or alias.
+    pub async fn count(&self, name: &str) -> Result<u64, SinkError> {
+        let op = format!("count documents in {name}");
+        let answer = self.call(&op, Method::GET, &format!("/{name}/_count"), None).await?;
+        answer["count"].as_u64().ok_or_else(|| SinkError::Decode {
+            op,
+            reason: format!("no count in {answer}"),
+        })
+    }
+
+    /// Whether `name` is an alias, a concrete index or nothing.
+    pub async fn name_state(&self, name: &str) -> Result<NameState, SinkError> {
+        let op = format!("look up alias {name}");
+        let (status, bytes) = self.raw(&op, Method::GET, &format!("/_alias/{name}"), None).await?;
+        if status.is_success() {
+            let indexes: BTreeMap<String, Value> = serde_json::from_slice(&bytes).map_err(|e| SinkError::Decode {
+                op: op.clone(),
+                reason: e.to_string(),
+            })?;
+            if !indexes.is_empty() {
+                return Ok(NameState::Alias(indexes.into_keys().collect()));
+            }
+        } else if status != StatusCode::NOT_FOUND {
+            return Err(status_error(&op, status.as_u16(), &bytes));
+        }
+        let op = format!("look up index {name}");
+        let (status, bytes) = self.raw(&op, Method::GET, &format!("/{name}"), None).await?;
+        match status {
+            StatusCode::NOT_FOUND => Ok(NameState::Absent),
+            s if s.is_success() => Ok(NameState::Index),
+            s => Err(status_error(&op, s.as_u16(), &bytes)),
+        }
+    }
+
+    /// Every alias on an index, with its properties.
+    pub async fn aliases_of(&self, index: &str) -> Result<BTreeMap<String, AliasProps>, SinkError> {
+        let op = format!("read aliases of {index}");
+        let answer = self.call(&op, Method::GET, &format!("/{index}/_alias"), None).await?;
+        let mut by_index: BTreeMap<String, IndexAliases> =
+            serde_json::from_value(answer).map_err(|e| SinkError::Decode {
+                op: op.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(by_index.remove(index).map(|i| i.aliases).unwrap_or_default())
+    }
+
+    /// Applies alias actions in one atomic `_aliases` call.
+    pub async fn update_aliases(&self, actions: Vec<Value>) -> Result<(), SinkError> {
+        let answer = self
+            .call("update aliases", Method::POST, "/_aliases", Some(json!({ "actions": actions })))
+            .await?;
+        if answer.get("acknowledged").and_then(Value::as_bool) == Some(false) {
+            return Err(SinkError::Decode {
+                op: "update aliases".into(),
+                reason: "the cluster did not acknowledge the change".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Names of the indexes matching a wildcard pattern (hidden ones included).
+    pub async fn indexes_matching(&self, pattern: &str) -> Result<Vec<String>, SinkError> {
+        let op = format!("list indexes {pattern}");
+        let answer = self
+            .call(&op, Method::GET, &format!("/_cat/indices/{pattern}?format=json&h=index&expand_wildcards=all"), None)
+            .await;
+        let answer = match answer {
+            Err(SinkError::Status { status: 404, .. }) => return Ok(Vec::new()),
+            other => other?,
+        };
+        let rows = answer.as_array().ok_or_else(|| SinkError::Decode {
+            op: op.clone(),
+            reason: "expected a JSON array".into(),
+        })?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| row.get("index").and_then(Value::as_str).map(str::to_owned))
+            .collect())
+    }
+}
+
+fn decode(op: &str, bytes: &[u8]) -> Result<Value, SinkError> {
+    serde_json::from_slice(bytes).map_err(|e| SinkError::Decode {
+        op: op.to_owned(),
+        reason: format!("{e}; body starts {:?}", snippet(bytes)),
+    })
+}
+
+/// The first characters of a body, for error messages.
+pub(crate) fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]);
+    text.trim().to_owned()
+}
+
+/// Turns an error answer into a message: the cluster's `error.type: error.reason` when it sent
+/// one, else the start of the body.
+fn status_error(op: &str, status: u16, bytes: &[u8]) -> SinkError {
+    let reason = serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|v| {
+            let error = v.get("error")?;
+            match error {
+                Value::String(s) => Some(s.clone()),
+                _ => Some(format!(
+                    "{}: {}",
+                    error.get("type").and_then(Value::as_str).unwrap_or("error"),
+                    error.get("reason").and_then(Value::as_str).unwrap_or("")
+                )),
+            }
+        })
+        .unwrap_or_else(|| snippet(bytes));
+    SinkError::Status {
+        op: op.to_owned(),
+        status,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_answers_name_the_operation_status_and_cluster_reason() {
+        let body = br#"{"error":{"type":"resource_already_exists_exception","reason":"index [x] already exists"},"status":400}"#;
+        let err = status_error("create index x", 400, body);
+        assert_eq!(
+            err.to_string(),
+            "create index x: the search cluster answered 400: resource_already_exists_exception: index [x] already exists"
+        );
+        assert!(!err.is_retriable());
+        let html = status_error("bulk", 503, b"<html>Service Unavailable</html>");
+        assert!(html.to_string().contains("<html>Service Unavailable"));
+        assert!(html.is_retriable());
+    }
+}

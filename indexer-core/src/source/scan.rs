@@ -1,0 +1,125 @@
+//! Parallel segmented Scan.
+//!
+//! DynamoDB splits a table into `TotalSegments` disjoint segments; each segment is read page by
+//! page with `ExclusiveStartKey`, and every item appears in exactly one segment. Pages are asked
+//! for with an explicit `Limit`: without it each page costs more the deeper a segment goes.
+//! Throttling and transient errors are retried by the SDK's standard retry strategy.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::Select;
+
+use super::item::Item;
+use crate::validate::TableName;
+
+/// A failure reading the table.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("table {table:?} was not found in DynamoDB ({endpoint}); check the name, region and account")]
+    TableNotFound { table: String, endpoint: String },
+    #[error("{op} on table {table:?} failed: {message}")]
+    Aws { op: &'static str, table: String, message: String },
+}
+
+/// What the indexer needs to know about a table before reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableInfo {
+    /// DynamoDB's estimate, refreshed about every six hours; used only for progress.
+    pub approximate_items: Option<u64>,
+    pub key_attributes: Vec<String>,
+}
+
+/// Reads one table's description; a missing table is [`SourceError::TableNotFound`].
+pub async fn describe(client: &Client, table: &TableName) -> Result<TableInfo, SourceError> {
+    let result = client.describe_table().table_name(table.as_str()).send().await;
+    let output = match result {
+        Ok(output) => output,
+        Err(err) => {
+            let not_found = err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception());
+            if not_found {
+                return Err(SourceError::TableNotFound {
+                    table: table.to_string(),
+                    endpoint: endpoint_label(client),
+                });
+            }
+            return Err(SourceError::Aws {
+                op: "DescribeTable",
+                table: table.to_string(),
+                message: DisplayErrorContext(&err).to_string(),
+            });
+        }
+    };
+    let description = output.table;
+    Ok(TableInfo {
+        approximate_items: description
+            .as_ref()
+            .and_then(|t| t.item_count)
+            .and_then(|n| u64::try_from(n).ok()),
+        key_attributes: description
+            .as_ref()
+            .map(|t| t.key_schema().iter().map(|k| k.attribute_name().to_owned()).collect())
+            .unwrap_or_default(),
+    })
+}
+
+fn endpoint_label(client: &Client) -> String {
+    let config = client.config();
+    let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| "no region".into());
+    match std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL")) {
+        Ok(endpoint) => format!("endpoint {endpoint}, region {region}"),
+        Err(_) => format!("region {region}"),
+    }
+}
+
+/// Where one segment's reading stands.
+#[derive(Debug, Clone)]
+pub struct Cursor {
+    pub segment: u32,
+    pub total_segments: u32,
+    /// The key to continue after; `None` at the start.
+    pub last_key: Option<Item>,
+    pub done: bool,
+}
+
+impl Cursor {
+    pub fn start(segment: u32, total_segments: u32) -> Cursor {
+        Cursor {
+            segment,
+            total_segments,
+            last_key: None,
+            done: false,
+        }
+    }
+}
+
+/// Reads the next page of a segment and advances the cursor; `None` once the segment is done.
+pub async fn next_page(
+    client: &Client,
+    table: &TableName,
+    page_size: u32,
+    cursor: &mut Cursor,
+) -> Result<Option<Vec<Item>>, SourceError> {
+    if cursor.done {
+        return Ok(None);
+    }
+    let output = client
+        .scan()
+        .table_name(table.as_str())
+        .segment(cursor.segment as i32)
+        .total_segments(cursor.total_segments as i32)
+        .limit(page_size as i32)
+        .select(Select::AllAttributes)
+        .set_exclusive_start_key(cursor.last_key.clone())
+        .send()
+        .await
+        .map_err(|err| SourceError::Aws {
+            op: "Scan",
+            table: table.to_string(),
+            message: DisplayErrorContext(&err).to_string(),
+        })?;
+    cursor.last_key = output.last_evaluated_key.filter(|key| !key.is_empty());
+    cursor.done = cursor.last_key.is_none();
+    Ok(Some(output.items.unwrap_or_default()))
+}

@@ -1,0 +1,91 @@
+//! The one JSON object a run prints on stdout.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::{Error, exit};
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Succeeded,
+    GateFailed,
+    Failed,
+}
+
+/// The machine-readable result of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub status: Status,
+    pub mode: &'static str,
+    pub dry_run: bool,
+    pub table: Option<String>,
+    pub entity: Option<String>,
+    pub alias: Option<String>,
+    pub new_index: Option<String>,
+    pub previous_index: Option<String>,
+    pub scanned: u64,
+    pub indexed: u64,
+    pub dead_lettered: u64,
+    pub dead_letter_path: Option<String>,
+    pub retries: u64,
+    pub swapped: bool,
+    pub deleted_indexes: Vec<String>,
+    pub gate_refusals: Vec<String>,
+    pub seconds: f64,
+    pub docs_per_s: f64,
+    pub error: Option<String>,
+}
+
+impl Summary {
+    /// An empty summary of a run in `mode`; `failed` until the run says otherwise.
+    pub fn new(mode: &'static str) -> Summary {
+        Summary {
+            status: Status::Failed,
+            mode,
+            dry_run: false,
+            table: None,
+            entity: None,
+            alias: None,
+            new_index: None,
+            previous_index: None,
+            scanned: 0,
+            indexed: 0,
+            dead_lettered: 0,
+            dead_letter_path: None,
+            retries: 0,
+            swapped: false,
+            deleted_indexes: Vec::new(),
+            gate_refusals: Vec::new(),
+            seconds: 0.0,
+            docs_per_s: 0.0,
+            error: None,
+        }
+    }
+
+    pub fn failed(mut self, error: &Error) -> Summary {
+        self.status = Status::Failed;
+        self.error = Some(format!("{error:#}"));
+        self
+    }
+
+    pub fn set_elapsed(&mut self, elapsed: Duration) {
+        self.seconds = (elapsed.as_secs_f64() * 1000.0).round() / 1000.0;
+        self.docs_per_s = if elapsed.as_secs_f64() > 0.0 {
+            (self.indexed as f64 / elapsed.as_secs_f64()).round()
+        } else {
+            0.0
+        };
+    }
+
+    pub fn exit_code(&self, error: Option<&Error>) -> i32 {
+        match (self.status, error) {
+            (_, Some(error)) => error.exit_code(),
+            (Status::Succeeded, None) => exit::SUCCESS,
+            (Status::GateFailed, None) => exit::GATE_REFUSED,
+            (Status::Failed, None) => exit::FAILURE,
+        }
+    }
+}

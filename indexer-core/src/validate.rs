@@ -1,0 +1,225 @@
+//! Validated names and addresses. Raw strings from flags, environment or an event become these
+//! newtypes at the boundary, so an invalid name never reaches a service. Each error names the
+//! offending value and the rule it breaks.
+
+use std::fmt;
+
+use reqwest::Url;
+
+/// A value failed validation; the message names the value and the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+/// A DynamoDB table name: 3–255 characters of `a-z A-Z 0-9 _ - .`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableName(String);
+
+impl TableName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<&str> for TableName {
+    type Error = Invalid;
+
+    fn try_from(value: &str) -> Result<Self, Invalid> {
+        let len = value.chars().count();
+        if !(3..=255).contains(&len) {
+            return Err(Invalid(format!(
+                "invalid table name {value:?}: DynamoDB table names are 3 to 255 characters long (got {len})"
+            )));
+        }
+        if let Some(bad) = value
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+        {
+            return Err(Invalid(format!(
+                "invalid table name {value:?}: character {bad:?} is not allowed (DynamoDB allows a-z, A-Z, 0-9, '_', '-' and '.')"
+            )));
+        }
+        Ok(TableName(value.to_owned()))
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Room kept after an alias for the `-<UTC timestamp>` suffix of its physical indexes.
+const PHYSICAL_SUFFIX_LEN: usize = "-20260101t000000z".len();
+
+/// An OpenSearch index or alias name, by the cluster's rules: lowercase, none of
+/// `\ / * ? " < > | , # :` or spaces, not starting with `_ - +`, not `.` or `..`, and short
+/// enough (255 bytes) to carry the timestamp suffix of a physical index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IndexName(String);
+
+impl IndexName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<&str> for IndexName {
+    type Error = Invalid;
+
+    fn try_from(value: &str) -> Result<Self, Invalid> {
+        let rule = |why: &str| Invalid(format!("invalid index name {value:?}: {why}"));
+        if value.is_empty() {
+            return Err(rule("it is empty"));
+        }
+        if value == "." || value == ".." {
+            return Err(rule("'.' and '..' are reserved"));
+        }
+        if value.starts_with(['_', '-', '+']) {
+            return Err(rule("it must not start with '_', '-' or '+'"));
+        }
+        if value.starts_with('.') {
+            return Err(rule("names starting with '.' are hidden or system indexes"));
+        }
+        if value.chars().any(|c| c.is_uppercase()) {
+            return Err(rule("index names must be lowercase"));
+        }
+        if let Some(bad) = value
+            .chars()
+            .find(|c| matches!(c, '\\' | '/' | '*' | '?' | '"' | '<' | '>' | '|' | ',' | '#' | ':') || c.is_whitespace())
+        {
+            return Err(rule(&format!(
+                "character {bad:?} is not allowed (none of \\ / * ? \" < > | , # : or whitespace)"
+            )));
+        }
+        if value.len() + PHYSICAL_SUFFIX_LEN > 255 {
+            return Err(rule(&format!(
+                "it is {} bytes; at most {} leave room for the timestamp of its physical indexes",
+                value.len(),
+                255 - PHYSICAL_SUFFIX_LEN
+            )));
+        }
+        Ok(IndexName(value.to_owned()))
+    }
+}
+
+impl fmt::Display for IndexName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The base URL of the search cluster: `http(s)://host[:port]`, nothing else.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NodeUrl(Url);
+
+impl NodeUrl {
+    pub fn url(&self) -> &Url {
+        &self.0
+    }
+
+    /// The URL of `path` (which starts with `/`) on this node.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{}", self.0.as_str().trim_end_matches('/'), path)
+    }
+}
+
+impl TryFrom<&str> for NodeUrl {
+    type Error = Invalid;
+
+    fn try_from(value: &str) -> Result<Self, Invalid> {
+        let rule = |why: &str| Invalid(format!("invalid host URL {value:?}: {why}"));
+        let url = Url::parse(value.trim()).map_err(|e| {
+            rule(&format!(
+                "{e} (expected e.g. https://search-x.eu-west-2.es.amazonaws.com or http://localhost:9200)"
+            ))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(rule(&format!("scheme {:?} is not http or https", url.scheme())));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(rule("it has no host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(rule(
+                "credentials must not be part of the URL, where they would show in logs and process lists",
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(rule("it must not carry a query or fragment"));
+        }
+        if url.path() != "/" {
+            return Err(rule(&format!("it must not carry a path (got {:?})", url.path())));
+        }
+        Ok(NodeUrl(url))
+    }
+}
+
+impl fmt::Display for NodeUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_str().trim_end_matches('/'))
+    }
+}
+
+impl fmt::Debug for NodeUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeUrl({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_follow_dynamodb_rules() {
+        assert!(TableName::try_from("Persons").is_ok());
+        assert!(TableName::try_from("my.table-2_x").is_ok());
+        let err = TableName::try_from("ab").expect_err("too short");
+        assert!(err.0.contains("3 to 255"), "{err}");
+        let err = TableName::try_from("Per sons").expect_err("space");
+        assert!(err.0.contains("' '") && err.0.contains("\"Per sons\""), "{err}");
+    }
+
+    #[test]
+    fn index_names_follow_opensearch_rules() {
+        assert!(IndexName::try_from("persons").is_ok());
+        assert!(IndexName::try_from("housing-search.persons_v2").is_ok());
+        for (bad, rule) in [
+            ("Persons", "lowercase"),
+            ("_persons", "must not start"),
+            ("-persons", "must not start"),
+            (".kibana", "hidden"),
+            ("..", "reserved"),
+            ("per sons", "not allowed"),
+            ("per*", "not allowed"),
+            ("a:b", "not allowed"),
+            ("", "empty"),
+        ] {
+            let err = IndexName::try_from(bad).expect_err(bad);
+            assert!(err.0.contains(rule), "{bad:?}: {err}");
+        }
+        let long = "a".repeat(239);
+        assert!(IndexName::try_from(long.as_str()).is_err());
+        assert!(IndexName::try_from(&long[..238]).is_ok());
+    }
+
+    #[test]
+    fn host_urls_must_be_plain_http_or_https_origins() {
+        let url = NodeUrl::try_from("http://127.0.0.1:9200").expect("valid");
+        assert_eq!(url.join("/_bulk"), "http://127.0.0.1:9200/_bulk");
+        assert_eq!(url.to_string(), "http://127.0.0.1:9200");
+        assert!(NodeUrl::try_from("https://search-x.eu-west-2.es.amazonaws.com/").is_ok());
+        for (bad, rule) in [
+            ("search-x.es.amazonaws.com", "relative URL"),
+            ("ftp://host", "scheme"),
+            ("https://user:pw@host", "credentials"),
+            ("https://host/prefix", "path"),
+            ("https://host/?a=1", "query"),
+            ("http://", "host"),
+        ] {
+            let err = NodeUrl::try_from(bad).expect_err(bad);
+            assert!(err.0.contains(rule), "{bad:?}: {err}");
+        }
+    }
+}
