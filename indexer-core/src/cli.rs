@@ -134,7 +134,9 @@ pub struct RebuildArgs {
 
 fn parse_batch_bytes(text: &str) -> Result<usize, String> {
     let trimmed = text.trim();
-    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
     let (digits, unit) = trimmed.split_at(split);
     let number: usize = digits
         .parse()
@@ -150,13 +152,17 @@ fn parse_batch_bytes(text: &str) -> Result<usize, String> {
         return Err(format!("{text:?} is below the 1 KiB minimum"));
     }
     if bytes > MAX_BATCH_BYTES {
-        return Err(format!("{text:?} is over the 10 MiB limit of a bulk request"));
+        return Err(format!(
+            "{text:?} is over the 10 MiB limit of a bulk request"
+        ));
     }
     Ok(bytes)
 }
 
 fn parse_ratio(text: &str) -> Result<f64, String> {
-    let ratio: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    let ratio: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
     if !(0.0..=1.0).contains(&ratio) {
         return Err(format!("{ratio} is not between 0 and 1"));
     }
@@ -180,8 +186,9 @@ pub struct Resolved {
 impl Target {
     /// Validates the target; the host is required unless `host_optional`.
     pub fn resolve(&self, host_optional: bool) -> Result<Resolved, Error> {
-        let table = env_fallback(self.table.clone(), "DYNAMODB_TABLE")
-            .ok_or_else(|| Error::Input("no table given: pass --table or set DYNAMO_TABLE".into()))?;
+        let table = env_fallback(self.table.clone(), "DYNAMODB_TABLE").ok_or_else(|| {
+            Error::Input("no table given: pass --table or set DYNAMO_TABLE".into())
+        })?;
         let table = TableName::try_from(table.as_str())?;
         let entity = match &self.entity {
             Some(name) => entities::by_name(name).ok_or_else(|| {
@@ -200,7 +207,11 @@ impl Target {
         let host = match env_fallback(self.host.clone(), "ELASTICSEARCH_HOST") {
             Some(host) => Some(NodeUrl::try_from(host.as_str())?),
             None if host_optional => None,
-            None => return Err(Error::Input("no host given: pass --host or set INDEX_NODE_HOST".into())),
+            None => {
+                return Err(Error::Input(
+                    "no host given: pass --host or set INDEX_NODE_HOST".into(),
+                ));
+            }
         };
         Ok(Resolved {
             table,
@@ -222,6 +233,33 @@ async fn dynamo_client() -> Result<aws_sdk_dynamodb::Client, Error> {
         ));
     }
     Ok(aws_sdk_dynamodb::Client::new(&config))
+}
+
+/// The process entrypoint: parse the command line, start logging, run, print the summary on
+/// stdout and exit with its code.
+pub fn main() -> std::process::ExitCode {
+    use std::io::Write;
+    let cli = Cli::parse();
+    crate::logging::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("indexer: cannot start the async runtime: {error}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let (summary, code) = runtime.block_on(run(cli));
+    let printed = serde_json::to_string(&summary)
+        .map_err(std::io::Error::other)
+        .and_then(|line| writeln!(std::io::stdout().lock(), "{line}"));
+    if let Err(error) = printed {
+        eprintln!("indexer: cannot print the summary: {error}");
+        return std::process::ExitCode::from(1);
+    }
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 /// Runs a parsed command line; returns the summary to print and the process exit code.
@@ -286,8 +324,16 @@ mod tests {
         assert_eq!(parse_batch_bytes("512KiB"), Ok(512 * 1024));
         assert_eq!(parse_batch_bytes("2048"), Ok(2048));
         assert_eq!(parse_batch_bytes("10MiB"), Ok(MAX_BATCH_BYTES));
-        assert!(parse_batch_bytes("11MiB").expect_err("too big").contains("10 MiB"));
-        assert!(parse_batch_bytes("12").expect_err("too small").contains("minimum"));
+        assert!(
+            parse_batch_bytes("11MiB")
+                .expect_err("too big")
+                .contains("10 MiB")
+        );
+        assert!(
+            parse_batch_bytes("12")
+                .expect_err("too small")
+                .contains("minimum")
+        );
         assert!(parse_batch_bytes("5GB").expect_err("unit").contains("unit"));
         assert!(parse_batch_bytes("lots").is_err());
     }
@@ -301,8 +347,16 @@ mod tests {
 
     #[test]
     fn the_command_line_parses_with_defaults() {
-        let cli = Cli::try_parse_from(["indexer", "rebuild", "--table", "Persons", "--index", "persons", "--dry-run"])
-            .expect("parses");
+        let cli = Cli::try_parse_from([
+            "indexer",
+            "rebuild",
+            "--table",
+            "Persons",
+            "--index",
+            "persons",
+            "--dry-run",
+        ])
+        .expect("parses");
         let Command::Rebuild(args) = cli.command;
         assert_eq!(args.segments, 8);
         assert_eq!(args.batch_bytes, 5 * 1024 * 1024);
@@ -321,9 +375,14 @@ mod tests {
             host: Some("http://127.0.0.1:9200".into()),
             entity: None,
         };
-        let Err(err) = target.resolve(false) else { panic!("must fail") };
+        let Err(err) = target.resolve(false) else {
+            panic!("must fail")
+        };
         let message = err.to_string();
-        assert!(message.contains("\"Widgets\"") && message.contains("persons (table Persons)"), "{message}");
+        assert!(
+            message.contains("\"Widgets\"") && message.contains("persons (table Persons)"),
+            "{message}"
+        );
         assert_eq!(err.exit_code(), 2);
     }
 }

@@ -117,7 +117,10 @@ impl DeadLetters {
         };
         let mut line = serde_json::to_vec(record).map_err(|e| fail(std::io::Error::other(e)))?;
         line.push(b'\n');
-        let mut guard = self.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .file
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if guard.is_none() {
             if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(fail)?;
@@ -139,7 +142,10 @@ impl DeadLetters {
 
     /// Flushes the file to disk; returns its path if anything was written.
     pub fn finish(&self) -> Result<Option<PathBuf>, DeadLetterError> {
-        let mut guard = self.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .file
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match guard.as_mut() {
             None => Ok(None),
             Some(writer) => {
@@ -170,23 +176,42 @@ mod tests {
         assert!(!path.exists());
 
         let item: Item = [("id".to_owned(), AttributeValue::S("p1".into()))].into();
-        let error = MapError::Missing { path: "surname".into(), found: "absent" };
+        let error = MapError::Missing {
+            path: "surname".into(),
+            found: "absent",
+        };
         dead.map_failure(&item, &error).expect("written");
-        dead.document_failure("bulk", "p2", Some(400), "mapper_parsing_exception", "bad date", br#"{"id":"p2","n":1.10}"#)
-            .expect("written");
+        dead.document_failure(
+            "bulk",
+            "p2",
+            Some(400),
+            "mapper_parsing_exception",
+            "bad date",
+            br#"{"id":"p2","n":1.10}"#,
+        )
+        .expect("written");
         assert_eq!(dead.finish().expect("flushed"), Some(path.clone()));
         assert_eq!(dead.count(), 2);
 
-        let mode = std::fs::metadata(&path).expect("exists").permissions().mode();
+        let mode = std::fs::metadata(&path)
+            .expect("exists")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let text = std::fs::read_to_string(&path).expect("readable");
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
         assert_eq!(lines[0]["stage"], "map");
         assert_eq!(lines[0]["error_type"], "missing_attribute");
         assert_eq!(lines[0]["item"]["id"]["S"], "p1");
         assert_eq!(lines[1]["status"], 400);
         assert_eq!(lines[1]["document"]["id"], "p2");
-        assert!(text.contains(r#""n":1.10"#), "the document is kept byte for byte: {text}");
+        assert!(
+            text.contains(r#""n":1.10"#),
+            "the document is kept byte for byte: {text}"
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -115,11 +115,16 @@ pub async fn run(
         segments.spawn(read_segment(shared, segment, tx));
     }
     drop(tx);
-    tokio::try_join!(join_segments(segments), write_batches(Arc::clone(&shared), rx))?;
+    tokio::try_join!(
+        join_segments(segments),
+        write_batches(Arc::clone(&shared), rx)
+    )?;
     Ok(())
 }
 
-async fn join_segments(mut segments: JoinSet<Result<(), PipelineError>>) -> Result<(), PipelineError> {
+async fn join_segments(
+    mut segments: JoinSet<Result<(), PipelineError>>,
+) -> Result<(), PipelineError> {
     while let Some(joined) = segments.join_next().await {
         joined.map_err(|e| PipelineError::Task(e.to_string()))??;
     }
@@ -127,11 +132,22 @@ async fn join_segments(mut segments: JoinSet<Result<(), PipelineError>>) -> Resu
 }
 
 #[tracing::instrument(skip_all, fields(segment))]
-async fn read_segment(shared: Arc<Shared>, segment: u32, tx: mpsc::Sender<Document>) -> Result<(), PipelineError> {
+async fn read_segment(
+    shared: Arc<Shared>,
+    segment: u32,
+    tx: mpsc::Sender<Document>,
+) -> Result<(), PipelineError> {
     let settings = &shared.settings;
     let mut cursor = Cursor::start(segment, settings.segments);
     let mut scanned = 0u64;
-    while let Some(page) = scan::next_page(&shared.dynamo, &shared.table, settings.page_size, &mut cursor).await? {
+    while let Some(page) = scan::next_page(
+        &shared.dynamo,
+        &shared.table,
+        settings.page_size,
+        &mut cursor,
+    )
+    .await?
+    {
         for item in page {
             scanned += 1;
             shared.counters.scanned.fetch_add(1, Ordering::Relaxed);
@@ -145,19 +161,32 @@ async fn read_segment(shared: Arc<Shared>, segment: u32, tx: mpsc::Sender<Docume
                 Err(error) => {
                     tracing::warn!(segment, error = %error, "item cannot be mapped, dead-lettered");
                     shared.dead.map_failure(&item, &error)?;
-                    shared.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    shared
+                        .counters
+                        .dead_lettered
+                        .fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
     }
-    shared.counters.segments_done.fetch_add(1, Ordering::Relaxed);
+    shared
+        .counters
+        .segments_done
+        .fetch_add(1, Ordering::Relaxed);
     tracing::debug!(segment, scanned, "segment complete");
     Ok(())
 }
 
-async fn write_batches(shared: Arc<Shared>, mut rx: mpsc::Receiver<Document>) -> Result<(), PipelineError> {
+async fn write_batches(
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<Document>,
+) -> Result<(), PipelineError> {
     let settings = &shared.settings;
-    let mut batcher = Batcher::new(&settings.target_index, settings.batch_bytes, settings.batch_docs);
+    let mut batcher = Batcher::new(
+        &settings.target_index,
+        settings.batch_bytes,
+        settings.batch_docs,
+    );
     let mut writers: JoinSet<Result<(), PipelineError>> = JoinSet::new();
     while let Some(doc) = rx.recv().await {
         let closed = match batcher.push(doc) {
@@ -167,10 +196,18 @@ async fn write_batches(shared: Arc<Shared>, mut rx: mpsc::Receiver<Document>) ->
                     "the document is {} bytes with its action line, over the bulk request limit of {} bytes",
                     too_large.bytes, too_large.limit
                 );
+                shared.dead.document_failure(
+                    "encode",
+                    &too_large.id,
+                    None,
+                    "document_too_large",
+                    &reason,
+                    b"null",
+                )?;
                 shared
-                    .dead
-                    .document_failure("encode", &too_large.id, None, "document_too_large", &reason, b"null")?;
-                shared.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    .counters
+                    .dead_lettered
+                    .fetch_add(1, Ordering::Relaxed);
                 None
             }
         };
@@ -228,9 +265,15 @@ async fn write_batch(shared: &Shared, batch: Batch) -> Result<(), PipelineError>
             &rejection.document,
         )?;
     }
-    counters.indexed.fetch_add(outcome.indexed, Ordering::Relaxed);
-    counters.dead_lettered.fetch_add(outcome.rejected.len() as u64, Ordering::Relaxed);
-    counters.retries.fetch_add(u64::from(outcome.retries), Ordering::Relaxed);
+    counters
+        .indexed
+        .fetch_add(outcome.indexed, Ordering::Relaxed);
+    counters
+        .dead_lettered
+        .fetch_add(outcome.rejected.len() as u64, Ordering::Relaxed);
+    counters
+        .retries
+        .fetch_add(u64::from(outcome.retries), Ordering::Relaxed);
     counters.batches.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }

@@ -17,10 +17,19 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn start(counters: Arc<Counters>, approximate_items: Option<u64>, segments: u32, interval: Duration) -> Progress {
+    pub fn start(
+        counters: Arc<Counters>,
+        approximate_items: Option<u64>,
+        segments: u32,
+        interval: Duration,
+    ) -> Progress {
         if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::with_draw_target(approximate_items.filter(|n| *n > 0), ProgressDrawTarget::stderr());
-            let template = "{spinner} {elapsed_precise} [{bar:30}] {pos} scanned ~{len} {per_sec} {msg}";
+            let bar = ProgressBar::with_draw_target(
+                approximate_items.filter(|n| *n > 0),
+                ProgressDrawTarget::stderr(),
+            );
+            let template =
+                "{spinner} {elapsed_precise} [{bar:30}] {pos} scanned ~{len} {per_sec} {msg}";
             if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style.progress_chars("=> "));
             }
@@ -38,7 +47,10 @@ impl Progress {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             });
-            return Progress { task: Some(task), bar: Some(bar) };
+            return Progress {
+                task: Some(task),
+                bar: Some(bar),
+            };
         }
         let task = tokio::spawn(async move {
             let started = Instant::now();
@@ -61,7 +73,10 @@ impl Progress {
                 );
             }
         });
-        Progress { task: Some(task), bar: None }
+        Progress {
+            task: Some(task),
+            bar: None,
+        }
     }
 
     pub fn finish(mut self) {

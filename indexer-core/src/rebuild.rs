@@ -100,12 +100,16 @@ pub fn gate(input: &GateInput) -> Result<(), Vec<String>> {
             ));
         }
     }
-    if refusals.is_empty() { Ok(()) } else { Err(refusals) }
+    if refusals.is_empty() {
+        Ok(())
+    } else {
+        Err(refusals)
+    }
 }
 
-/// The physical index name for a rebuild started at `at`.
+/// The physical index name for a rebuild started at `at`, to the millisecond; names sort by age.
 pub fn physical_name(alias: &IndexName, at: DateTime<Utc>) -> String {
-    format!("{}-{}", alias, at.format("%Y%m%dt%H%M%Sz"))
+    format!("{}-{}", alias, at.format("%Y%m%dt%H%M%S%3fz"))
 }
 
 /// Whether `index` is one of this alias's physical indexes.
@@ -115,10 +119,10 @@ pub fn is_physical_of(alias: &IndexName, index: &str) -> bool {
         .and_then(|rest| rest.strip_prefix('-'))
         .is_some_and(|stamp| {
             let b = stamp.as_bytes();
-            b.len() == 16
+            b.len() == 19
                 && b[8] == b't'
-                && b[15] == b'z'
-                && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit)
+                && b[18] == b'z'
+                && b[..8].iter().chain(&b[9..18]).all(u8::is_ascii_digit)
         })
 }
 
@@ -138,7 +142,10 @@ pub fn build_definition(definition: &Value) -> Value {
 /// count of the index being replaced when there is one (an operator may have tuned it).
 pub fn live_settings(definition: &Value, previous_replicas: Option<u64>) -> Value {
     let settings = &definition["settings"];
-    let refresh = settings.get("refresh_interval").cloned().unwrap_or(json!("1s"));
+    let refresh = settings
+        .get("refresh_interval")
+        .cloned()
+        .unwrap_or(json!("1s"));
     let replicas = previous_replicas
         .map(Value::from)
         .or_else(|| settings.get("number_of_replicas").cloned())
@@ -147,11 +154,7 @@ pub fn live_settings(definition: &Value, previous_replicas: Option<u64>) -> Valu
 }
 
 /// The single `_aliases` call that swaps `alias` (and its companions) onto `new_index`.
-pub fn swap_actions(
-    alias: &str,
-    new_index: &str,
-    previous: &Previous,
-) -> Vec<Value> {
+pub fn swap_actions(alias: &str, new_index: &str, previous: &Previous) -> Vec<Value> {
     match previous {
         Previous::None => vec![json!({ "add": { "index": new_index, "alias": alias } })],
         Previous::Legacy => vec![
@@ -224,8 +227,13 @@ pub async fn rebuild(
     plan: RebuildPlan,
 ) -> Result<Summary, Error> {
     let started = Instant::now();
-    let entity: &'static dyn Entity = crate::entities::by_name(plan.entity)
-        .ok_or_else(|| Error::Input(format!("unknown entity {:?}; known: {}", plan.entity, crate::entities::known())))?;
+    let entity: &'static dyn Entity = crate::entities::by_name(plan.entity).ok_or_else(|| {
+        Error::Input(format!(
+            "unknown entity {:?}; known: {}",
+            plan.entity,
+            crate::entities::known()
+        ))
+    })?;
     let info = scan::describe(&dynamo, &plan.table).await?;
     let new_index = physical_name(&plan.alias, Utc::now());
     let mut summary = Summary::new("rebuild");
@@ -248,7 +256,9 @@ pub async fn rebuild(
     summary.previous_index = previous.index_name(&plan.alias);
     let definition = entity.index_definition();
     if let Sink::Cluster(search) = &sink {
-        search.create_index(&new_index, &build_definition(&definition)).await?;
+        search
+            .create_index(&new_index, &build_definition(&definition))
+            .await?;
         summary.new_index = Some(new_index.clone());
         tracing::info!(index = %new_index, alias = %plan.alias, "created the new index");
     }
@@ -314,7 +324,17 @@ pub async fn rebuild(
         summary.status = Status::Succeeded;
         return Ok(summary);
     };
-    match finish(&search, &plan, &definition, &new_index, &previous, live_count, &mut summary).await {
+    match finish(
+        &search,
+        &plan,
+        &definition,
+        &new_index,
+        &previous,
+        live_count,
+        &mut summary,
+    )
+    .await
+    {
         Ok(()) => {}
         Err(e) => return Ok(summary.failed(&e)),
     }
@@ -337,10 +357,16 @@ async fn finish(
             .settings(&index)
             .await?
             .get("number_of_replicas")
-            .and_then(|v| v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_u64())),
+            .and_then(|v| {
+                v.as_str()
+                    .and_then(|s| s.parse().ok())
+                    .or_else(|| v.as_u64())
+            }),
         None => None,
     };
-    search.put_settings(new_index, &live_settings(definition, previous_replicas)).await?;
+    search
+        .put_settings(new_index, &live_settings(definition, previous_replicas))
+        .await?;
     search.refresh(new_index).await?;
     let new_count = search.count(new_index).await?;
     let verdict = gate(&GateInput {
@@ -370,7 +396,12 @@ async fn finish(
 }
 
 /// Deletes this alias's physical indexes beyond the newest `keep` previous ones.
-async fn retire(search: &SearchClient, alias: &IndexName, new_index: &str, keep: usize) -> Result<Vec<String>, Error> {
+async fn retire(
+    search: &SearchClient,
+    alias: &IndexName,
+    new_index: &str,
+    keep: usize,
+) -> Result<Vec<String>, Error> {
     let mut previous: Vec<String> = search
         .indexes_matching(&format!("{alias}-*"))
         .await?
@@ -407,33 +438,81 @@ mod tests {
     #[test]
     fn the_gate_passes_a_complete_build() {
         assert_eq!(gate(&input()), Ok(()));
-        assert_eq!(gate(&GateInput { live_count: None, ..input() }), Ok(()));
+        assert_eq!(
+            gate(&GateInput {
+                live_count: None,
+                ..input()
+            }),
+            Ok(())
+        );
     }
 
     #[test]
     fn the_gate_refuses_lost_items_errors_and_a_shrunken_index() {
-        let lost = gate(&GateInput { indexed: 99, new_count: 99, ..input() }).expect_err("lost one");
+        let lost = gate(&GateInput {
+            indexed: 99,
+            new_count: 99,
+            ..input()
+        })
+        .expect_err("lost one");
         assert!(lost[0].contains("unaccounted"), "{lost:?}");
-        let errors = gate(&GateInput { indexed: 98, dead_lettered: 2, new_count: 98, ..input() }).expect_err("errors");
+        let errors = gate(&GateInput {
+            indexed: 98,
+            dead_lettered: 2,
+            new_count: 98,
+            ..input()
+        })
+        .expect_err("errors");
         assert!(errors[0].contains("--max-errors 0"), "{errors:?}");
-        assert_eq!(gate(&GateInput { indexed: 98, dead_lettered: 2, new_count: 98, max_errors: 2, ..input() }), Ok(()));
-        let small = gate(&GateInput { scanned: 50, indexed: 50, new_count: 50, ..input() }).expect_err("truncated");
-        assert!(small[0].contains("fewer than --min-ratio 0.9 x 100 live documents = 90"), "{small:?}");
-        let missing = gate(&GateInput { new_count: 97, ..input() }).expect_err("not all visible");
-        assert!(missing[0].contains("holds 97 documents but 100 were acknowledged"), "{missing:?}");
+        assert_eq!(
+            gate(&GateInput {
+                indexed: 98,
+                dead_lettered: 2,
+                new_count: 98,
+                max_errors: 2,
+                ..input()
+            }),
+            Ok(())
+        );
+        let small = gate(&GateInput {
+            scanned: 50,
+            indexed: 50,
+            new_count: 50,
+            ..input()
+        })
+        .expect_err("truncated");
+        assert!(
+            small[0].contains("fewer than --min-ratio 0.9 x 100 live documents = 90"),
+            "{small:?}"
+        );
+        let missing = gate(&GateInput {
+            new_count: 97,
+            ..input()
+        })
+        .expect_err("not all visible");
+        assert!(
+            missing[0].contains("holds 97 documents but 100 were acknowledged"),
+            "{missing:?}"
+        );
     }
 
     #[test]
     fn physical_names_carry_a_sortable_utc_timestamp() {
         let alias = IndexName::try_from("persons").expect("valid");
-        let at = DateTime::parse_from_rfc3339("2026-11-22T05:35:13Z").expect("valid").with_timezone(&Utc);
+        let at = DateTime::parse_from_rfc3339("2026-11-22T05:35:13.042Z")
+            .expect("valid")
+            .with_timezone(&Utc);
         let name = physical_name(&alias, at);
-        assert_eq!(name, "persons-20261122t053513z");
+        assert_eq!(name, "persons-20261122t053513042z");
         assert!(is_physical_of(&alias, &name));
         assert!(IndexName::try_from(name.as_str()).is_ok());
         assert!(!is_physical_of(&alias, "persons-archive"));
-        assert!(!is_physical_of(&alias, "persons-x-20261122t053513z"));
-        assert!(!is_physical_of(&IndexName::try_from("person").expect("valid"), &name));
+        assert!(!is_physical_of(&alias, "persons-x-20261122t053513042z"));
+        assert!(!is_physical_of(&alias, "persons-20261122t053513z"));
+        assert!(!is_physical_of(
+            &IndexName::try_from("person").expect("valid"),
+            &name
+        ));
     }
 
     #[test]
@@ -443,8 +522,14 @@ mod tests {
         assert_eq!(build["settings"]["refresh_interval"], "-1");
         assert_eq!(build["settings"]["number_of_replicas"], 0);
         assert_eq!(build["settings"]["number_of_shards"], 1);
-        assert_eq!(live_settings(&definition, None), json!({"refresh_interval": "5s", "number_of_replicas": 2}));
-        assert_eq!(live_settings(&definition, Some(3)), json!({"refresh_interval": "5s", "number_of_replicas": 3}));
+        assert_eq!(
+            live_settings(&definition, None),
+            json!({"refresh_interval": "5s", "number_of_replicas": 2})
+        );
+        assert_eq!(
+            live_settings(&definition, Some(3)),
+            json!({"refresh_interval": "5s", "number_of_replicas": 3})
+        );
     }
 
     #[test]
@@ -459,7 +544,10 @@ mod tests {
                 ..AliasProps::default()
             },
         );
-        let previous = Previous::Physical { index: "persons-1".into(), aliases };
+        let previous = Previous::Physical {
+            index: "persons-1".into(),
+            aliases,
+        };
         let actions = swap_actions("persons", "persons-2", &previous);
         assert_eq!(
             actions,

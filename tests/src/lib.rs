@@ -1,1 +1,6 @@
+//! Test support for the end-to-end tests, the demo and the benchmark: realistic sample data
+//! ([`fixtures`]), real local services ([`harness`]) and a fault-injecting proxy ([`faults`]).
+
+pub mod faults;
 pub mod fixtures;
+pub mod harness;

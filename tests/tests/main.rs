@@ -1,1 +1,8 @@
+//! End-to-end tests: the `indexer` program against real DynamoDB Local and osmem-server, started
+//! on free ports by the harness. Every test uses its own table and alias names, so they run in
+//! parallel.
 
+mod bad_input;
+mod faults;
+mod rebuild;
+mod swap;

@@ -13,6 +13,8 @@
 pub mod assets;
 pub mod persons;
 pub mod tenures;
+#[cfg(test)]
+mod testing;
 
 use serde::Serialize;
 
@@ -85,11 +87,27 @@ mod tests {
         let mut names = std::collections::HashSet::new();
         let mut tables = std::collections::HashSet::new();
         for entity in registry() {
-            assert!(names.insert(entity.name()), "duplicate name {}", entity.name());
-            assert!(tables.insert(entity.table()), "duplicate table {}", entity.table());
+            assert!(
+                names.insert(entity.name()),
+                "duplicate name {}",
+                entity.name()
+            );
+            assert!(
+                tables.insert(entity.table()),
+                "duplicate table {}",
+                entity.table()
+            );
             let definition = entity.index_definition();
-            assert_eq!(definition["mappings"]["dynamic"], "strict", "{}", entity.name());
-            assert_eq!(definition["mappings"]["properties"]["id"]["type"], "keyword");
+            assert_eq!(
+                definition["mappings"]["dynamic"],
+                "strict",
+                "{}",
+                entity.name()
+            );
+            assert_eq!(
+                definition["mappings"]["properties"]["id"]["type"],
+                "keyword"
+            );
             assert!(definition["settings"]["number_of_shards"].is_number());
         }
     }
@@ -97,10 +115,173 @@ mod tests {
     #[test]
     fn lookups_by_name_and_table_agree() {
         for entity in registry() {
-            assert_eq!(by_name(entity.name()).map(|e| e.table()), Some(entity.table()));
-            assert_eq!(by_table(entity.table()).map(|e| e.name()), Some(entity.name()));
+            assert_eq!(
+                by_name(entity.name()).map(|e| e.table()),
+                Some(entity.table())
+            );
+            assert_eq!(
+                by_table(entity.table()).map(|e| e.name()),
+                Some(entity.name())
+            );
         }
         assert!(by_table("Nope").is_none());
         assert!(known().contains("tenures (table TenureInformation)"));
+    }
+}
+
+/// Properties every registered entity must have, over all entities at once.
+#[cfg(test)]
+mod factory_properties {
+    use aws_sdk_dynamodb::primitives::Blob;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use proptest::collection::{hash_map, vec};
+    use proptest::prelude::*;
+
+    use super::testing::{assert_every_field_is_mapped, body_json};
+    use super::*;
+
+    /// The fully populated sample item of each entity; a new entity must add its own here.
+    fn full_item(entity: &dyn Entity) -> Item {
+        match entity.name() {
+            "persons" => persons::tests::full_item(),
+            "tenures" => tenures::tests::full_item(),
+            "assets" => assets::tests::full_item(),
+            other => panic!("no fully populated sample item for entity `{other}`"),
+        }
+    }
+
+    #[test]
+    fn every_field_of_every_fully_populated_document_is_mapped() {
+        for entity in registry() {
+            let document = entity
+                .to_document(&full_item(*entity))
+                .unwrap_or_else(|e| panic!("{}: {e}", entity.name()));
+            let leaves = assert_every_field_is_mapped(*entity, &body_json(&document));
+            assert!(
+                leaves > 20,
+                "{}: only {leaves} values checked",
+                entity.name()
+            );
+        }
+    }
+
+    /// Attribute names the factories read, so generated items reach deep into them.
+    #[rustfmt::skip]
+    const FIELD_NAMES: &[&str] = &[
+        "id", "title", "preferredTitle", "firstname", "preferredFirstname", "middleName",
+        "preferredMiddleName", "surname", "preferredSurname", "dateOfBirth", "placeOfBirth",
+        "personTypes", "tenures", "type", "startDate", "endDate", "assetFullAddress", "assetId",
+        "uprn", "paymentReference", "propertyReference", "postCode", "totalBalance",
+        "isPersonCautionaryAlert", "isTenureCautionaryAlert", "versionNumber", "startOfTenureDate",
+        "endOfTenureDate", "tenureType", "code", "description", "isActive", "isTerminated",
+        "terminated", "reasonForTermination", "householdMembers", "fullName", "isResponsible",
+        "personTenureType", "tenuredAsset", "fullAddress", "isTemporaryAccommodation",
+        "tempAccommodationInfo", "assignedOfficer", "email", "firstName", "lastName",
+        "bookingStatus", "assetType", "rootAsset", "parentAssetIds", "isAssetCautionaryAlerted",
+        "assetAddress", "addressLine1", "addressLine2", "addressLine3", "addressLine4",
+        "postPreamble", "tenure", "assetCharacteristics", "numberOfBedrooms", "numberOfLifts",
+        "yearConstructed", "windowType", "hasStairs", "assetManagement", "agent",
+        "isCouncilProperty", "isTMOManaged", "assetLocation", "floorNo", "totalBlockFloors",
+        "parentAssets", "name", "assetContract", "approvalDate", "isApproved", "charges",
+        "subType", "frequency", "amount",
+    ];
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => proptest::sample::select(FIELD_NAMES).prop_map(str::to_owned),
+            1 => "[a-zA-Z]{0,8}",
+        ]
+    }
+
+    /// Number text: valid DynamoDB numbers of up to 40 digits, and some that are not numbers.
+    fn number_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "[+-]?[0-9]{1,40}(\\.[0-9]{1,6})?([eE][+-]?[0-9]{1,3})?",
+            1 => ".{0,6}",
+        ]
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            Just("true".to_owned()),
+            "[0-9.]{1,5}",
+            any::<String>()
+        ]
+    }
+
+    fn attribute() -> impl Strategy<Value = AttributeValue> {
+        let leaf = prop_oneof![
+            text().prop_map(AttributeValue::S),
+            number_text().prop_map(AttributeValue::N),
+            vec(any::<u8>(), 0..6).prop_map(|bytes| AttributeValue::B(Blob::new(bytes))),
+            any::<bool>().prop_map(AttributeValue::Bool),
+            any::<bool>().prop_map(AttributeValue::Null),
+            vec(text(), 0..3).prop_map(AttributeValue::Ss),
+            vec(number_text(), 0..3).prop_map(AttributeValue::Ns),
+            vec(vec(any::<u8>(), 0..4), 0..3)
+                .prop_map(|blobs| AttributeValue::Bs(blobs.into_iter().map(Blob::new).collect())),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..4).prop_map(AttributeValue::L),
+                hash_map(key(), inner, 0..6).prop_map(AttributeValue::M),
+            ]
+        })
+    }
+
+    fn any_item() -> impl Strategy<Value = Item> {
+        (
+            hash_map(key(), attribute(), 0..12),
+            proptest::option::of(text()),
+        )
+            .prop_map(|(mut item, id)| {
+                if let Some(id) = id {
+                    item.insert("id".to_owned(), AttributeValue::S(id));
+                }
+                item
+            })
+    }
+
+    fn check(item: &Item) -> Result<(), TestCaseError> {
+        for entity in registry() {
+            if let Ok(document) = entity.to_document(item) {
+                let parsed: Result<serde_json::Value, _> = serde_json::from_slice(&document.body);
+                prop_assert!(parsed.is_ok(), "{}: body is not JSON", entity.name());
+                prop_assert!(!document.id.trim().is_empty());
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn no_item_makes_a_factory_panic_and_every_body_is_json(item in any_item()) {
+            check(&item)?;
+        }
+
+        /// Mutates a realistic item (a top-level attribute, or one inside a nested map) so the
+        /// factories get past the first attributes and meet odd values deep in the document.
+        #[test]
+        fn no_mutation_of_a_realistic_item_makes_a_factory_panic(
+            which in 0..registry().len(), name in key(), inner in key(), value in attribute(), deep: bool,
+        ) {
+            let entity = registry()[which];
+            let mut item = full_item(entity);
+            match item.get_mut(&name) {
+                Some(AttributeValue::M(map)) if deep => {
+                    map.insert(inner, value);
+                }
+                Some(AttributeValue::L(list)) if deep && !list.is_empty() => {
+                    if let Some(AttributeValue::M(map)) = list.first_mut() {
+                        map.insert(inner, value);
+                    }
+                }
+                _ => {
+                    item.insert(name, value);
+                }
+            }
+            check(&item)?;
+        }
     }
 }

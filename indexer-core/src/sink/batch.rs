@@ -104,7 +104,8 @@ impl Batcher {
             });
         }
         let full = !self.current.is_empty()
-            && (self.current.body.len() + size > self.max_bytes || self.current.len() >= self.max_docs);
+            && (self.current.body.len() + size > self.max_bytes
+                || self.current.len() >= self.max_docs);
         let closed = if full { self.take() } else { None };
         let batch = &mut self.current;
         let start = batch.body.len();
@@ -152,7 +153,10 @@ mod tests {
     fn a_batch_closes_at_the_document_count() {
         let mut batcher = Batcher::new("idx", 1 << 20, 2);
         assert_eq!(batcher.push(doc("1", 1)), Ok(None));
-        let closed = batcher.push(doc("2", 1)).expect("fits").expect("count reached");
+        let closed = batcher
+            .push(doc("2", 1))
+            .expect("fits")
+            .expect("count reached");
         assert_eq!(closed.len(), 2);
         assert!(batcher.take().is_none());
     }
@@ -186,10 +190,24 @@ mod tests {
         }
         let batch = batcher.take().expect("three");
         let retry = batch.subset([&batch.entries[0], &batch.entries[2]]);
-        assert_eq!(retry.entries.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["1", "3"]);
-        let expected: Vec<u8> = [&batch.body[batch.entries[0].lines.clone()], &batch.body[batch.entries[2].lines.clone()]].concat();
+        assert_eq!(
+            retry
+                .entries
+                .iter()
+                .map(|e| e.id.as_str())
+                .collect::<Vec<_>>(),
+            ["1", "3"]
+        );
+        let expected: Vec<u8> = [
+            &batch.body[batch.entries[0].lines.clone()],
+            &batch.body[batch.entries[2].lines.clone()],
+        ]
+        .concat();
         assert_eq!(retry.body, expected);
-        assert_eq!(retry.source(&retry.entries[1]), batch.source(&batch.entries[2]));
+        assert_eq!(
+            retry.source(&retry.entries[1]),
+            batch.source(&batch.entries[2])
+        );
     }
 
     proptest! {

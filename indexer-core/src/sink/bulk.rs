@@ -40,8 +40,15 @@ pub struct BulkOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemVerdict {
     Done,
-    Retry { status: u16, reason: String },
-    Rejected { status: u16, error_type: String, reason: String },
+    Retry {
+        status: u16,
+        reason: String,
+    },
+    Rejected {
+        status: u16,
+        error_type: String,
+        reason: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -59,8 +66,8 @@ struct ItemAnswer {
 /// Reads a bulk answer into one verdict per sent item, in order. An answer that does not account
 /// for exactly `expected` items is an error: nothing may be assumed done.
 pub fn parse_answer(bytes: &[u8], expected: usize) -> Result<Vec<ItemVerdict>, String> {
-    let answer: BulkAnswer =
-        serde_json::from_slice(bytes).map_err(|e| format!("unreadable bulk answer ({e}): {:?}", snippet(bytes)))?;
+    let answer: BulkAnswer = serde_json::from_slice(bytes)
+        .map_err(|e| format!("unreadable bulk answer ({e}): {:?}", snippet(bytes)))?;
     if answer.items.len() != expected {
         return Err(format!(
             "bulk answer has {} items for {expected} sent",
@@ -85,9 +92,19 @@ fn verdict(item: ItemAnswer) -> ItemVerdict {
         None => (String::new(), String::new()),
         Some(Value::String(s)) => ("error".to_owned(), s.clone()),
         Some(error) => {
-            let text = |key: &str| error.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let text = |key: &str| {
+                error
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
             let mut reason = text("reason");
-            if let Some(cause) = error.get("caused_by").and_then(|c| c.get("reason")).and_then(Value::as_str) {
+            if let Some(cause) = error
+                .get("caused_by")
+                .and_then(|c| c.get("reason"))
+                .and_then(Value::as_str)
+            {
                 reason = format!("{reason}: {cause}");
             }
             (text("type"), reason)
@@ -98,19 +115,31 @@ fn verdict(item: ItemAnswer) -> ItemVerdict {
     } else if is_retriable_status(item.status) {
         ItemVerdict::Retry {
             status: item.status,
-            reason: if error_type.is_empty() { reason } else { format!("{error_type}: {reason}") },
+            reason: if error_type.is_empty() {
+                reason
+            } else {
+                format!("{error_type}: {reason}")
+            },
         }
     } else {
         ItemVerdict::Rejected {
             status: item.status,
-            error_type: if error_type.is_empty() { "rejected".to_owned() } else { error_type },
+            error_type: if error_type.is_empty() {
+                "rejected".to_owned()
+            } else {
+                error_type
+            },
             reason,
         }
     }
 }
 
 /// Sends `batch` until every item is indexed or rejected, or the request itself keeps failing.
-pub async fn send(client: &SearchClient, batch: Batch, policy: &RetryPolicy) -> Result<BulkOutcome, SinkError> {
+pub async fn send(
+    client: &SearchClient,
+    batch: Batch,
+    policy: &RetryPolicy,
+) -> Result<BulkOutcome, SinkError> {
     let mut outcome = BulkOutcome::default();
     let mut pending = batch;
     let mut attempt = 0u32;
@@ -124,7 +153,10 @@ pub async fn send(client: &SearchClient, batch: Batch, policy: &RetryPolicy) -> 
         };
         let verdicts = match verdicts {
             Ok(verdicts) => verdicts,
-            Err(e) if (e.is_retriable() || matches!(e, SinkError::Decode { .. })) && attempt < policy.max_retries => {
+            Err(e)
+                if (e.is_retriable() || matches!(e, SinkError::Decode { .. }))
+                    && attempt < policy.max_retries =>
+            {
                 tracing::warn!(attempt, docs = pending.len(), error = %e, "bulk request failed, retrying");
                 backoff(policy, attempt).await;
                 attempt += 1;
@@ -138,7 +170,11 @@ pub async fn send(client: &SearchClient, batch: Batch, policy: &RetryPolicy) -> 
             match verdict {
                 ItemVerdict::Done => outcome.indexed += 1,
                 ItemVerdict::Retry { status, reason } => again.push((entry, status, reason)),
-                ItemVerdict::Rejected { status, error_type, reason } => outcome.rejected.push(Rejection {
+                ItemVerdict::Rejected {
+                    status,
+                    error_type,
+                    reason,
+                } => outcome.rejected.push(Rejection {
                     id: entry.id.clone(),
                     status,
                     error_type,
@@ -162,7 +198,11 @@ pub async fn send(client: &SearchClient, batch: Batch, policy: &RetryPolicy) -> 
             }
             return Ok(outcome);
         }
-        tracing::debug!(attempt, docs = again.len(), "re-sending items the cluster asked to retry");
+        tracing::debug!(
+            attempt,
+            docs = again.len(),
+            "re-sending items the cluster asked to retry"
+        );
         let next = pending.subset(again.iter().map(|(entry, _, _)| *entry));
         pending = next;
         backoff(policy, attempt).await;
@@ -206,13 +246,20 @@ mod tests {
                 reason: "failed to parse field [dateOfBirth]: bad date".into()
             }
         );
-        assert!(matches!(verdicts[3], ItemVerdict::Retry { status: 503, .. }));
+        assert!(matches!(
+            verdicts[3],
+            ItemVerdict::Retry { status: 503, .. }
+        ));
     }
 
     #[test]
     fn an_answer_that_does_not_account_for_every_item_is_an_error() {
         let answer = br#"{"errors":false,"items":[{"index":{"status":201}}]}"#;
-        assert!(parse_answer(answer, 2).expect_err("short").contains("1 items for 2 sent"));
+        assert!(
+            parse_answer(answer, 2)
+                .expect_err("short")
+                .contains("1 items for 2 sent")
+        );
         assert!(parse_answer(b"<html>502 Bad Gateway</html>", 1).is_err());
         assert!(parse_answer(br#"{"errors":false,"items":[{"index":{"status":2"#, 1).is_err());
     }

@@ -125,7 +125,13 @@ impl SearchClient {
     }
 
     /// Sends a request and decodes a successful JSON answer.
-    async fn call(&self, op: &str, method: Method, path: &str, body: Option<Value>) -> Result<Value, SinkError> {
+    async fn call(
+        &self,
+        op: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, SinkError> {
         let body = body.map(|v| (v.to_string().into_bytes(), "application/json"));
         let (status, bytes) = self.raw(op, method, path, body).await?;
         if !status.is_success() {
@@ -138,7 +144,12 @@ impl SearchClient {
     /// successful call is for the caller to read.
     pub async fn bulk(&self, body: Vec<u8>) -> Result<Vec<u8>, SinkError> {
         let (status, bytes) = self
-            .raw("bulk", Method::POST, "/_bulk", Some((body, "application/x-ndjson")))
+            .raw(
+                "bulk",
+                Method::POST,
+                "/_bulk",
+                Some((body, "application/x-ndjson")),
+            )
             .await?;
         if !status.is_success() {
             return Err(status_error("bulk", status.as_u16(), &bytes));
@@ -148,28 +159,45 @@ impl SearchClient {
 
     /// Creates an index with the given settings and mappings.
     pub async fn create_index(&self, name: &str, definition: &Value) -> Result<(), SinkError> {
-        self.call(&format!("create index {name}"), Method::PUT, &format!("/{name}"), Some(definition.clone()))
-            .await
-            .map(drop)
+        self.call(
+            &format!("create index {name}"),
+            Method::PUT,
+            &format!("/{name}"),
+            Some(definition.clone()),
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn delete_index(&self, name: &str) -> Result<(), SinkError> {
-        self.call(&format!("delete index {name}"), Method::DELETE, &format!("/{name}"), None)
-            .await
-            .map(drop)
+        self.call(
+            &format!("delete index {name}"),
+            Method::DELETE,
+            &format!("/{name}"),
+            None,
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn put_settings(&self, name: &str, settings: &Value) -> Result<(), SinkError> {
         let body = json!({ "index": settings });
-        self.call(&format!("update settings of {name}"), Method::PUT, &format!("/{name}/_settings"), Some(body))
-            .await
-            .map(drop)
+        self.call(
+            &format!("update settings of {name}"),
+            Method::PUT,
+            &format!("/{name}/_settings"),
+            Some(body),
+        )
+        .await
+        .map(drop)
     }
 
     /// An index's settings, flattened under `index.` as the cluster reports them.
     pub async fn settings(&self, name: &str) -> Result<Value, SinkError> {
         let op = format!("read settings of {name}");
-        let answer = self.call(&op, Method::GET, &format!("/{name}/_settings"), None).await?;
+        let answer = self
+            .call(&op, Method::GET, &format!("/{name}/_settings"), None)
+            .await?;
         answer
             .get(name)
             .and_then(|v| v.get("settings"))
@@ -182,15 +210,22 @@ impl SearchClient {
     }
 
     pub async fn refresh(&self, name: &str) -> Result<(), SinkError> {
-        self.call(&format!("refresh {name}"), Method::POST, &format!("/{name}/_refresh"), None)
-            .await
-            .map(drop)
+        self.call(
+            &format!("refresh {name}"),
+            Method::POST,
+            &format!("/{name}/_refresh"),
+            None,
+        )
+        .await
+        .map(drop)
     }
 
     /// The number of documents searchable in an index or alias.
     pub async fn count(&self, name: &str) -> Result<u64, SinkError> {
         let op = format!("count documents in {name}");
-        let answer = self.call(&op, Method::GET, &format!("/{name}/_count"), None).await?;
+        let answer = self
+            .call(&op, Method::GET, &format!("/{name}/_count"), None)
+            .await?;
         answer["count"].as_u64().ok_or_else(|| SinkError::Decode {
             op,
             reason: format!("no count in {answer}"),
@@ -200,12 +235,15 @@ impl SearchClient {
     /// Whether `name` is an alias, a concrete index or nothing.
     pub async fn name_state(&self, name: &str) -> Result<NameState, SinkError> {
         let op = format!("look up alias {name}");
-        let (status, bytes) = self.raw(&op, Method::GET, &format!("/_alias/{name}"), None).await?;
+        let (status, bytes) = self
+            .raw(&op, Method::GET, &format!("/_alias/{name}"), None)
+            .await?;
         if status.is_success() {
-            let indexes: BTreeMap<String, Value> = serde_json::from_slice(&bytes).map_err(|e| SinkError::Decode {
-                op: op.clone(),
-                reason: e.to_string(),
-            })?;
+            let indexes: BTreeMap<String, Value> =
+                serde_json::from_slice(&bytes).map_err(|e| SinkError::Decode {
+                    op: op.clone(),
+                    reason: e.to_string(),
+                })?;
             if !indexes.is_empty() {
                 return Ok(NameState::Alias(indexes.into_keys().collect()));
             }
@@ -213,7 +251,9 @@ impl SearchClient {
             return Err(status_error(&op, status.as_u16(), &bytes));
         }
         let op = format!("look up index {name}");
-        let (status, bytes) = self.raw(&op, Method::GET, &format!("/{name}"), None).await?;
+        let (status, bytes) = self
+            .raw(&op, Method::GET, &format!("/{name}"), None)
+            .await?;
         match status {
             StatusCode::NOT_FOUND => Ok(NameState::Absent),
             s if s.is_success() => Ok(NameState::Index),
@@ -224,19 +264,29 @@ impl SearchClient {
     /// Every alias on an index, with its properties.
     pub async fn aliases_of(&self, index: &str) -> Result<BTreeMap<String, AliasProps>, SinkError> {
         let op = format!("read aliases of {index}");
-        let answer = self.call(&op, Method::GET, &format!("/{index}/_alias"), None).await?;
+        let answer = self
+            .call(&op, Method::GET, &format!("/{index}/_alias"), None)
+            .await?;
         let mut by_index: BTreeMap<String, IndexAliases> =
             serde_json::from_value(answer).map_err(|e| SinkError::Decode {
                 op: op.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(by_index.remove(index).map(|i| i.aliases).unwrap_or_default())
+        Ok(by_index
+            .remove(index)
+            .map(|i| i.aliases)
+            .unwrap_or_default())
     }
 
     /// Applies alias actions in one atomic `_aliases` call.
     pub async fn update_aliases(&self, actions: Vec<Value>) -> Result<(), SinkError> {
         let answer = self
-            .call("update aliases", Method::POST, "/_aliases", Some(json!({ "actions": actions })))
+            .call(
+                "update aliases",
+                Method::POST,
+                "/_aliases",
+                Some(json!({ "actions": actions })),
+            )
             .await?;
         if answer.get("acknowledged").and_then(Value::as_bool) == Some(false) {
             return Err(SinkError::Decode {
@@ -251,7 +301,12 @@ impl SearchClient {
     pub async fn indexes_matching(&self, pattern: &str) -> Result<Vec<String>, SinkError> {
         let op = format!("list indexes {pattern}");
         let answer = self
-            .call(&op, Method::GET, &format!("/_cat/indices/{pattern}?format=json&h=index&expand_wildcards=all"), None)
+            .call(
+                &op,
+                Method::GET,
+                &format!("/_cat/indices/{pattern}?format=json&h=index&expand_wildcards=all"),
+                None,
+            )
             .await;
         let answer = match answer {
             Err(SinkError::Status { status: 404, .. }) => return Ok(Vec::new()),

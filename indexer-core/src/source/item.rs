@@ -245,10 +245,12 @@ impl<'a> Fields<'a> {
             Some(value @ AttributeValue::S(s)) => (s, value),
             Some(other) => return Err(self.wrong(name, "a number (N)", other)),
         };
-        Number::parse(text).map(Some).ok_or_else(|| MapError::Invalid {
-            path: self.path_of(name),
-            reason: format!("{} value {text:?} is not a number", type_name(value)),
-        })
+        Number::parse(text)
+            .map(Some)
+            .ok_or_else(|| MapError::Invalid {
+                path: self.path_of(name),
+                reason: format!("{} value {text:?} is not a number", type_name(value)),
+            })
     }
 
     /// A boolean attribute (`BOOL`, or `S` holding `true`/`false`, or `N` holding 0/1).
@@ -259,10 +261,14 @@ impl<'a> Fields<'a> {
             Some(AttributeValue::S(s)) if s.trim().is_empty() => Ok(None),
             Some(AttributeValue::S(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
             Some(AttributeValue::S(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-            Some(AttributeValue::N(n)) if Number::parse(n).as_ref().map(Number::as_str) == Some("1") => {
+            Some(AttributeValue::N(n))
+                if Number::parse(n).as_ref().map(Number::as_str) == Some("1") =>
+            {
                 Ok(Some(true))
             }
-            Some(AttributeValue::N(n)) if Number::parse(n).as_ref().map(Number::as_str) == Some("0") => {
+            Some(AttributeValue::N(n))
+                if Number::parse(n).as_ref().map(Number::as_str) == Some("0") =>
+            {
                 Ok(Some(false))
             }
             Some(other) => Err(self.wrong(name, "a boolean (BOOL)", other)),
@@ -281,7 +287,9 @@ impl<'a> Fields<'a> {
                     match value {
                         AttributeValue::S(s) => out.push(s.clone()),
                         AttributeValue::Null(_) => {}
-                        other => return Err(self.wrong(&format!("{name}[{i}]"), "a string (S)", other)),
+                        other => {
+                            return Err(self.wrong(&format!("{name}[{i}]"), "a string (S)", other));
+                        }
                     }
                 }
                 Ok(out)
@@ -300,7 +308,9 @@ impl<'a> Fields<'a> {
                 for (i, value) in values.iter().enumerate() {
                     match value {
                         AttributeValue::N(n) => texts.push(n),
-                        other => return Err(self.wrong(&format!("{name}[{i}]"), "a number (N)", other)),
+                        other => {
+                            return Err(self.wrong(&format!("{name}[{i}]"), "a number (N)", other));
+                        }
                     }
                 }
                 texts
@@ -323,7 +333,9 @@ impl<'a> Fields<'a> {
         match self.get(name) {
             None => Ok(Vec::new()),
             Some(AttributeValue::B(blob)) => Ok(vec![BASE64.encode(blob.as_ref())]),
-            Some(AttributeValue::Bs(blobs)) => Ok(blobs.iter().map(|b| BASE64.encode(b.as_ref())).collect()),
+            Some(AttributeValue::Bs(blobs)) => {
+                Ok(blobs.iter().map(|b| BASE64.encode(b.as_ref())).collect())
+            }
             Some(other) => Err(self.wrong(name, "binary (B or BS)", other)),
         }
     }
@@ -369,7 +381,10 @@ impl<'a> Fields<'a> {
         name: &str,
         read: impl Fn(Fields<'_>) -> Result<T, MapError>,
     ) -> Result<Vec<T>, MapError> {
-        self.maps(name)?.iter().map(|nested| read(nested.fields())).collect()
+        self.maps(name)?
+            .iter()
+            .map(|nested| read(nested.fields()))
+            .collect()
     }
 
     /// Applies `read` to a nested map when it is set.
@@ -389,7 +404,11 @@ impl<'a> Fields<'a> {
 /// binaries are base64. Used for the dead-letter file, so a failed item can be inspected and
 /// re-put exactly as it was read.
 pub fn to_dynamo_json(item: &Item) -> serde_json::Value {
-    serde_json::Value::Object(item.iter().map(|(k, v)| (k.clone(), attr_json(v))).collect())
+    serde_json::Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), attr_json(v)))
+            .collect(),
+    )
 }
 
 fn attr_json(value: &AttributeValue) -> serde_json::Value {
@@ -400,11 +419,17 @@ fn attr_json(value: &AttributeValue) -> serde_json::Value {
         AttributeValue::B(b) => json!({ "B": BASE64.encode(b.as_ref()) }),
         AttributeValue::Bool(b) => json!({ "BOOL": b }),
         AttributeValue::Null(b) => json!({ "NULL": b }),
-        AttributeValue::L(values) => json!({ "L": values.iter().map(attr_json).collect::<Vec<_>>() }),
-        AttributeValue::M(map) => json!({ "M": Value::Object(map.iter().map(|(k, v)| (k.clone(), attr_json(v))).collect()) }),
+        AttributeValue::L(values) => {
+            json!({ "L": values.iter().map(attr_json).collect::<Vec<_>>() })
+        }
+        AttributeValue::M(map) => {
+            json!({ "M": Value::Object(map.iter().map(|(k, v)| (k.clone(), attr_json(v))).collect()) })
+        }
         AttributeValue::Ss(values) => json!({ "SS": values }),
         AttributeValue::Ns(values) => json!({ "NS": values }),
-        AttributeValue::Bs(values) => json!({ "BS": values.iter().map(|b| BASE64.encode(b.as_ref())).collect::<Vec<_>>() }),
+        AttributeValue::Bs(values) => {
+            json!({ "BS": values.iter().map(|b| BASE64.encode(b.as_ref())).collect::<Vec<_>>() })
+        }
         _ => json!({ "UNKNOWN": null }),
     }
 }
@@ -415,7 +440,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn item(pairs: &[(&str, AttributeValue)]) -> Item {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
     }
 
     #[test]
@@ -423,7 +451,8 @@ mod tests {
         let text = "12345678901234567890123456789012345678";
         let json = serde_json::to_string(&Number::parse(text).expect("valid")).expect("serializes");
         assert_eq!(json, text);
-        let money = serde_json::to_string(&Number::parse("1234567.10").expect("valid")).expect("serializes");
+        let money = serde_json::to_string(&Number::parse("1234567.10").expect("valid"))
+            .expect("serializes");
         assert_eq!(money, "1234567.1");
     }
 
@@ -440,21 +469,34 @@ mod tests {
             ("-1.50e-07", "-1.5e-7"),
             ("0e10", "0"),
         ] {
-            assert_eq!(Number::parse(input).map(|n| n.0), Some(expected.to_owned()), "{input}");
+            assert_eq!(
+                Number::parse(input).map(|n| n.0),
+                Some(expected.to_owned()),
+                "{input}"
+            );
         }
-        for bad in ["", "-", ".", "1e", "abc", "1.2.3", "NaN", "Infinity", "1e+", "--1"] {
+        for bad in [
+            "", "-", ".", "1e", "abc", "1.2.3", "NaN", "Infinity", "1e+", "--1",
+        ] {
             assert_eq!(Number::parse(bad), None, "{bad:?} must be rejected");
         }
     }
 
     #[test]
     fn wrong_types_name_the_nested_path_expected_and_found() {
-        let inner = AttributeValue::M(item(&[("startDate", AttributeValue::Bool(true))]).into_iter().collect());
+        let inner = AttributeValue::M(
+            item(&[("startDate", AttributeValue::Bool(true))])
+                .into_iter()
+                .collect(),
+        );
         let it = item(&[("tenures", AttributeValue::L(vec![inner.clone(), inner]))]);
         let err = Fields::of(&it)
             .each_map("tenures", |f| f.number("startDate"))
             .expect_err("a boolean is not a number");
-        assert_eq!(err.to_string(), "attribute `tenures[0].startDate`: expected a number (N), found BOOL");
+        assert_eq!(
+            err.to_string(),
+            "attribute `tenures[0].startDate`: expected a number (N), found BOOL"
+        );
     }
 
     #[test]
@@ -478,7 +520,9 @@ mod tests {
         let it = item(&[("id", AttributeValue::S("  ".into()))]);
         let err = Fields::of(&it).required_string("id").expect_err("blank id");
         assert_eq!(err.to_string(), "attribute `id` is required but empty");
-        let err = Fields::of(&Item::new()).required_string("id").expect_err("no id");
+        let err = Fields::of(&Item::new())
+            .required_string("id")
+            .expect_err("no id");
         assert_eq!(err.to_string(), "attribute `id` is required but absent");
     }
 
@@ -493,7 +537,10 @@ mod tests {
         let f = Fields::of(&it);
         assert_eq!(f.bool("b1"), Ok(Some(true)));
         assert_eq!(f.bool("b2"), Ok(Some(false)));
-        assert_eq!(f.number("n").map(|n| n.map(|n| n.0)), Ok(Some("12.5".into())));
+        assert_eq!(
+            f.number("n").map(|n| n.map(|n| n.0)),
+            Ok(Some("12.5".into()))
+        );
         assert_eq!(f.string("s"), Ok(Some("42".into())));
     }
 
@@ -501,11 +548,20 @@ mod tests {
     fn dynamo_json_round_trips_every_type() {
         let it = item(&[
             ("s", AttributeValue::S("é".into())),
-            ("n", AttributeValue::N("1.0000000000000000000000000000000000001".into())),
+            (
+                "n",
+                AttributeValue::N("1.0000000000000000000000000000000000001".into()),
+            ),
             ("b", AttributeValue::B(vec![0, 255].into())),
             ("ss", AttributeValue::Ss(vec!["a".into()])),
             ("bs", AttributeValue::Bs(vec![vec![1].into()])),
-            ("l", AttributeValue::L(vec![AttributeValue::Null(true), AttributeValue::Bool(false)])),
+            (
+                "l",
+                AttributeValue::L(vec![
+                    AttributeValue::Null(true),
+                    AttributeValue::Bool(false),
+                ]),
+            ),
         ]);
         let json = to_dynamo_json(&it);
         assert_eq!(json["n"]["N"], "1.0000000000000000000000000000000000001");

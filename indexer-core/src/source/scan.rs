@@ -15,10 +15,16 @@ use crate::validate::TableName;
 /// A failure reading the table.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("table {table:?} was not found in DynamoDB ({endpoint}); check the name, region and account")]
+    #[error(
+        "table {table:?} was not found in DynamoDB ({endpoint}); check the name, region and account"
+    )]
     TableNotFound { table: String, endpoint: String },
     #[error("{op} on table {table:?} failed: {message}")]
-    Aws { op: &'static str, table: String, message: String },
+    Aws {
+        op: &'static str,
+        table: String,
+        message: String,
+    },
 }
 
 /// What the indexer needs to know about a table before reading it.
@@ -31,7 +37,11 @@ pub struct TableInfo {
 
 /// Reads one table's description; a missing table is [`SourceError::TableNotFound`].
 pub async fn describe(client: &Client, table: &TableName) -> Result<TableInfo, SourceError> {
-    let result = client.describe_table().table_name(table.as_str()).send().await;
+    let result = client
+        .describe_table()
+        .table_name(table.as_str())
+        .send()
+        .await;
     let output = match result {
         Ok(output) => output,
         Err(err) => {
@@ -59,15 +69,24 @@ pub async fn describe(client: &Client, table: &TableName) -> Result<TableInfo, S
             .and_then(|n| u64::try_from(n).ok()),
         key_attributes: description
             .as_ref()
-            .map(|t| t.key_schema().iter().map(|k| k.attribute_name().to_owned()).collect())
+            .map(|t| {
+                t.key_schema()
+                    .iter()
+                    .map(|k| k.attribute_name().to_owned())
+                    .collect()
+            })
             .unwrap_or_default(),
     })
 }
 
 fn endpoint_label(client: &Client) -> String {
     let config = client.config();
-    let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| "no region".into());
-    match std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL")) {
+    let region = config
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "no region".into());
+    match std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+    {
         Ok(endpoint) => format!("endpoint {endpoint}, region {region}"),
         Err(_) => format!("region {region}"),
     }

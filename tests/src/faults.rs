@@ -1,0 +1,342 @@
+//! A fault-injecting HTTP proxy in front of the real search server.
+//!
+//! osmem never answers 429, never fails a request and never refuses an item it can parse, so the
+//! retry and dead-letter paths are exercised through this proxy: it forwards every request to the
+//! upstream server, except that, following a [`FaultPlan`], it answers chosen `_bulk` requests
+//! with an error status, resets the connection of others, and rewrites chosen items of a bulk
+//! request into per-item failures (those items are not forwarded, so the upstream index holds
+//! exactly what the proxy reported as indexed). It speaks just enough HTTP/1.1 for the indexer:
+//! `Content-Length` bodies and keep-alive.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What to do to a whole `_bulk` request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestFault {
+    /// Answer with this status and an error body; forward nothing.
+    Status(u16),
+    /// Close the connection with a TCP reset before answering.
+    Reset,
+}
+
+/// Faults to inject, consumed as requests arrive.
+#[derive(Debug, Default, Clone)]
+pub struct FaultPlan {
+    /// Faults for the 1st, 2nd, … `_bulk` request; requests past the list pass through.
+    pub bulk_requests: Vec<Option<RequestFault>>,
+    /// Per document id: the statuses to answer for its next attempts (then it passes through).
+    pub items: HashMap<String, Vec<u16>>,
+    /// Document ids refused every time with a 400 `mapper_parsing_exception`.
+    pub always_reject: Vec<String>,
+}
+
+/// What the proxy saw.
+#[derive(Debug, Default, Clone)]
+pub struct Seen {
+    pub bulk_requests: u32,
+    pub injected_statuses: u32,
+    pub resets: u32,
+    pub injected_items: u32,
+}
+
+struct State {
+    plan: FaultPlan,
+    seen: Seen,
+}
+
+/// A running proxy; stops when dropped.
+pub struct FaultProxy {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str, plan: FaultPlan) -> anyhow::Result<FaultProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let state = Arc::new(Mutex::new(State {
+            plan,
+            seen: Seen::default(),
+        }));
+        let upstream = upstream.trim_end_matches('/').to_owned();
+        let shared = Arc::clone(&state);
+        let task = tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                connections.spawn(serve(
+                    stream,
+                    upstream.clone(),
+                    http.clone(),
+                    Arc::clone(&shared),
+                ));
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        Ok(FaultProxy { url, state, task })
+    }
+
+    pub fn seen(&self) -> Seen {
+        self.state
+            .lock()
+            .map(|s| s.seen.clone())
+            .unwrap_or_default()
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).await.ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let path = parts.next()?.to_owned();
+    let mut length = 0usize;
+    let mut content_type = None;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).await.ok()?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" => length = value.trim().parse().ok()?,
+            "content-type" => content_type = Some(value.trim().to_owned()),
+            _ => {}
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).await.ok()?;
+    Some(Request {
+        method,
+        path,
+        content_type,
+        body,
+    })
+}
+
+async fn write_response(
+    stream: &mut BufReader<TcpStream>,
+    status: u16,
+    body: &[u8],
+) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let stream = stream.get_mut();
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    stream.flush().await
+}
+
+async fn serve(
+    stream: TcpStream,
+    upstream: String,
+    http: reqwest::Client,
+    state: Arc<Mutex<State>>,
+) {
+    let mut reader = BufReader::new(stream);
+    while let Some(request) = read_request(&mut reader).await {
+        let is_bulk = request
+            .path
+            .split('?')
+            .next()
+            .is_some_and(|p| p.ends_with("/_bulk"));
+        if is_bulk {
+            let fault = {
+                let Ok(mut state) = state.lock() else { return };
+                state.seen.bulk_requests += 1;
+                let n = state.seen.bulk_requests as usize;
+                let fault = state.plan.bulk_requests.get(n - 1).copied().flatten();
+                match fault {
+                    Some(RequestFault::Status(_)) => state.seen.injected_statuses += 1,
+                    Some(RequestFault::Reset) => state.seen.resets += 1,
+                    None => {}
+                }
+                fault
+            };
+            match fault {
+                Some(RequestFault::Reset) => {
+                    let stream = reader.into_inner();
+                    let _ = stream.set_zero_linger();
+                    drop(stream);
+                    return;
+                }
+                Some(RequestFault::Status(status)) => {
+                    let body = json!({"error": {"type": "injected", "reason": format!("injected {status}")}, "status": status});
+                    if write_response(&mut reader, status, body.to_string().as_bytes())
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    continue;
+                }
+                None => {}
+            }
+            let (status, body) = bulk_with_item_faults(&request, &upstream, &http, &state).await;
+            if write_response(&mut reader, status, &body).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let (status, body) = forward(
+            &http,
+            &upstream,
+            &request.method,
+            &request.path,
+            request.content_type.as_deref(),
+            request.body,
+        )
+        .await;
+        if write_response(&mut reader, status, &body).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn forward(
+    http: &reqwest::Client,
+    upstream: &str,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, Vec<u8>) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    let mut request = http.request(method, format!("{upstream}{path}"));
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    match request.body(body).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (
+                status,
+                response
+                    .bytes()
+                    .await
+                    .map(|b| b.to_vec())
+                    .unwrap_or_default(),
+            )
+        }
+        Err(error) => (
+            502,
+            json!({"error": {"type": "proxy", "reason": error.to_string()}})
+                .to_string()
+                .into_bytes(),
+        ),
+    }
+}
+
+/// Forwards the items that pass and synthesizes failures for the others, answering in order.
+async fn bulk_with_item_faults(
+    request: &Request,
+    upstream: &str,
+    http: &reqwest::Client,
+    state: &Arc<Mutex<State>>,
+) -> (u16, Vec<u8>) {
+    let text = String::from_utf8_lossy(&request.body).to_string();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut forwarded = String::new();
+    // For each item: None = forwarded (take the next upstream answer), Some = synthesized.
+    let mut plan: Vec<Option<Value>> = Vec::new();
+    {
+        let Ok(mut state) = state.lock() else {
+            return (500, Vec::new());
+        };
+        for pair in lines.chunks(2) {
+            let action: Value = serde_json::from_str(pair[0]).unwrap_or(Value::Null);
+            let id = action["index"]["_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let index = action["index"]["_index"].clone();
+            let injected = if state.plan.always_reject.contains(&id) {
+                Some(400)
+            } else {
+                state
+                    .plan
+                    .items
+                    .get_mut(&id)
+                    .and_then(|queue| (!queue.is_empty()).then(|| queue.remove(0)))
+            };
+            match injected {
+                Some(status) => {
+                    state.seen.injected_items += 1;
+                    let error_type = if status == 400 {
+                        "mapper_parsing_exception"
+                    } else {
+                        "es_rejected_execution_exception"
+                    };
+                    plan.push(Some(json!({"index": {"_index": index, "_id": id, "status": status,
+                        "error": {"type": error_type, "reason": format!("injected {status} for {id}")}}})));
+                }
+                None => {
+                    plan.push(None);
+                    for line in pair {
+                        forwarded.push_str(line);
+                        forwarded.push('\n');
+                    }
+                }
+            }
+        }
+    }
+    let mut upstream_items = Vec::new().into_iter();
+    if !forwarded.is_empty() {
+        let (status, body) = forward(
+            http,
+            upstream,
+            "POST",
+            &request.path,
+            Some("application/x-ndjson"),
+            forwarded.into_bytes(),
+        )
+        .await;
+        if status != 200 {
+            return (status, body);
+        }
+        let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        upstream_items = answer["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter();
+    }
+    let items: Vec<Value> = plan
+        .into_iter()
+        .map(|slot| slot.unwrap_or_else(|| upstream_items.next().unwrap_or(Value::Null)))
+        .collect();
+    let errors = items
+        .iter()
+        .any(|item| item["index"]["status"].as_u64().is_some_and(|s| s >= 300));
+    (
+        200,
+        json!({"took": 1, "errors": errors, "items": items})
+            .to_string()
+            .into_bytes(),
+    )
+}

@@ -1,0 +1,413 @@
+//! Real local services for tests: DynamoDB Local and osmem-server, fetched by `scripts/services`
+//! and started once per test process on free loopback ports. Both die with the test process: each
+//! holds a pipe from us on its stdin and exits when it closes (osmem by itself, DynamoDB Local
+//! through the shell that started it), and osmem also watches our pid (`-parent-pid`).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use serde_json::Value;
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// Running local services.
+pub struct Services {
+    pub dynamo_url: String,
+    pub search_url: String,
+    _children: Vec<Child>,
+}
+
+static SERVICES: OnceLock<Services> = OnceLock::new();
+
+/// The services shared by every test in this process, started on first use.
+pub fn services() -> &'static Services {
+    SERVICES.get_or_init(|| match Services::start() {
+        Ok(services) => services,
+        Err(error) => panic!("cannot start the local services: {error:#}"),
+    })
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_until(
+    what: &str,
+    deadline: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if ready() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{what} did not become ready within {deadline:?}")
+}
+
+impl Services {
+    /// Fetches (cached) and starts both services.
+    pub fn start() -> anyhow::Result<Services> {
+        let output = Command::new(repo_root().join("scripts/services"))
+            .arg("paths")
+            .stderr(Stdio::inherit())
+            .output()
+            .context("running scripts/services paths")?;
+        if !output.status.success() {
+            bail!("scripts/services paths failed: {}", output.status);
+        }
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        let path = |key: &str| -> anyhow::Result<String> {
+            text.lines()
+                .find_map(|line| line.strip_prefix(&format!("{key}=")))
+                .map(str::to_owned)
+                .with_context(|| format!("scripts/services paths printed no {key}"))
+        };
+        let (jar, lib, osmem) = (
+            path("DYNAMODB_LOCAL_JAR")?,
+            path("DYNAMODB_LOCAL_LIB")?,
+            path("OSMEM_BIN")?,
+        );
+
+        let mut osmem_child = Command::new(&osmem)
+            .args([
+                "-addr",
+                "127.0.0.1:0",
+                "-parent-pid",
+                &std::process::id().to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {osmem}"))?;
+        let stdout = osmem_child.stdout.take().context("osmem stdout")?;
+        let mut reader = BufReader::new(stdout);
+        let mut ready_line = String::new();
+        reader
+            .read_line(&mut ready_line)
+            .context("reading osmem's ready line")?;
+        // Keep draining its stdout: closing the pipe would kill it with SIGPIPE on its next line.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let ready: Value = serde_json::from_str(&ready_line)
+            .with_context(|| format!("osmem said {ready_line:?}"))?;
+        let search_url = ready["url"]
+            .as_str()
+            .context("osmem ready line has no url")?
+            .to_owned();
+
+        let port = free_port()?;
+        let script = format!(
+            "DDB_LOCAL_TELEMETRY=0 java -Xmx512m -Djava.library.path='{lib}' -jar '{jar}' -inMemory -sharedDb -disableTelemetry -port {port} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid"
+        );
+        let dynamo_child = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting DynamoDB Local")?;
+        let dynamo_url = format!("http://127.0.0.1:{port}");
+        wait_until("DynamoDB Local", Duration::from_secs(60), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })?;
+        Ok(Services {
+            dynamo_url,
+            search_url,
+            _children: vec![osmem_child, dynamo_child],
+        })
+    }
+
+    /// A DynamoDB client for the local endpoint.
+    pub fn dynamo(&self) -> aws_sdk_dynamodb::Client {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .endpoint_url(&self.dynamo_url)
+            .region(Region::new("eu-west-2"))
+            .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    /// Environment for a child process talking to these services.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL_DYNAMODB", self.dynamo_url.clone()),
+            ("AWS_REGION", "eu-west-2".into()),
+            ("AWS_ACCESS_KEY_ID", "local".into()),
+            ("AWS_SECRET_ACCESS_KEY", "local".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+}
+
+/// Names no other test in this run uses.
+pub struct Names {
+    pub table: String,
+    pub alias: String,
+}
+
+/// Unique table and alias names for one test, e.g. `t4711n3Persons` / `t4711n3-persons`.
+pub fn unique(entity_table: &str, alias: &str) -> Names {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    Names {
+        table: format!("t{pid}n{n}{entity_table}"),
+        alias: format!("t{pid}n{n}-{alias}"),
+    }
+}
+
+/// A finished `indexer` run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub summary: Value,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The `indexer` program built with this test binary: this crate's `indexer-under-test`, which
+/// cargo builds beside the test executable (`target/<profile>/`, one level above `deps/`).
+pub fn indexer_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CARGO_BIN_EXE_indexer-under-test") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let binary = profile_dir.join("indexer-under-test");
+    assert!(
+        binary.exists(),
+        "{} is missing: run the tests with cargo test",
+        binary.display()
+    );
+    binary
+}
+
+/// Runs the indexer built from this workspace with `args`, against the local services.
+pub async fn indexer(args: &[&str]) -> Run {
+    indexer_with_env(args, &[]).await
+}
+
+/// Like [`indexer`], with extra environment variables.
+pub async fn indexer_with_env(args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+    let services = services();
+    let mut command = tokio::process::Command::new(indexer_binary());
+    command
+        .args(args)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info");
+    for key in [
+        "DYNAMO_TABLE",
+        "DYNAMODB_TABLE",
+        "INDEX_NAME",
+        "ELASTICSEARCH_INDEX",
+        "INDEX_NODE_HOST",
+        "ELASTICSEARCH_HOST",
+        "ENTITY",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+    ] {
+        command.env_remove(key);
+    }
+    for (key, value) in services.env() {
+        command.env(key, value);
+    }
+    for (key, value) in extra_env {
+        command.env(key, value);
+    }
+    let output = match tokio::time::timeout(Duration::from_secs(300), command.output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(error)) => panic!("cannot run the indexer: {error}"),
+        Err(_) => panic!("the indexer did not finish within 300 s: {args:?}"),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let summary = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        summary,
+        stdout,
+        stderr,
+    }
+}
+
+/// A minimal client for checking the search cluster's state.
+#[derive(Clone)]
+pub struct Search {
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl Default for Search {
+    fn default() -> Self {
+        Search::new(&services().search_url)
+    }
+}
+
+impl Search {
+    pub fn new(url: &str) -> Search {
+        Search {
+            url: url.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Sends a request; returns the status and the JSON body (or `Null`).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => panic!("search request {path} failed: {error}"),
+        };
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    pub async fn count(&self, name: &str) -> u64 {
+        let (status, body) = self
+            .call(reqwest::Method::GET, &format!("/{name}/_count"), None)
+            .await;
+        assert_eq!(status, 200, "count {name}: {body}");
+        body["count"].as_u64().unwrap_or_default()
+    }
+
+    /// The indexes an alias points at, sorted.
+    pub async fn alias_targets(&self, alias: &str) -> Vec<String> {
+        let (status, body) = self
+            .call(reqwest::Method::GET, &format!("/_alias/{alias}"), None)
+            .await;
+        if status == 404 {
+            return Vec::new();
+        }
+        let mut targets: Vec<String> = body
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        targets.sort();
+        targets
+    }
+
+    /// A document's `_source`, if present.
+    pub async fn source(&self, index: &str, id: &str) -> Option<Value> {
+        let (status, body) = self
+            .call(reqwest::Method::GET, &format!("/{index}/_doc/{id}"), None)
+            .await;
+        (status == 200).then(|| body["_source"].clone())
+    }
+
+    /// Physical indexes whose names start with `prefix`.
+    pub async fn indexes(&self, prefix: &str) -> Vec<String> {
+        let (_, body) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/_cat/indices/{prefix}*?format=json&h=index"),
+                None,
+            )
+            .await;
+        let mut names: Vec<String> = body
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|r| r["index"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+/// Creates a fresh table for `entity` holding sample items `0..count`; returns its names.
+pub async fn seed(entity: &str, count: u64) -> Names {
+    let names = unique(crate::fixtures::table_for(entity), entity);
+    let client = services().dynamo();
+    if let Err(error) = crate::fixtures::create_table(&client, &names.table, false).await {
+        panic!("cannot create table {}: {error:#}", names.table);
+    }
+    put(
+        &names.table,
+        (0..count).map(|n| crate::fixtures::item_for(entity, n)),
+    )
+    .await;
+    names
+}
+
+/// Writes items into a table.
+pub async fn put(table: &str, items: impl Iterator<Item = crate::fixtures::Item>) {
+    let client = services().dynamo();
+    if let Err(error) = crate::fixtures::put_items(&client, table, items).await {
+        panic!("cannot write items into {table}: {error:#}");
+    }
+}
+
+/// The standard rebuild arguments for `names`, plus `extra`.
+pub fn rebuild_args<'a>(
+    names: &'a Names,
+    entity: &'a str,
+    host: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "rebuild",
+        "--table",
+        &names.table,
+        "--index",
+        &names.alias,
+        "--host",
+        host,
+        "--entity",
+        entity,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// A dead-letter path for a test, outside the source tree.
+pub fn dead_letter_path(names: &Names) -> String {
+    std::env::temp_dir()
+        .join(format!("{}.dead-letter.jsonl", names.alias))
+        .display()
+        .to_string()
+}
+
+/// The JSON lines of a dead-letter file (empty when it does not exist).
+pub fn dead_letters(path: &str) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or(Value::Null))
+        .collect()
+}
