@@ -58,7 +58,7 @@ pub struct Target {
     #[arg(long, env = "INDEX_NAME")]
     pub index: Option<String>,
 
-    /// The search cluster's URL, e.g. https://search-x.eu-west-2.es.amazonaws.com
+    /// The search cluster's URL, e.g. `https://search-x.eu-west-2.es.amazonaws.com`
     /// [also ELASTICSEARCH_HOST].
     #[arg(long, env = "INDEX_NODE_HOST")]
     pub host: Option<String>,
