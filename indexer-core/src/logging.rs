@@ -25,7 +25,10 @@ pub fn init(format: LogFormat) {
             .with_current_span(false)
             .try_init()
     } else {
-        builder.with_target(false).try_init()
+        builder
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
     };
     if let Err(error) = result {
         eprintln!("indexer: logging was already initialised: {error}");
