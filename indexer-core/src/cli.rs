@@ -286,8 +286,13 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Summary, Error> {
     let target = args.target.resolve(args.dry_run)?;
     let dynamo = dynamo_client().await?;
     let timeout = Duration::from_secs(args.request_timeout.max(1));
+    let retry = RetryPolicy {
+        max_retries: args.max_retries,
+        base: Duration::from_millis(args.retry_base_ms.max(1)),
+        cap: Duration::from_secs(30),
+    };
     let search = match &target.host {
-        Some(host) => Some(SearchClient::new(host.clone(), timeout)?),
+        Some(host) => Some(SearchClient::new(host.clone(), timeout, retry)?),
         None => None,
     };
     let plan = RebuildPlan {
@@ -299,11 +304,7 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Summary, Error> {
         batch_bytes: args.batch_bytes,
         batch_docs: args.batch_docs as usize,
         concurrency: args.concurrency as usize,
-        retry: RetryPolicy {
-            max_retries: args.max_retries,
-            base: Duration::from_millis(args.retry_base_ms.max(1)),
-            cap: Duration::from_secs(30),
-        },
+        retry,
         max_errors: args.max_errors,
         min_ratio: args.min_ratio,
         keep: args.keep,

@@ -22,6 +22,8 @@ pub enum RequestFault {
     Status(u16),
     /// Close the connection with a TCP reset before answering.
     Reset,
+    /// Never answer (until the client gives up and closes the connection).
+    Hang,
 }
 
 /// Faults to inject, consumed as requests arrive.
@@ -33,6 +35,8 @@ pub struct FaultPlan {
     pub items: HashMap<String, Vec<u16>>,
     /// Document ids refused every time with a 400 `mapper_parsing_exception`.
     pub always_reject: Vec<String>,
+    /// A pause before answering each `_bulk` request, to make a run last.
+    pub bulk_delay: std::time::Duration,
 }
 
 /// What the proxy saw.
@@ -41,6 +45,7 @@ pub struct Seen {
     pub bulk_requests: u32,
     pub injected_statuses: u32,
     pub resets: u32,
+    pub hangs: u32,
     pub injected_items: u32,
 }
 
@@ -174,15 +179,24 @@ async fn serve(
                 match fault {
                     Some(RequestFault::Status(_)) => state.seen.injected_statuses += 1,
                     Some(RequestFault::Reset) => state.seen.resets += 1,
+                    Some(RequestFault::Hang) => state.seen.hangs += 1,
                     None => {}
                 }
-                fault
+                (fault, state.plan.bulk_delay)
             };
+            let (fault, delay) = fault;
+            tokio::time::sleep(delay).await;
             match fault {
                 Some(RequestFault::Reset) => {
                     let stream = reader.into_inner();
                     let _ = stream.set_zero_linger();
                     drop(stream);
+                    return;
+                }
+                Some(RequestFault::Hang) => {
+                    // Wait for the client to give up: reading returns once it closes the socket.
+                    let mut rest = Vec::new();
+                    let _ = reader.read_to_end(&mut rest).await;
                     return;
                 }
                 Some(RequestFault::Status(status)) => {

@@ -32,7 +32,7 @@ async fn transient_failures_are_retried_until_every_item_is_indexed() {
             (fixtures::person_id(3), vec![429, 503]),
             (fixtures::person_id(42), vec![429]),
         ]),
-        always_reject: Vec::new(),
+        ..FaultPlan::default()
     };
     let proxy = FaultProxy::start(&search.url, plan).await.expect("proxy");
     let run = indexer(&rebuild_args(
@@ -195,4 +195,98 @@ async fn a_cluster_that_keeps_failing_fails_the_run_and_leaves_the_alias_untouch
     );
     assert_eq!(search.alias_targets(&names.alias).await, vec![live]);
     assert_eq!(search.count(&names.alias).await, 20);
+}
+
+#[tokio::test]
+async fn a_bulk_request_that_never_answers_times_out_and_is_retried() {
+    let names = seed("tenures", 30).await;
+    let search = Search::default();
+    let plan = FaultPlan {
+        bulk_requests: vec![Some(RequestFault::Hang)],
+        ..FaultPlan::default()
+    };
+    let proxy = FaultProxy::start(&search.url, plan).await.expect("proxy");
+    let run = indexer(&rebuild_args(
+        &names,
+        "tenures",
+        &proxy.url,
+        &args(&FAST_RETRIES, &["--request-timeout", "2"]),
+    ))
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(proxy.seen().hangs, 1);
+    assert!(
+        run.summary["retries"].as_u64().unwrap_or_default() >= 1,
+        "{}",
+        run.summary
+    );
+    assert_eq!(run.summary["indexed"], 30);
+    assert!(
+        run.stderr.contains("bulk request failed, retrying"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(search.count(&names.alias).await, 30);
+}
+
+#[tokio::test]
+async fn progress_is_logged_as_json_lines_while_a_rebuild_runs() {
+    let names = seed("persons", 200).await;
+    let search = Search::default();
+    let plan = FaultPlan {
+        bulk_delay: std::time::Duration::from_millis(400),
+        ..FaultPlan::default()
+    };
+    let proxy = FaultProxy::start(&search.url, plan).await.expect("proxy");
+    let run = indexer(&rebuild_args(
+        &names,
+        "persons",
+        &proxy.url,
+        &[
+            "--batch-docs",
+            "20",
+            "--concurrency",
+            "1",
+            "--progress-interval",
+            "1",
+        ],
+    ))
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let progress: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["message"] == "progress")
+        .collect();
+    assert!(
+        progress.len() >= 2,
+        "expected progress lines in {}",
+        run.stderr
+    );
+    for line in &progress {
+        for field in [
+            "scanned",
+            "indexed",
+            "dead_lettered",
+            "docs_per_s",
+            "segments_done",
+            "segments",
+        ] {
+            assert!(line.get(field).is_some(), "{field} missing from {line}");
+        }
+    }
+    let indexed: Vec<u64> = progress
+        .iter()
+        .filter_map(|l| l["indexed"].as_u64())
+        .collect();
+    assert!(
+        indexed.windows(2).all(|w| w[0] <= w[1]),
+        "progress never goes backwards: {indexed:?}"
+    );
+    assert!(
+        run.stdout.lines().count() == 1,
+        "stdout holds only the summary: {}",
+        run.stdout
+    );
 }

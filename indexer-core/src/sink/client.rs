@@ -1,6 +1,11 @@
 //! The search cluster's HTTP API, as far as the indexer needs it: index administration, aliases,
 //! counts and `_bulk`. Every call has a bounded timeout; every non-success answer becomes a
 //! [`SinkError`] naming the operation, the status and the cluster's own reason.
+//!
+//! Administrative calls are retried on transient failures like bulk requests are (a blip at the
+//! end of a long rebuild must not waste it), except the alias swap, which is not idempotent and
+//! is attempted once. A retried index creation or deletion that finds its work already done
+//! (the first attempt succeeded but its answer was lost) counts as done.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,6 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::retry::RetryPolicy;
 use crate::validate::NodeUrl;
 
 /// A failure talking to the search cluster.
@@ -79,10 +85,15 @@ struct IndexAliases {
 pub struct SearchClient {
     http: reqwest::Client,
     node: NodeUrl,
+    retry: RetryPolicy,
 }
 
 impl SearchClient {
-    pub fn new(node: NodeUrl, request_timeout: Duration) -> Result<SearchClient, SinkError> {
+    pub fn new(
+        node: NodeUrl,
+        request_timeout: Duration,
+        retry: RetryPolicy,
+    ) -> Result<SearchClient, SinkError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(request_timeout)
@@ -94,7 +105,7 @@ impl SearchClient {
                 host: node.to_string(),
                 source,
             })?;
-        Ok(SearchClient { http, node })
+        Ok(SearchClient { http, node, retry })
     }
 
     pub fn node(&self) -> &NodeUrl {
@@ -124,7 +135,7 @@ impl SearchClient {
         Ok((status, bytes.to_vec()))
     }
 
-    /// Sends a request and decodes a successful JSON answer.
+    /// Sends a request and decodes a successful JSON answer, retrying transient failures.
     async fn call(
         &self,
         op: &str,
@@ -132,12 +143,38 @@ impl SearchClient {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, SinkError> {
-        let body = body.map(|v| (v.to_string().into_bytes(), "application/json"));
-        let (status, bytes) = self.raw(op, method, path, body).await?;
-        if !status.is_success() {
-            return Err(status_error(op, status.as_u16(), &bytes));
+        self.call_retrying(op, method, path, body, |_| false).await
+    }
+
+    /// Like [`call`](Self::call); after a retry, an error that `already_done` accepts means the
+    /// lost first attempt did the work.
+    async fn call_retrying(
+        &self,
+        op: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        already_done: impl Fn(&SinkError) -> bool,
+    ) -> Result<Value, SinkError> {
+        let body = body.map(|v| v.to_string().into_bytes());
+        let mut attempt = 0;
+        loop {
+            let sent = body.clone().map(|bytes| (bytes, "application/json"));
+            let result = match self.raw(op, method.clone(), path, sent).await {
+                Ok((status, bytes)) if status.is_success() => decode(op, &bytes),
+                Ok((status, bytes)) => Err(status_error(op, status.as_u16(), &bytes)),
+                Err(error) => Err(error),
+            };
+            match result {
+                Err(error) if attempt > 0 && already_done(&error) => return Ok(Value::Null),
+                Err(error) if error.is_retriable() && attempt < self.retry.max_retries => {
+                    tracing::warn!(attempt, op, error = %error, "request failed, retrying");
+                    tokio::time::sleep(self.retry.backoff(attempt, &mut rand::rng())).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
         }
-        decode(op, &bytes)
     }
 
     /// Sends one `_bulk` body. A non-success status is an error; the per-item outcome of a
