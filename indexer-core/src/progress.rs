@@ -35,11 +35,13 @@ impl Progress {
             }
             let ticker = bar.clone();
             let task = tokio::spawn(async move {
+                let started = Instant::now();
                 loop {
+                    let indexed = Counters::get(&counters.indexed);
                     ticker.set_position(Counters::get(&counters.scanned));
                     ticker.set_message(format!(
-                        "indexed {} dead-lettered {} segments {}/{}",
-                        Counters::get(&counters.indexed),
+                        "{indexed} indexed ({:.0} docs/s), {} dead-lettered, segments {}/{}",
+                        indexed as f64 / started.elapsed().as_secs_f64().max(0.001),
                         Counters::get(&counters.dead_lettered),
                         Counters::get(&counters.segments_done),
                         segments

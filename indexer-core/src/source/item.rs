@@ -200,13 +200,13 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A string attribute (`S`); numbers and booleans are rendered as their text.
+    /// A string attribute (`S`); a number (`N`) is read as its text, since services have stored
+    /// references such as UPRNs both ways.
     pub fn string(&self, name: &str) -> Result<Option<String>, MapError> {
         match self.get(name) {
             None => Ok(None),
             Some(AttributeValue::S(s)) => Ok(Some(s.clone())),
             Some(AttributeValue::N(n)) => Ok(Some(n.clone())),
-            Some(AttributeValue::Bool(b)) => Ok(Some(b.to_string())),
             Some(other) => Err(self.wrong(name, "a string (S)", other)),
         }
     }
