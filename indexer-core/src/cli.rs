@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::entities;
 use crate::error::Error;
+use crate::jobs::session::Timing;
 use crate::rebuild::{self, RebuildPlan};
 use crate::sink::client::SearchClient;
 use crate::sink::retry::RetryPolicy;
@@ -45,6 +46,93 @@ pub enum LogFormat {
 pub enum Command {
     /// Build a fresh index from the table and swap the alias onto it atomically.
     Rebuild(RebuildArgs),
+    /// Show the alias's live index, kept indexes, running job and last finished job.
+    Status(StatusArgs),
+    /// List the alias's jobs, newest first.
+    Jobs(JobsArgs),
+    /// Give up on a running, hung or interrupted job: release its lock, delete its building index.
+    Abandon(AbandonArgs),
+    /// Point the alias (and the aliases that moved with it) back to the previous kept index.
+    Rollback(RollbackArgs),
+}
+
+/// The alias and cluster an operator command works on.
+#[derive(Debug, Clone, Args)]
+pub struct AliasTarget {
+    /// The alias, e.g. `persons` [also ELASTICSEARCH_INDEX].
+    #[arg(long, env = "INDEX_NAME")]
+    pub index: Option<String>,
+
+    /// The search cluster's URL [also ELASTICSEARCH_HOST].
+    #[arg(long, env = "INDEX_NODE_HOST")]
+    pub host: Option<String>,
+
+    /// Timeout of one request to the search cluster, in seconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub request_timeout: u64,
+}
+
+impl AliasTarget {
+    fn resolve(&self) -> Result<(IndexName, SearchClient), Error> {
+        let alias = env_fallback(self.index.clone(), "ELASTICSEARCH_INDEX")
+            .ok_or_else(|| Error::Input("no index given: pass --index or set INDEX_NAME".into()))?;
+        let alias = IndexName::try_from(alias.as_str())?;
+        let host = env_fallback(self.host.clone(), "ELASTICSEARCH_HOST").ok_or_else(|| {
+            Error::Input("no host given: pass --host or set INDEX_NODE_HOST".into())
+        })?;
+        let host = NodeUrl::try_from(host.as_str())?;
+        let client = SearchClient::new(
+            host,
+            Duration::from_secs(self.request_timeout.max(1)),
+            RetryPolicy::default(),
+        )?;
+        Ok((alias, client))
+    }
+}
+
+/// `indexer status` flags.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: AliasTarget,
+    /// Print JSON (the default when stdout is not a terminal).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `indexer jobs` flags.
+#[derive(Debug, Clone, Args)]
+pub struct JobsArgs {
+    #[command(flatten)]
+    pub target: AliasTarget,
+    /// How many jobs to list.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON (the default when stdout is not a terminal).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `indexer abandon` flags.
+#[derive(Debug, Clone, Args)]
+pub struct AbandonArgs {
+    #[command(flatten)]
+    pub target: AliasTarget,
+    /// The job to abandon; by default the one holding the lock, or the interrupted one.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Keep the job's building index instead of deleting it.
+    #[arg(long)]
+    pub keep_index: bool,
+}
+
+/// `indexer rollback` flags.
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: AliasTarget,
+    #[command(flatten)]
+    pub lease: LeaseArgs,
 }
 
 /// Which table feeds which alias on which cluster.
@@ -130,6 +218,45 @@ pub struct RebuildArgs {
     /// Seconds between progress lines (JSON log mode).
     #[arg(long, env = "PROGRESS_INTERVAL_SECS", default_value_t = 5)]
     pub progress_interval: u64,
+
+    /// Start afresh instead of resuming an interrupted or hung rebuild of this alias.
+    #[arg(long, env = "FRESH")]
+    pub fresh: bool,
+
+    /// Seconds SIGTERM/SIGINT may take to drain in-flight work before exiting (ECS kills 30 s
+    /// after SIGTERM).
+    #[arg(long, env = "STOP_TIMEOUT_SECS", default_value_t = 25)]
+    pub stop_timeout: u64,
+
+    #[command(flatten)]
+    pub lease: LeaseArgs,
+}
+
+/// Lock lease and heartbeat timing.
+#[derive(Debug, Clone, Args)]
+pub struct LeaseArgs {
+    /// Seconds without a heartbeat after which a run's lock counts as hung and may be taken over.
+    #[arg(long = "lease", env = "LEASE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease_secs: u64,
+
+    /// Seconds between heartbeats (lock renewal and checkpoint saves).
+    #[arg(long = "heartbeat", env = "HEARTBEAT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub heartbeat_secs: u64,
+}
+
+impl LeaseArgs {
+    fn timing(&self) -> Result<Timing, Error> {
+        if self.heartbeat_secs >= self.lease_secs {
+            return Err(Error::Input(format!(
+                "--heartbeat {} must be shorter than --lease {}, or a live run would look hung",
+                self.heartbeat_secs, self.lease_secs
+            )));
+        }
+        Ok(Timing {
+            lease: Duration::from_secs(self.lease_secs),
+            heartbeat: Duration::from_secs(self.heartbeat_secs),
+        })
+    }
 }
 
 fn parse_batch_bytes(text: &str) -> Result<usize, String> {
@@ -251,8 +378,9 @@ pub fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    let (summary, code) = runtime.block_on(run(cli));
-    let printed = serde_json::to_string(&summary)
+    let (output, code) = runtime.block_on(run(cli));
+    let printed = output
+        .render()
         .map_err(std::io::Error::other)
         .and_then(|line| writeln!(std::io::stdout().lock(), "{line}"));
     if let Err(error) = printed {
@@ -262,22 +390,91 @@ pub fn main() -> std::process::ExitCode {
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
-/// Runs a parsed command line; returns the summary to print and the process exit code.
-pub async fn run(cli: Cli) -> (Summary, i32) {
+/// Runs a parsed command line; returns what to print on stdout and the process exit code.
+pub async fn run(cli: Cli) -> (Output, i32) {
     match cli.command {
-        Command::Rebuild(args) => {
-            let result = run_rebuild(args).await;
-            match result {
-                Ok(summary) => {
-                    let code = summary.exit_code(None);
-                    (summary, code)
-                }
-                Err(error) => {
-                    tracing::error!(error = %format!("{error:#}"), "rebuild failed");
-                    let code = error.exit_code();
-                    (Summary::new("rebuild").failed(&error), code)
-                }
+        Command::Rebuild(args) => match run_rebuild(args).await {
+            Ok(summary) => {
+                let code = summary.exit_code(None);
+                (Output::Summary(Box::new(summary)), code)
             }
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "rebuild failed");
+                let code = error.exit_code();
+                (
+                    Output::Summary(Box::new(Summary::new("rebuild").failed(&error))),
+                    code,
+                )
+            }
+        },
+        Command::Status(args) => {
+            let json = args.json;
+            report(json, async move {
+                let (alias, client) = args.target.resolve()?;
+                crate::ops::status(&client, &alias).await
+            })
+            .await
+        }
+        Command::Jobs(args) => {
+            let (json, limit) = (args.json, args.limit);
+            report(json, async move {
+                let (alias, client) = args.target.resolve()?;
+                crate::ops::jobs(&client, &alias, limit).await
+            })
+            .await
+        }
+        Command::Abandon(args) => {
+            report(true, async move {
+                let (alias, client) = args.target.resolve()?;
+                crate::ops::abandon(&client, &alias, args.job.as_deref(), args.keep_index).await
+            })
+            .await
+        }
+        Command::Rollback(args) => {
+            report(true, async move {
+                let (alias, client) = args.target.resolve()?;
+                crate::ops::rollback(&client, &alias, args.lease.timing()?).await
+            })
+            .await
+        }
+    }
+}
+
+/// What a command prints on stdout.
+#[derive(Debug)]
+pub enum Output {
+    /// A run's summary, one JSON line.
+    Summary(Box<Summary>),
+    /// An operator report: JSON, or indented text for a person at a terminal.
+    Report {
+        value: serde_json::Value,
+        json: bool,
+    },
+}
+
+impl Output {
+    fn render(&self) -> Result<String, serde_json::Error> {
+        use std::io::IsTerminal;
+        match self {
+            Output::Summary(summary) => serde_json::to_string(summary),
+            Output::Report { value, json } if *json || !std::io::stdout().is_terminal() => {
+                serde_json::to_string(value)
+            }
+            Output::Report { value, .. } => Ok(crate::ops::render_text(value)),
+        }
+    }
+}
+
+async fn report(
+    json: bool,
+    work: impl std::future::Future<Output = Result<serde_json::Value, Error>>,
+) -> (Output, i32) {
+    match work.await {
+        Ok(value) => (Output::Report { value, json }, crate::error::exit::SUCCESS),
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "command failed");
+            let value = serde_json::json!({ "status": "failed", "error": format!("{error:#}") });
+            (Output::Report { value, json: true }, error.exit_code())
         }
     }
 }
@@ -311,6 +508,9 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Summary, Error> {
         dead_letter: args.dead_letter,
         dry_run: args.dry_run,
         progress_interval: Duration::from_secs(args.progress_interval.max(1)),
+        fresh: args.fresh,
+        timing: args.lease.timing()?,
+        stop_timeout: Duration::from_secs(args.stop_timeout),
     };
     rebuild::rebuild(dynamo, search, plan).await
 }
@@ -358,7 +558,9 @@ mod tests {
             "--dry-run",
         ])
         .expect("parses");
-        let Command::Rebuild(args) = cli.command;
+        let Command::Rebuild(args) = cli.command else {
+            panic!("a rebuild")
+        };
         assert_eq!(args.segments, 8);
         assert_eq!(args.batch_bytes, 5 * 1024 * 1024);
         assert_eq!(args.max_errors, 0);

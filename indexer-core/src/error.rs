@@ -12,6 +12,9 @@ pub mod exit {
     pub const FAILURE: i32 = 1;
     pub const BAD_INPUT: i32 = 2;
     pub const GATE_REFUSED: i32 = 3;
+    pub const LOCKED: i32 = 4;
+    pub const INTERRUPTED: i32 = 5;
+    pub const DRIFT: i32 = 6;
 }
 
 /// A run that could not complete.
@@ -20,6 +23,12 @@ pub enum Error {
     /// Bad input: a name, URL, entity or table that does not exist or breaks a rule.
     #[error("{0}")]
     Input(String),
+    /// Another run holds the alias's lock.
+    #[error("{0}")]
+    Locked(String),
+    /// This run's lock was taken over while it ran.
+    #[error("{0}")]
+    LockLost(String),
     #[error(transparent)]
     Source(SourceError),
     #[error(transparent)]
@@ -49,6 +58,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) => exit::BAD_INPUT,
+            Error::Locked(_) => exit::LOCKED,
             _ => exit::FAILURE,
         }
     }

@@ -13,6 +13,8 @@ pub enum Status {
     Succeeded,
     GateFailed,
     Failed,
+    /// Stopped by a signal; checkpoints are saved and the next run resumes.
+    Interrupted,
 }
 
 /// The machine-readable result of a run.
@@ -21,12 +23,16 @@ pub struct Summary {
     pub status: Status,
     pub mode: &'static str,
     pub dry_run: bool,
+    pub job_id: Option<String>,
+    pub resumed_from: Option<String>,
     pub table: Option<String>,
     pub entity: Option<String>,
     pub alias: Option<String>,
     pub new_index: Option<String>,
     pub previous_index: Option<String>,
     pub scanned: u64,
+    /// Items read by this run; less than `scanned` when it resumed from checkpoints.
+    pub scanned_this_run: u64,
     pub indexed: u64,
     pub dead_lettered: u64,
     pub dead_letter_path: Option<String>,
@@ -46,12 +52,15 @@ impl Summary {
             status: Status::Failed,
             mode,
             dry_run: false,
+            job_id: None,
+            resumed_from: None,
             table: None,
             entity: None,
             alias: None,
             new_index: None,
             previous_index: None,
             scanned: 0,
+            scanned_this_run: 0,
             indexed: 0,
             dead_lettered: 0,
             dead_letter_path: None,
@@ -86,6 +95,7 @@ impl Summary {
             (Status::Succeeded, None) => exit::SUCCESS,
             (Status::GateFailed, None) => exit::GATE_REFUSED,
             (Status::Failed, None) => exit::FAILURE,
+            (Status::Interrupted, None) => exit::INTERRUPTED,
         }
     }
 }

@@ -209,6 +209,12 @@ pub async fn indexer(args: &[&str]) -> Run {
 
 /// Like [`indexer`], with extra environment variables.
 pub async fn indexer_with_env(args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+    let child = spawn_indexer(args, extra_env);
+    finish(child, args).await
+}
+
+/// Starts the indexer without waiting for it (to signal or kill it mid-run).
+pub fn spawn_indexer(args: &[&str], extra_env: &[(&str, &str)]) -> tokio::process::Child {
     let services = services();
     let mut command = tokio::process::Command::new(indexer_binary());
     command
@@ -234,11 +240,25 @@ pub async fn indexer_with_env(args: &[&str], extra_env: &[(&str, &str)]) -> Run 
     for (key, value) in extra_env {
         command.env(key, value);
     }
-    let output = match tokio::time::timeout(Duration::from_secs(300), command.output()).await {
-        Ok(Ok(output)) => output,
-        Ok(Err(error)) => panic!("cannot run the indexer: {error}"),
-        Err(_) => panic!("the indexer did not finish within 300 s: {args:?}"),
-    };
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    match command.spawn() {
+        Ok(child) => child,
+        Err(error) => panic!("cannot run the indexer: {error}"),
+    }
+}
+
+/// Waits (at most 300 s) for a spawned indexer and collects its output.
+pub async fn finish(child: tokio::process::Child, args: &[&str]) -> Run {
+    let output =
+        match tokio::time::timeout(Duration::from_secs(300), child.wait_with_output()).await {
+            Ok(Ok(output)) => output,
+            Ok(Err(error)) => panic!("cannot run the indexer: {error}"),
+            Err(_) => panic!("the indexer did not finish within 300 s: {args:?}"),
+        };
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     let summary = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
@@ -410,4 +430,37 @@ pub fn dead_letters(path: &str) -> Vec<Value> {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or(Value::Null))
         .collect()
+}
+
+/// Polls `probe` every 50 ms until it yields a value; panics after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Search {
+    /// A document of the job status index (`lock:<alias>`, `job:<id>`, `latest:<alias>`).
+    pub async fn job_doc(&self, id: &str) -> Option<Value> {
+        self.source("indexer-jobs", id).await
+    }
+
+    /// The alias's latest job record.
+    pub async fn latest_job(&self, alias: &str) -> Option<Value> {
+        let pointer = self.job_doc(&format!("latest:{alias}")).await?;
+        self.job_doc(&format!("job:{}", pointer["job_id"].as_str()?))
+            .await
+    }
 }

@@ -4,5 +4,6 @@
 
 mod bad_input;
 mod faults;
+mod jobs;
 mod rebuild;
 mod swap;

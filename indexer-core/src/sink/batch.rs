@@ -8,11 +8,14 @@
 use std::ops::Range;
 
 use crate::entities::Document;
+use crate::jobs::checkpoint::Ticket;
 
 /// One document's place in a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub id: String,
+    /// Where the document's item was read, to settle its page once it has a verdict.
+    pub ticket: Ticket,
     /// The action line and the source line, newline-terminated.
     pub lines: Range<usize>,
     /// The source line alone (without its newline).
@@ -49,6 +52,7 @@ impl Batch {
             let offset = entry.source.start - entry.lines.start;
             out.entries.push(Entry {
                 id: entry.id.clone(),
+                ticket: entry.ticket,
                 lines: start..out.body.len(),
                 source: start + offset..start + offset + entry.source.len(),
             });
@@ -61,6 +65,7 @@ impl Batch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TooLarge {
     pub id: String,
+    pub ticket: Ticket,
     pub bytes: usize,
     pub limit: usize,
 }
@@ -93,12 +98,13 @@ impl Batcher {
 
     /// Adds a document. Returns the batch that had to be closed to make room, if any, or an
     /// error when the document can never fit.
-    pub fn push(&mut self, doc: Document) -> Result<Option<Batch>, TooLarge> {
+    pub fn push(&mut self, doc: Document, ticket: Ticket) -> Result<Option<Batch>, TooLarge> {
         let action = self.action_line(&doc.id);
         let size = action.len() + doc.body.len() + 1;
         if size > self.max_bytes {
             return Err(TooLarge {
                 id: doc.id,
+                ticket,
                 bytes: size,
                 limit: self.max_bytes,
             });
@@ -116,6 +122,7 @@ impl Batcher {
         batch.body.push(b'\n');
         batch.entries.push(Entry {
             id: doc.id,
+            ticket,
             lines: start..batch.body.len(),
             source: source_start..source_end,
         });
@@ -142,6 +149,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    const T: Ticket = Ticket {
+        segment: 0,
+        page: 0,
+    };
+
     fn doc(id: &str, body_len: usize) -> Document {
         Document {
             id: id.to_owned(),
@@ -152,9 +164,9 @@ mod tests {
     #[test]
     fn a_batch_closes_at_the_document_count() {
         let mut batcher = Batcher::new("idx", 1 << 20, 2);
-        assert_eq!(batcher.push(doc("1", 1)), Ok(None));
+        assert_eq!(batcher.push(doc("1", 1), T), Ok(None));
         let closed = batcher
-            .push(doc("2", 1))
+            .push(doc("2", 1), T)
             .expect("fits")
             .expect("count reached");
         assert_eq!(closed.len(), 2);
@@ -164,7 +176,7 @@ mod tests {
     #[test]
     fn the_body_is_ndjson_with_index_actions_naming_the_target_and_id() {
         let mut batcher = Batcher::new("persons-20260101t000000z", 1 << 20, 10);
-        batcher.push(doc("a\"b", 0)).expect("fits");
+        batcher.push(doc("a\"b", 0), T).expect("fits");
         let batch = batcher.take().expect("one doc");
         let text = String::from_utf8(batch.body.clone()).expect("utf8");
         assert_eq!(
@@ -177,7 +189,7 @@ mod tests {
     #[test]
     fn a_document_larger_than_the_limit_is_refused_not_sent() {
         let mut batcher = Batcher::new("idx", 100, 10);
-        let err = batcher.push(doc("big", 200)).expect_err("too large");
+        let err = batcher.push(doc("big", 200), T).expect_err("too large");
         assert_eq!(err.id, "big");
         assert!(err.bytes > 100 && err.limit == 100);
     }
@@ -186,7 +198,7 @@ mod tests {
     fn a_subset_rebuilds_only_the_chosen_entries() {
         let mut batcher = Batcher::new("idx", 1 << 20, 10);
         for id in ["1", "2", "3"] {
-            batcher.push(doc(id, 3)).expect("fits");
+            batcher.push(doc(id, 3), T).expect("fits");
         }
         let batch = batcher.take().expect("three");
         let retry = batch.subset([&batch.entries[0], &batch.entries[2]]);
@@ -227,7 +239,7 @@ mod tests {
                 seen.extend(batch.entries.into_iter().map(|e| e.id));
             };
             for (i, size) in sizes.iter().enumerate() {
-                match batcher.push(doc(&i.to_string(), *size)) {
+                match batcher.push(doc(&i.to_string(), *size), T) {
                     Ok(Some(batch)) => check(batch, &mut seen),
                     Ok(None) => {}
                     Err(too_large) => refused.push(too_large.id),

@@ -15,11 +15,13 @@ use serde_json::Value;
 use super::batch::{Batch, Entry};
 use super::client::{SearchClient, SinkError, snippet};
 use super::retry::{RetryPolicy, is_retriable_status};
+use crate::jobs::checkpoint::Ticket;
 
 /// An item the cluster refused for good.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     pub id: String,
+    pub ticket: Ticket,
     pub status: u16,
     pub error_type: String,
     pub reason: String,
@@ -30,7 +32,8 @@ pub struct Rejection {
 /// The verdicts for one batch.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BulkOutcome {
-    pub indexed: u64,
+    /// Where each acknowledged document came from.
+    pub indexed: Vec<Ticket>,
     pub rejected: Vec<Rejection>,
     /// Requests re-sent after a transient failure.
     pub retries: u32,
@@ -168,7 +171,7 @@ pub async fn send(
         let mut again: Vec<(&Entry, u16, String)> = Vec::new();
         for (entry, verdict) in pending.entries.iter().zip(verdicts) {
             match verdict {
-                ItemVerdict::Done => outcome.indexed += 1,
+                ItemVerdict::Done => outcome.indexed.push(entry.ticket),
                 ItemVerdict::Retry { status, reason } => again.push((entry, status, reason)),
                 ItemVerdict::Rejected {
                     status,
@@ -176,6 +179,7 @@ pub async fn send(
                     reason,
                 } => outcome.rejected.push(Rejection {
                     id: entry.id.clone(),
+                    ticket: entry.ticket,
                     status,
                     error_type,
                     reason,
@@ -190,6 +194,7 @@ pub async fn send(
             for (entry, status, reason) in again {
                 outcome.rejected.push(Rejection {
                     id: entry.id.clone(),
+                    ticket: entry.ticket,
                     status,
                     error_type: "retries_exhausted".into(),
                     reason: format!("still failing after {} attempts: {reason}", attempt + 1),

@@ -169,7 +169,8 @@ impl SearchClient {
                 Err(error) if attempt > 0 && already_done(&error) => return Ok(Value::Null),
                 Err(error) if error.is_retriable() && attempt < self.retry.max_retries => {
                     tracing::warn!(attempt, op, error = %error, "request failed, retrying");
-                    tokio::time::sleep(self.retry.backoff(attempt, &mut rand::rng())).await;
+                    let wait = self.retry.backoff(attempt, &mut rand::rng());
+                    tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -357,6 +358,138 @@ impl SearchClient {
             .iter()
             .filter_map(|row| row.get("index").and_then(Value::as_str).map(str::to_owned))
             .collect())
+    }
+}
+
+/// A document and the token that guards its next conditional write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned {
+    pub source: Value,
+    pub seq_no: u64,
+    pub primary_term: u64,
+}
+
+/// The outcome of a conditional write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conditional {
+    /// Written; the new token.
+    Written { seq_no: u64, primary_term: u64 },
+    /// Someone else wrote first (409).
+    Conflict,
+}
+
+impl SearchClient {
+    /// Reads a document in real time; `None` when it (or its index) does not exist.
+    pub async fn get_doc(&self, index: &str, id: &str) -> Result<Option<Versioned>, SinkError> {
+        let op = format!("read {index}/{id}");
+        let (status, bytes) = self
+            .raw(&op, Method::GET, &format!("/{index}/_doc/{id}"), None)
+            .await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(status_error(&op, status.as_u16(), &bytes));
+        }
+        let answer = decode(&op, &bytes)?;
+        if answer.get("found").and_then(Value::as_bool) == Some(false) {
+            return Ok(None);
+        }
+        Ok(Some(Versioned {
+            source: answer.get("_source").cloned().unwrap_or(Value::Null),
+            seq_no: answer["_seq_no"].as_u64().unwrap_or_default(),
+            primary_term: answer["_primary_term"].as_u64().unwrap_or_default(),
+        }))
+    }
+
+    /// Writes a document: only if absent (`guard` = `None`), or only if unchanged since `guard`.
+    pub async fn write_doc_if(
+        &self,
+        index: &str,
+        id: &str,
+        body: &Value,
+        guard: Option<(u64, u64)>,
+    ) -> Result<Conditional, SinkError> {
+        let path = match guard {
+            None => format!("/{index}/_doc/{id}?op_type=create&refresh=wait_for"),
+            Some((seq_no, term)) => {
+                format!(
+                    "/{index}/_doc/{id}?if_seq_no={seq_no}&if_primary_term={term}&refresh=wait_for"
+                )
+            }
+        };
+        let op = format!("write {index}/{id}");
+        let bytes = body.to_string().into_bytes();
+        let (status, answer) = self
+            .raw(&op, Method::PUT, &path, Some((bytes, "application/json")))
+            .await?;
+        if status == StatusCode::CONFLICT {
+            return Ok(Conditional::Conflict);
+        }
+        if !status.is_success() {
+            return Err(status_error(&op, status.as_u16(), &answer));
+        }
+        let answer = decode(&op, &answer)?;
+        Ok(Conditional::Written {
+            seq_no: answer["_seq_no"].as_u64().unwrap_or_default(),
+            primary_term: answer["_primary_term"].as_u64().unwrap_or_default(),
+        })
+    }
+
+    /// Writes a document unconditionally (retrying transient failures: it is idempotent).
+    pub async fn put_doc(&self, index: &str, id: &str, body: &Value) -> Result<(), SinkError> {
+        let op = format!("write {index}/{id}");
+        self.call(
+            &op,
+            Method::PUT,
+            &format!("/{index}/_doc/{id}?refresh=wait_for"),
+            Some(body.clone()),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Deletes a document if unchanged since `guard`; `false` on a conflict or when it is gone.
+    pub async fn delete_doc_if(
+        &self,
+        index: &str,
+        id: &str,
+        guard: (u64, u64),
+    ) -> Result<bool, SinkError> {
+        let op = format!("delete {index}/{id}");
+        let path = format!(
+            "/{index}/_doc/{id}?if_seq_no={}&if_primary_term={}&refresh=wait_for",
+            guard.0, guard.1
+        );
+        let (status, bytes) = self.raw(&op, Method::DELETE, &path, None).await?;
+        match status {
+            StatusCode::CONFLICT | StatusCode::NOT_FOUND => Ok(false),
+            s if s.is_success() => Ok(true),
+            s => Err(status_error(&op, s.as_u16(), &bytes)),
+        }
+    }
+
+    /// Runs a search and returns the raw answer.
+    pub async fn search(&self, index: &str, body: &Value) -> Result<Value, SinkError> {
+        self.call(
+            &format!("search {index}"),
+            Method::POST,
+            &format!("/{index}/_search"),
+            Some(body.clone()),
+        )
+        .await
+    }
+
+    /// Creates an index unless it exists.
+    pub async fn ensure_index(&self, name: &str, definition: &Value) -> Result<(), SinkError> {
+        match self.create_index(name, definition).await {
+            Err(SinkError::Status {
+                status: 400,
+                reason,
+                ..
+            }) if reason.contains("already_exists") => Ok(()),
+            other => other,
+        }
     }
 }
 

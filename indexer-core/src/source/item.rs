@@ -434,6 +434,56 @@ fn attr_json(value: &AttributeValue) -> serde_json::Value {
     }
 }
 
+/// Reads an item back from DynamoDB JSON (the inverse of [`to_dynamo_json`]).
+pub fn from_dynamo_json(json: &serde_json::Value) -> Result<Item, String> {
+    let object = json.as_object().ok_or("an item must be a JSON object")?;
+    object
+        .iter()
+        .map(|(name, value)| Ok((name.clone(), attr_from_json(value)?)))
+        .collect()
+}
+
+fn attr_from_json(value: &serde_json::Value) -> Result<AttributeValue, String> {
+    use serde_json::Value;
+    let object = value
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .ok_or("a value must be a one-key object")?;
+    let (kind, inner) = object.iter().next().ok_or("empty value")?;
+    let text = |v: &Value| {
+        v.as_str()
+            .map(str::to_owned)
+            .ok_or(format!("{kind} needs a string"))
+    };
+    let blob = |v: &Value| -> Result<aws_sdk_dynamodb::primitives::Blob, String> {
+        let bytes = BASE64.decode(text(v)?).map_err(|e| e.to_string())?;
+        Ok(aws_sdk_dynamodb::primitives::Blob::new(bytes))
+    };
+    let list = |v: &Value| {
+        v.as_array()
+            .cloned()
+            .ok_or(format!("{kind} needs an array"))
+    };
+    Ok(match kind.as_str() {
+        "S" => AttributeValue::S(text(inner)?),
+        "N" => AttributeValue::N(text(inner)?),
+        "B" => AttributeValue::B(blob(inner)?),
+        "BOOL" => AttributeValue::Bool(inner.as_bool().ok_or("BOOL needs a boolean")?),
+        "NULL" => AttributeValue::Null(true),
+        "L" => AttributeValue::L(
+            list(inner)?
+                .iter()
+                .map(attr_from_json)
+                .collect::<Result<_, _>>()?,
+        ),
+        "M" => AttributeValue::M(from_dynamo_json(inner)?),
+        "SS" => AttributeValue::Ss(list(inner)?.iter().map(text).collect::<Result<_, _>>()?),
+        "NS" => AttributeValue::Ns(list(inner)?.iter().map(text).collect::<Result<_, _>>()?),
+        "BS" => AttributeValue::Bs(list(inner)?.iter().map(blob).collect::<Result<_, _>>()?),
+        other => return Err(format!("unknown DynamoDB type {other:?}")),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,6 +619,7 @@ mod tests {
         assert_eq!(json["bs"]["BS"][0], "AQ==");
         assert_eq!(json["l"]["L"][1]["BOOL"], false);
         assert_eq!(json["s"]["S"], "é");
+        assert_eq!(from_dynamo_json(&json), Ok(it));
     }
 
     proptest! {

@@ -15,28 +15,27 @@
 //! alias on the old index, with its filter, routing and write flag — to the new index. Readers see
 //! the old documents until that instant and the new ones after it. If the alias name is still a
 //! concrete index (the original tool's layout), the same call deletes that index and creates the
-//! alias: a one-time, atomic migration. Afterwards `--keep` previous physical indexes are kept
-//! for rollback and older ones deleted. When the gate refuses, the alias is untouched and the new
-//! index is kept for inspection.
+//! alias: a one-time, atomic migration. Afterwards the index just replaced, and up to `--keep`
+//! previous physical indexes in all, are kept for rollback; older ones are deleted. When the gate
+//! refuses, the alias is untouched and the new index is kept for inspection.
+//!
+//! A rebuild holds its alias's lock for its whole run and records itself as a job (see
+//! [`crate::jobs`]); it resumes an interrupted or hung predecessor into the same building index
+//! from its checkpoints, and stops cleanly on SIGTERM/SIGINT, saving checkpoints.
+
+mod run;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use aws_sdk_dynamodb::Client as DynamoClient;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::deadletter::DeadLetters;
-use crate::entities::Entity;
-use crate::error::Error;
-use crate::pipeline::{self, Counters, Sink};
-use crate::progress::Progress;
-use crate::sink::client::{NameState, SearchClient};
+use crate::jobs::session::Timing;
 use crate::sink::retry::RetryPolicy;
-use crate::source::scan;
-use crate::summary::{Status, Summary};
 use crate::validate::{IndexName, TableName};
+
+pub use run::{inspect, rebuild};
 
 /// Everything a rebuild needs, validated.
 #[derive(Debug, Clone)]
@@ -56,6 +55,11 @@ pub struct RebuildPlan {
     pub dead_letter: Option<PathBuf>,
     pub dry_run: bool,
     pub progress_interval: Duration,
+    /// Discard an interrupted or hung job instead of resuming it.
+    pub fresh: bool,
+    pub timing: Timing,
+    /// How long a stop (SIGTERM/SIGINT) may take to drain in-flight work.
+    pub stop_timeout: Duration,
 }
 
 /// The gate's inputs.
@@ -153,6 +157,23 @@ pub fn live_settings(definition: &Value, previous_replicas: Option<u64>) -> Valu
     json!({ "refresh_interval": refresh, "number_of_replicas": replicas })
 }
 
+/// Which of an alias's previous physical indexes to delete: `keep` are kept, and the index just
+/// replaced (`replaced`) is always among them, since it is what `rollback` returns to.
+pub fn to_retire(mut previous: Vec<String>, replaced: Option<&str>, keep: usize) -> Vec<String> {
+    previous.sort_unstable_by(|a, b| b.cmp(a));
+    let mut kept = 0;
+    if let Some(replaced) = replaced.filter(|r| previous.iter().any(|p| p == r)) {
+        if keep > 0 {
+            kept = 1;
+            previous.retain(|p| p != replaced);
+        }
+    }
+    previous
+        .into_iter()
+        .skip(keep.saturating_sub(kept))
+        .collect()
+}
+
 /// The single `_aliases` call that swaps `alias` (and its companions) onto `new_index`.
 pub fn swap_actions(alias: &str, new_index: &str, previous: &Previous) -> Vec<Value> {
     match previous {
@@ -193,229 +214,13 @@ pub enum Previous {
 }
 
 impl Previous {
-    fn index_name(&self, alias: &IndexName) -> Option<String> {
+    pub fn index_name(&self, alias: &IndexName) -> Option<String> {
         match self {
             Previous::None => None,
             Previous::Legacy => Some(alias.to_string()),
             Previous::Physical { index, .. } => Some(index.clone()),
         }
     }
-}
-
-async fn inspect(search: &SearchClient, alias: &IndexName) -> Result<Previous, Error> {
-    match search.name_state(alias.as_str()).await? {
-        NameState::Absent => Ok(Previous::None),
-        NameState::Index => Ok(Previous::Legacy),
-        NameState::Alias(indexes) if indexes.len() == 1 => {
-            let index = indexes.into_iter().next().unwrap_or_default();
-            let aliases = search.aliases_of(&index).await?;
-            Ok(Previous::Physical { index, aliases })
-        }
-        NameState::Alias(indexes) => Err(Error::Input(format!(
-            "alias {alias:?} points at {} indexes ({}); a rebuild swaps an alias that points at one index, so point it at one index first",
-            indexes.len(),
-            indexes.join(", ")
-        ))),
-    }
-}
-
-/// Runs a rebuild and returns its summary. Errors before anything is written are returned as
-/// `Err`; failures after the new index exists are reported in the summary with status `failed`.
-pub async fn rebuild(
-    dynamo: DynamoClient,
-    search: Option<SearchClient>,
-    plan: RebuildPlan,
-) -> Result<Summary, Error> {
-    let started = Instant::now();
-    let entity: &'static dyn Entity = crate::entities::by_name(plan.entity).ok_or_else(|| {
-        Error::Input(format!(
-            "unknown entity {:?}; known: {}",
-            plan.entity,
-            crate::entities::known()
-        ))
-    })?;
-    let info = scan::describe(&dynamo, &plan.table).await?;
-    let new_index = physical_name(&plan.alias, Utc::now());
-    let mut summary = Summary::new("rebuild");
-    summary.table = Some(plan.table.to_string());
-    summary.entity = Some(entity.name().to_owned());
-    summary.alias = Some(plan.alias.to_string());
-    summary.dry_run = plan.dry_run;
-
-    let (sink, previous, live_count) = match (&search, plan.dry_run) {
-        (Some(search), false) => {
-            let previous = inspect(search, &plan.alias).await?;
-            let live_count = match previous.index_name(&plan.alias) {
-                Some(index) => Some(search.count(&index).await?),
-                None => None,
-            };
-            (Sink::Cluster(search.clone()), previous, live_count)
-        }
-        _ => (Sink::DryRun, Previous::None, None),
-    };
-    summary.previous_index = previous.index_name(&plan.alias);
-    let definition = entity.index_definition();
-    if let Sink::Cluster(search) = &sink {
-        search
-            .create_index(&new_index, &build_definition(&definition))
-            .await?;
-        summary.new_index = Some(new_index.clone());
-        tracing::info!(index = %new_index, alias = %plan.alias, "created the new index");
-    }
-
-    let dead_path = plan
-        .dead_letter
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{new_index}.dead-letter.jsonl")));
-    let dead = Arc::new(DeadLetters::new(dead_path));
-    let counters = Arc::new(Counters::default());
-    let progress = Progress::start(
-        Arc::clone(&counters),
-        info.approximate_items,
-        plan.segments,
-        plan.progress_interval,
-    );
-    tracing::info!(
-        table = %plan.table,
-        entity = entity.name(),
-        segments = plan.segments,
-        dry_run = plan.dry_run,
-        approximate_items = info.approximate_items,
-        "scanning"
-    );
-    let settings = pipeline::Settings {
-        segments: plan.segments,
-        page_size: plan.page_size,
-        batch_bytes: plan.batch_bytes,
-        batch_docs: plan.batch_docs,
-        concurrency: plan.concurrency,
-        retry: plan.retry,
-        target_index: new_index.clone(),
-    };
-    let result = pipeline::run(
-        dynamo,
-        plan.table.clone(),
-        entity,
-        sink.clone(),
-        settings,
-        Arc::clone(&counters),
-        Arc::clone(&dead),
-    )
-    .await;
-    progress.finish();
-    let dead_file = dead.finish();
-    summary.scanned = Counters::get(&counters.scanned);
-    summary.indexed = Counters::get(&counters.indexed);
-    summary.dead_lettered = Counters::get(&counters.dead_lettered);
-    summary.retries = Counters::get(&counters.retries);
-    summary.set_elapsed(started.elapsed());
-    match dead_file {
-        Ok(path) => summary.dead_letter_path = path.map(|p| p.display().to_string()),
-        Err(e) => return Ok(summary.failed(&e.into())),
-    }
-    if let Err(e) = result {
-        if let Some(index) = &summary.new_index {
-            tracing::error!(index = %index, "the rebuild failed; the alias is untouched and the new index is kept for inspection");
-        }
-        return Ok(summary.failed(&e.into()));
-    }
-
-    let Sink::Cluster(search) = sink else {
-        summary.status = Status::Succeeded;
-        return Ok(summary);
-    };
-    match finish(
-        &search,
-        &plan,
-        &definition,
-        &new_index,
-        &previous,
-        live_count,
-        &mut summary,
-    )
-    .await
-    {
-        Ok(()) => {}
-        Err(e) => return Ok(summary.failed(&e)),
-    }
-    summary.set_elapsed(started.elapsed());
-    Ok(summary)
-}
-
-/// Restore settings, refresh, gate, swap, retire old indexes.
-async fn finish(
-    search: &SearchClient,
-    plan: &RebuildPlan,
-    definition: &Value,
-    new_index: &str,
-    previous: &Previous,
-    live_count: Option<u64>,
-    summary: &mut Summary,
-) -> Result<(), Error> {
-    let previous_replicas = match previous.index_name(&plan.alias) {
-        Some(index) => search
-            .settings(&index)
-            .await?
-            .get("number_of_replicas")
-            .and_then(|v| {
-                v.as_str()
-                    .and_then(|s| s.parse().ok())
-                    .or_else(|| v.as_u64())
-            }),
-        None => None,
-    };
-    search
-        .put_settings(new_index, &live_settings(definition, previous_replicas))
-        .await?;
-    search.refresh(new_index).await?;
-    let new_count = search.count(new_index).await?;
-    let verdict = gate(&GateInput {
-        scanned: summary.scanned,
-        indexed: summary.indexed,
-        dead_lettered: summary.dead_lettered,
-        new_count,
-        live_count,
-        max_errors: plan.max_errors,
-        min_ratio: plan.min_ratio,
-    });
-    if let Err(refusals) = verdict {
-        for reason in &refusals {
-            tracing::error!(index = %new_index, reason = %reason, "gate refused the swap");
-        }
-        summary.status = Status::GateFailed;
-        summary.gate_refusals = refusals;
-        return Ok(());
-    }
-    let actions = swap_actions(plan.alias.as_str(), new_index, previous);
-    search.update_aliases(actions).await?;
-    summary.swapped = true;
-    summary.status = Status::Succeeded;
-    tracing::info!(alias = %plan.alias, index = %new_index, previous = ?summary.previous_index, "alias swapped");
-    summary.deleted_indexes = retire(search, &plan.alias, new_index, plan.keep).await?;
-    Ok(())
-}
-
-/// Deletes this alias's physical indexes beyond the newest `keep` previous ones.
-async fn retire(
-    search: &SearchClient,
-    alias: &IndexName,
-    new_index: &str,
-    keep: usize,
-) -> Result<Vec<String>, Error> {
-    let mut previous: Vec<String> = search
-        .indexes_matching(&format!("{alias}-*"))
-        .await?
-        .into_iter()
-        .filter(|name| name != new_index && is_physical_of(alias, name))
-        .collect();
-    previous.sort_unstable_by(|a, b| b.cmp(a));
-    let mut deleted = Vec::new();
-    for index in previous.into_iter().skip(keep) {
-        search.delete_index(&index).await?;
-        tracing::info!(index = %index, "deleted an old index");
-        deleted.push(index);
-    }
-    Ok(deleted)
 }
 
 #[cfg(test)]
@@ -557,6 +362,29 @@ mod tests {
                 json!({"remove": {"index": "persons-1", "alias": "tenants"}}),
                 json!({"add": {"index": "persons-2", "alias": "tenants", "filter": {"term": {"personTypes": "Tenant"}}, "is_write_index": false}}),
             ]
+        );
+    }
+
+    #[test]
+    fn retention_keeps_the_replaced_index_and_the_newest_others() {
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let previous = names(&["a-1", "a-2", "a-3", "a-4"]);
+        assert_eq!(
+            to_retire(previous.clone(), Some("a-3"), 1),
+            names(&["a-4", "a-2", "a-1"])
+        );
+        assert_eq!(
+            to_retire(previous.clone(), Some("a-1"), 2),
+            names(&["a-3", "a-2"])
+        );
+        assert_eq!(to_retire(previous.clone(), None, 2), names(&["a-2", "a-1"]));
+        assert_eq!(
+            to_retire(previous.clone(), Some("a-4"), 0),
+            names(&["a-4", "a-3", "a-2", "a-1"])
+        );
+        assert_eq!(
+            to_retire(previous, Some("legacy"), 1),
+            names(&["a-3", "a-2", "a-1"])
         );
     }
 

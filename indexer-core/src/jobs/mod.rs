@@ -1,0 +1,153 @@
+//! Jobs: one writer per alias, visible, resumable.
+//!
+//! Job state lives in the target cluster itself, in the status index `indexer-jobs`, so every run
+//! and every operator sees the same truth without another service:
+//!
+//! - `lock:<alias>` — the lock. Taken atomically with create-if-absent (`op_type=create`), renewed
+//!   by a heartbeat under optimistic concurrency (`if_seq_no`/`if_primary_term`), deleted on
+//!   release. A lock whose heartbeat is older than its lease belongs to a hung run: it is reported
+//!   as such and may be taken over, again under optimistic concurrency, so two runs can never both
+//!   believe they hold it. A run that finds its lock taken over stops.
+//! - `job:<id>` — one record per run: what it does, its status (`running`, `succeeded`, `failed`,
+//!   `gate_failed`, `interrupted`, `abandoned`), where it runs, its times, counts, per-segment
+//!   [`checkpoint`]s and its closing message. Only the lock holder writes its record.
+//! - `latest:<alias>` — the id of the alias's newest job, read in real time to decide whether a
+//!   new run resumes an interrupted or hung one.
+
+pub mod checkpoint;
+pub mod session;
+pub mod store;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use checkpoint::Checkpoint;
+
+/// The status index.
+pub const STATUS_INDEX: &str = "indexer-jobs";
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Running,
+    Succeeded,
+    Failed,
+    GateFailed,
+    Interrupted,
+    Abandoned,
+}
+
+impl JobStatus {
+    pub fn is_finished(self) -> bool {
+        !matches!(self, JobStatus::Running)
+    }
+}
+
+/// One run's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub job_id: String,
+    pub alias: String,
+    pub table: String,
+    pub entity: String,
+    pub mode: String,
+    pub status: JobStatus,
+    /// Where it runs: host name and process id.
+    pub holder: String,
+    pub started_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub new_index: Option<String>,
+    pub previous_index: Option<String>,
+    pub segments: u32,
+    pub approximate_items: Option<u64>,
+    pub scanned: u64,
+    pub indexed: u64,
+    pub dead_lettered: u64,
+    pub checkpoints: Vec<Checkpoint>,
+    pub dead_letter_path: Option<String>,
+    pub resumed_from: Option<String>,
+    pub message: Option<String>,
+}
+
+impl JobRecord {
+    /// Seconds since the last heartbeat.
+    pub fn heartbeat_age(&self, now: DateTime<Utc>) -> f64 {
+        (now - self.heartbeat_at).num_milliseconds() as f64 / 1000.0
+    }
+
+    /// Documents per second over the run so far.
+    pub fn rate(&self) -> f64 {
+        let seconds = (self.heartbeat_at - self.started_at).num_milliseconds() as f64 / 1000.0;
+        if seconds > 0.0 {
+            self.indexed as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Seconds left at the current rate, when the table's size is known.
+    pub fn eta_seconds(&self) -> Option<f64> {
+        let total = self.approximate_items?;
+        let rate = self.rate();
+        (rate > 0.0).then(|| total.saturating_sub(self.scanned) as f64 / rate)
+    }
+}
+
+/// The lock document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LockRecord {
+    pub alias: String,
+    pub job_id: String,
+    pub holder: String,
+    pub acquired_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+    pub lease_secs: u64,
+}
+
+impl LockRecord {
+    /// Whether the holder stopped renewing it for longer than the lease.
+    pub fn is_stale(&self, now: DateTime<Utc>) -> bool {
+        (now - self.heartbeat_at).num_milliseconds() > (self.lease_secs as i64) * 1000
+    }
+}
+
+/// This process's identity for job records: `host:pid`.
+pub fn holder() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_lock_is_stale_once_its_heartbeat_is_older_than_the_lease() {
+        let lock = LockRecord {
+            alias: "persons".into(),
+            job_id: "j".into(),
+            holder: "h:1".into(),
+            acquired_at: at("2026-01-01T00:00:00Z"),
+            heartbeat_at: at("2026-01-01T00:01:00Z"),
+            lease_secs: 60,
+        };
+        assert!(!lock.is_stale(at("2026-01-01T00:02:00Z")));
+        assert!(lock.is_stale(at("2026-01-01T00:02:00.001Z")));
+    }
+}

@@ -1,0 +1,283 @@
+//! Reading and writing job state in the status index (see the module above for the model).
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::{JobRecord, LockRecord, STATUS_INDEX};
+use crate::sink::client::{Conditional, SearchClient, SinkError, Versioned};
+
+/// A lock this process holds, with the token for renewing it.
+#[derive(Debug, Clone)]
+pub struct HeldLock {
+    pub record: LockRecord,
+    token: (u64, u64),
+}
+
+/// What happened when taking the lock.
+#[derive(Debug)]
+pub enum Acquire {
+    /// Taken; `took_over` names the hung job it was taken from.
+    Taken {
+        lock: HeldLock,
+        took_over: Option<LockRecord>,
+    },
+    /// Held by a live run.
+    Held {
+        lock: LockRecord,
+        job: Option<Box<JobRecord>>,
+    },
+}
+
+/// The lock of an alias as seen by an observer.
+#[derive(Debug, Clone)]
+pub struct LockView {
+    pub record: LockRecord,
+    pub stale: bool,
+    token: (u64, u64),
+}
+
+/// Job state of one cluster.
+#[derive(Clone)]
+pub struct JobStore {
+    client: SearchClient,
+}
+
+fn lock_id(alias: &str) -> String {
+    format!("lock:{alias}")
+}
+
+fn job_id(id: &str) -> String {
+    format!("job:{id}")
+}
+
+fn latest_id(alias: &str) -> String {
+    format!("latest:{alias}")
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, value: Value) -> Result<T, SinkError> {
+    serde_json::from_value(value).map_err(|e| SinkError::Decode {
+        op: format!("read {what}"),
+        reason: e.to_string(),
+    })
+}
+
+fn encode(kind: &str, value: &impl serde::Serialize) -> Value {
+    let mut body = serde_json::to_value(value).unwrap_or_else(|_| json!({}));
+    body["kind"] = json!(kind);
+    body
+}
+
+impl JobStore {
+    pub fn new(client: SearchClient) -> JobStore {
+        JobStore { client }
+    }
+
+    /// Creates the status index if it does not exist.
+    pub async fn ensure(&self) -> Result<(), SinkError> {
+        let definition = json!({
+            "settings": { "number_of_shards": 1, "auto_expand_replicas": "0-1" },
+            "mappings": {
+                "dynamic": false,
+                "properties": {
+                    "kind": { "type": "keyword" },
+                    "alias": { "type": "keyword" },
+                    "job_id": { "type": "keyword" },
+                    "status": { "type": "keyword" },
+                    "mode": { "type": "keyword" },
+                    "started_at": { "type": "date" },
+                    "heartbeat_at": { "type": "date" },
+                    "ended_at": { "type": "date" }
+                }
+            }
+        });
+        self.client.ensure_index(STATUS_INDEX, &definition).await
+    }
+
+    /// Reads the alias's lock, if any.
+    pub async fn lock(
+        &self,
+        alias: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LockView>, SinkError> {
+        let Some(Versioned {
+            source,
+            seq_no,
+            primary_term,
+        }) = self.client.get_doc(STATUS_INDEX, &lock_id(alias)).await?
+        else {
+            return Ok(None);
+        };
+        let record: LockRecord = decode("lock", source)?;
+        Ok(Some(LockView {
+            stale: record.is_stale(now),
+            record,
+            token: (seq_no, primary_term),
+        }))
+    }
+
+    /// Takes the alias's lock for `job_id`, taking over a stale one when `take_over_stale`.
+    pub async fn acquire(
+        &self,
+        record: LockRecord,
+        take_over_stale: bool,
+    ) -> Result<Acquire, SinkError> {
+        let body = encode("lock", &record);
+        let id = lock_id(&record.alias);
+        for _ in 0..3 {
+            if let Conditional::Written {
+                seq_no,
+                primary_term,
+            } = self
+                .client
+                .write_doc_if(STATUS_INDEX, &id, &body, None)
+                .await?
+            {
+                return Ok(Acquire::Taken {
+                    lock: HeldLock {
+                        record,
+                        token: (seq_no, primary_term),
+                    },
+                    took_over: None,
+                });
+            }
+            let Some(current) = self.lock(&record.alias, Utc::now()).await? else {
+                continue; // released in between: try to create it again
+            };
+            if !(current.stale && take_over_stale) {
+                let job = self.job(&current.record.job_id).await?.map(Box::new);
+                return Ok(Acquire::Held {
+                    lock: current.record,
+                    job,
+                });
+            }
+            if let Conditional::Written {
+                seq_no,
+                primary_term,
+            } = self
+                .client
+                .write_doc_if(STATUS_INDEX, &id, &body, Some(current.token))
+                .await?
+            {
+                return Ok(Acquire::Taken {
+                    lock: HeldLock {
+                        record,
+                        token: (seq_no, primary_term),
+                    },
+                    took_over: Some(current.record),
+                });
+            }
+        }
+        let current = self.lock(&record.alias, Utc::now()).await?;
+        match current {
+            Some(current) => {
+                let job = self.job(&current.record.job_id).await?.map(Box::new);
+                Ok(Acquire::Held {
+                    lock: current.record,
+                    job,
+                })
+            }
+            None => Err(SinkError::Decode {
+                op: "take the lock".into(),
+                reason: "the lock changed hands repeatedly; try again".into(),
+            }),
+        }
+    }
+
+    /// Renews a held lock's heartbeat; `false` when it was taken over (the run must stop).
+    pub async fn renew(&self, lock: &mut HeldLock, now: DateTime<Utc>) -> Result<bool, SinkError> {
+        let mut record = lock.record.clone();
+        record.heartbeat_at = now;
+        let body = encode("lock", &record);
+        match self
+            .client
+            .write_doc_if(
+                STATUS_INDEX,
+                &lock_id(&record.alias),
+                &body,
+                Some(lock.token),
+            )
+            .await?
+        {
+            Conditional::Written {
+                seq_no,
+                primary_term,
+            } => {
+                lock.record = record;
+                lock.token = (seq_no, primary_term);
+                Ok(true)
+            }
+            Conditional::Conflict => Ok(false),
+        }
+    }
+
+    /// Releases a held lock (a no-op if it was taken over meanwhile).
+    pub async fn release(&self, lock: &HeldLock) -> Result<(), SinkError> {
+        self.client
+            .delete_doc_if(STATUS_INDEX, &lock_id(&lock.record.alias), lock.token)
+            .await
+            .map(drop)
+    }
+
+    /// Removes a lock as an operator (abandon), if it is still the one observed.
+    pub async fn break_lock(&self, view: &LockView) -> Result<bool, SinkError> {
+        self.client
+            .delete_doc_if(STATUS_INDEX, &lock_id(&view.record.alias), view.token)
+            .await
+    }
+
+    /// Writes a job record, and makes it the alias's latest job.
+    pub async fn save(&self, job: &JobRecord) -> Result<(), SinkError> {
+        self.client
+            .put_doc(STATUS_INDEX, &job_id(&job.job_id), &encode("job", job))
+            .await
+    }
+
+    /// Marks `job` as the alias's newest job.
+    pub async fn set_latest(&self, job: &JobRecord) -> Result<(), SinkError> {
+        let body = json!({ "kind": "latest", "alias": job.alias, "job_id": job.job_id });
+        self.client
+            .put_doc(STATUS_INDEX, &latest_id(&job.alias), &body)
+            .await
+    }
+
+    pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, SinkError> {
+        match self.client.get_doc(STATUS_INDEX, &job_id(id)).await? {
+            Some(doc) => decode("job", doc.source).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The alias's newest job, read in real time.
+    pub async fn latest(&self, alias: &str) -> Result<Option<JobRecord>, SinkError> {
+        let Some(pointer) = self.client.get_doc(STATUS_INDEX, &latest_id(alias)).await? else {
+            return Ok(None);
+        };
+        match pointer.source.get("job_id").and_then(Value::as_str) {
+            Some(id) => self.job(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The alias's jobs, newest first.
+    pub async fn history(&self, alias: &str, limit: usize) -> Result<Vec<JobRecord>, SinkError> {
+        let query = json!({
+            "size": limit,
+            "query": { "bool": { "filter": [
+                { "term": { "kind": "job" } },
+                { "term": { "alias": alias } }
+            ] } },
+            "sort": [{ "started_at": { "order": "desc" } }]
+        });
+        let answer = match self.client.search(STATUS_INDEX, &query).await {
+            Err(SinkError::Status { status: 404, .. }) => return Ok(Vec::new()),
+            other => other?,
+        };
+        let hits = answer["hits"]["hits"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        hits.into_iter()
+            .map(|hit| decode("job", hit.get("_source").cloned().unwrap_or(Value::Null)))
+            .collect()
+    }
+}

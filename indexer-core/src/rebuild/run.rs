@@ -1,0 +1,548 @@
+//! Running a rebuild: lock, resume or create, load, gate, swap, retire — and stop cleanly.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_sdk_dynamodb::Client as DynamoClient;
+use chrono::Utc;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    GateInput, Previous, RebuildPlan, build_definition, gate, is_physical_of, live_settings,
+    physical_name, swap_actions, to_retire,
+};
+use crate::deadletter::DeadLetters;
+use crate::entities::Entity;
+use crate::error::Error;
+use crate::jobs::session::Session;
+use crate::jobs::store::JobStore;
+use crate::jobs::{JobRecord, JobStatus, holder};
+use crate::pipeline::{self, Counters, Handles, Sink, Trackers};
+use crate::progress::Progress;
+use crate::sink::client::{NameState, SearchClient};
+use crate::source::scan;
+use crate::summary::{Status, Summary};
+use crate::validate::IndexName;
+
+/// What the alias name is now: nothing, a legacy concrete index, or an alias over one index.
+pub async fn inspect(search: &SearchClient, alias: &IndexName) -> Result<Previous, Error> {
+    match search.name_state(alias.as_str()).await? {
+        NameState::Absent => Ok(Previous::None),
+        NameState::Index => Ok(Previous::Legacy),
+        NameState::Alias(indexes) if indexes.len() == 1 => {
+            let index = indexes.into_iter().next().unwrap_or_default();
+            let aliases = search.aliases_of(&index).await?;
+            Ok(Previous::Physical { index, aliases })
+        }
+        NameState::Alias(indexes) => Err(Error::Input(format!(
+            "alias \"{alias}\" points at {} indexes ({}); a rebuild swaps an alias that points at one index, so point it at one index first",
+            indexes.len(),
+            indexes.join(", ")
+        ))),
+    }
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::warn!("SIGTERM: stopping, saving checkpoints"),
+        _ = int.recv() => tracing::warn!("SIGINT: stopping, saving checkpoints"),
+    }
+}
+
+/// Runs a rebuild and returns its summary. Errors before anything is written are returned as
+/// `Err`; failures after the new index exists are reported in the summary with status `failed`.
+pub async fn rebuild(
+    dynamo: DynamoClient,
+    search: Option<SearchClient>,
+    plan: RebuildPlan,
+) -> Result<Summary, Error> {
+    let started = Instant::now();
+    let entity: &'static dyn Entity = crate::entities::by_name(plan.entity).ok_or_else(|| {
+        Error::Input(format!(
+            "unknown entity {:?}; known: {}",
+            plan.entity,
+            crate::entities::known()
+        ))
+    })?;
+    let info = scan::describe(&dynamo, &plan.table).await?;
+    let now = Utc::now();
+    let job_id = physical_name(&plan.alias, now);
+    let mut summary = Summary::new("rebuild");
+    summary.table = Some(plan.table.to_string());
+    summary.entity = Some(entity.name().to_owned());
+    summary.alias = Some(plan.alias.to_string());
+    summary.dry_run = plan.dry_run;
+
+    let search = match (search, plan.dry_run) {
+        (Some(search), false) => search,
+        _ => {
+            return dry_run(
+                dynamo,
+                entity,
+                &plan,
+                info.approximate_items,
+                summary,
+                started,
+            )
+            .await;
+        }
+    };
+    summary.job_id = Some(job_id.clone());
+
+    let record = JobRecord {
+        job_id: job_id.clone(),
+        alias: plan.alias.to_string(),
+        table: plan.table.to_string(),
+        entity: entity.name().to_owned(),
+        mode: "rebuild".into(),
+        status: JobStatus::Running,
+        holder: holder(),
+        started_at: now,
+        heartbeat_at: now,
+        ended_at: None,
+        new_index: None,
+        previous_index: None,
+        segments: plan.segments,
+        approximate_items: info.approximate_items,
+        scanned: 0,
+        indexed: 0,
+        dead_lettered: 0,
+        checkpoints: Vec::new(),
+        dead_letter_path: None,
+        resumed_from: None,
+        message: None,
+    };
+    // Refuse an alias over several indexes before taking anything (it is read again under the lock).
+    inspect(&search, &plan.alias).await?;
+    let store = JobStore::new(search.clone());
+    let mut session = Session::begin(store.clone(), record, plan.timing).await?;
+    match load_and_swap(
+        &dynamo,
+        &search,
+        &mut session,
+        entity,
+        &plan,
+        info.approximate_items,
+        &mut summary,
+    )
+    .await
+    {
+        Ok(status) => {
+            summary.set_elapsed(started.elapsed());
+            let job_status = match status {
+                Status::Succeeded => JobStatus::Succeeded,
+                Status::GateFailed => JobStatus::GateFailed,
+                Status::Interrupted => JobStatus::Interrupted,
+                Status::Failed => JobStatus::Failed,
+            };
+            summary.status = status;
+            let message = closing_message(&summary);
+            let snapshot = summary.clone();
+            session
+                .end(job_status, |job| {
+                    job.scanned = snapshot.scanned;
+                    job.indexed = snapshot.indexed;
+                    job.dead_lettered = snapshot.dead_lettered;
+                    job.message = Some(message);
+                })
+                .await?;
+            Ok(summary)
+        }
+        Err(error) => {
+            summary.set_elapsed(started.elapsed());
+            let summary = summary.failed(&error);
+            let message = format!("{error:#}");
+            let snapshot = summary.clone();
+            if let Err(end_error) = session
+                .end(JobStatus::Failed, |job| {
+                    job.scanned = snapshot.scanned;
+                    job.indexed = snapshot.indexed;
+                    job.dead_lettered = snapshot.dead_lettered;
+                    job.message = Some(message);
+                })
+                .await
+            {
+                tracing::error!(error = %end_error, "cannot record the failed job");
+            }
+            if let Some(index) = &summary.new_index {
+                tracing::error!(index = %index, "the rebuild failed; the alias is untouched and the new index is kept");
+            }
+            if matches!(error, Error::Input(_)) {
+                return Err(error);
+            }
+            Ok(summary)
+        }
+    }
+}
+
+fn closing_message(summary: &Summary) -> String {
+    match summary.status {
+        Status::Succeeded => format!(
+            "swapped {} onto {}",
+            summary.alias.as_deref().unwrap_or(""),
+            summary.new_index.as_deref().unwrap_or("")
+        ),
+        Status::GateFailed => format!("gate refused: {}", summary.gate_refusals.join("; ")),
+        Status::Interrupted => "stopped; checkpoints saved, the next rebuild resumes".to_owned(),
+        Status::Failed => summary.error.clone().unwrap_or_default(),
+    }
+}
+
+/// The job to resume, if the alias's latest job was interrupted or hung, and its index survives.
+async fn resumable(
+    search: &SearchClient,
+    session: &Session,
+    plan: &RebuildPlan,
+) -> Result<Option<JobRecord>, Error> {
+    let Some(last) = session.predecessor.clone() else {
+        return Ok(None);
+    };
+    let hung = last.status == JobStatus::Running
+        && session
+            .took_over
+            .as_ref()
+            .is_some_and(|l| l.job_id == last.job_id);
+    let orphaned = last.status == JobStatus::Running && session.took_over.is_none();
+    if !(last.status == JobStatus::Interrupted || hung || orphaned) || last.mode != "rebuild" {
+        return Ok(None);
+    }
+    if plan.fresh {
+        tracing::info!(job = %last.job_id, "--fresh: not resuming the interrupted job");
+        return Ok(None);
+    }
+    if last.table != plan.table.as_str() || last.entity != plan.entity {
+        tracing::warn!(job = %last.job_id, table = %last.table, "the interrupted job read another table or entity; starting afresh");
+        return Ok(None);
+    }
+    let Some(index) = &last.new_index else {
+        return Ok(None);
+    };
+    if search.name_state(index).await? != NameState::Index {
+        tracing::warn!(job = %last.job_id, index = %index, "the interrupted job's index is gone; starting afresh");
+        return Ok(None);
+    }
+    Ok(Some(last))
+}
+
+/// Everything after the lock: returns the run's status, or an error for a failed run.
+async fn load_and_swap(
+    dynamo: &DynamoClient,
+    search: &SearchClient,
+    session: &mut Session,
+    entity: &'static dyn Entity,
+    plan: &RebuildPlan,
+    approximate_items: Option<u64>,
+    summary: &mut Summary,
+) -> Result<Status, Error> {
+    let store = session.store().clone();
+    let resume = resumable(search, session, plan).await?;
+    let previous = inspect(search, &plan.alias).await?;
+    let live_count = match previous.index_name(&plan.alias) {
+        Some(index) => Some(search.count(&index).await?),
+        None => None,
+    };
+    summary.previous_index = previous.index_name(&plan.alias);
+    let definition = entity.index_definition();
+    let (new_index, segments, checkpoints) = match &resume {
+        Some(last) => {
+            let index = last.new_index.clone().unwrap_or_default();
+            tracing::info!(job = %last.job_id, index = %index, scanned = last.scanned, "resuming the interrupted job from its checkpoints");
+            let job_id = last.job_id.clone();
+            store
+                .save(&JobRecord {
+                    status: JobStatus::Interrupted,
+                    message: Some(format!(
+                        "resumed by job {}",
+                        summary.job_id.as_deref().unwrap_or("")
+                    )),
+                    ended_at: last.ended_at.or(Some(Utc::now())),
+                    ..last.clone()
+                })
+                .await?;
+            summary.resumed_from = Some(job_id);
+            (index, last.segments, last.checkpoints.clone())
+        }
+        None => {
+            let index = summary.job_id.clone().unwrap_or_default();
+            search
+                .create_index(&index, &build_definition(&definition))
+                .await?;
+            tracing::info!(index = %index, alias = %plan.alias, "created the new index");
+            (index, plan.segments, Vec::new())
+        }
+    };
+    summary.new_index = Some(new_index.clone());
+    let dead_path = plan
+        .dead_letter
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{new_index}.dead-letter.jsonl")));
+    let resumed_from = summary.resumed_from.clone();
+    let previous_index = summary.previous_index.clone();
+    session
+        .update(|job| {
+            job.new_index = Some(new_index.clone());
+            job.previous_index = previous_index;
+            job.segments = segments;
+            job.checkpoints = checkpoints.clone();
+            job.resumed_from = resumed_from;
+            job.dead_letter_path = Some(dead_path.display().to_string());
+        })
+        .await?;
+
+    let handles = Handles {
+        counters: Arc::new(Counters::resuming(&checkpoints)),
+        dead: Arc::new(DeadLetters::new(dead_path)),
+        trackers: Arc::new(Trackers::new(segments, &checkpoints)),
+        stop: CancellationToken::new(),
+    };
+    session.start_heartbeat(
+        plan.timing.heartbeat,
+        Arc::clone(&handles.counters),
+        Arc::clone(&handles.trackers),
+        handles.stop.clone(),
+    );
+    let settings = pipeline::Settings {
+        segments,
+        page_size: plan.page_size,
+        batch_bytes: plan.batch_bytes,
+        batch_docs: plan.batch_docs,
+        concurrency: plan.concurrency,
+        retry: plan.retry,
+        target_index: new_index.clone(),
+    };
+    let stopped = load(
+        dynamo,
+        entity,
+        Sink::Cluster(search.clone()),
+        settings,
+        &handles,
+        plan,
+        approximate_items,
+        summary,
+    )
+    .await?;
+    if session.lost() {
+        return Err(Error::LockLost(
+            "the lock was taken over by another run while this one was loading; this run stopped"
+                .into(),
+        ));
+    }
+    if stopped {
+        let checkpoints = handles.trackers.checkpoints();
+        session.update(|job| job.checkpoints = checkpoints).await?;
+        return Ok(Status::Interrupted);
+    }
+    finish(
+        search,
+        plan,
+        &definition,
+        &new_index,
+        &previous,
+        live_count,
+        summary,
+    )
+    .await
+}
+
+/// Runs the pipeline with progress and stop handling; fills the summary's counts. Returns
+/// whether the run was stopped before reading everything.
+#[allow(clippy::too_many_arguments)]
+async fn load(
+    dynamo: &DynamoClient,
+    entity: &'static dyn Entity,
+    sink: Sink,
+    settings: pipeline::Settings,
+    handles: &Handles,
+    plan: &RebuildPlan,
+    approximate_items: Option<u64>,
+    summary: &mut Summary,
+) -> Result<bool, Error> {
+    let already_scanned = Counters::get(&handles.counters.scanned);
+    let progress = Progress::start(
+        Arc::clone(&handles.counters),
+        approximate_items,
+        settings.segments,
+        plan.progress_interval,
+    );
+    tracing::info!(table = %plan.table, entity = entity.name(), segments = settings.segments, dry_run = plan.dry_run, approximate_items, "scanning");
+    let run = pipeline::run(
+        dynamo.clone(),
+        plan.table.clone(),
+        entity,
+        sink,
+        settings,
+        handles.clone(),
+    );
+    tokio::pin!(run);
+    let stop = handles.stop.clone();
+    let result = tokio::select! {
+        result = &mut run => Some(result),
+        _ = async { tokio::select! { _ = stop_signal() => stop.cancel(), _ = stop.cancelled() => {} } } => None,
+    };
+    let result = match result {
+        Some(result) => result,
+        None => match tokio::time::timeout(plan.stop_timeout, &mut run).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(timeout = ?plan.stop_timeout, "in-flight work did not drain in time; unacknowledged items will be re-read on resume");
+                Ok(())
+            }
+        },
+    };
+    progress.finish();
+    let dead_file = handles.dead.finish();
+    let counters = &handles.counters;
+    summary.scanned = Counters::get(&counters.scanned);
+    summary.scanned_this_run = summary.scanned - already_scanned;
+    summary.indexed = Counters::get(&counters.indexed);
+    summary.dead_lettered = Counters::get(&counters.dead_lettered);
+    summary.retries = Counters::get(&counters.retries);
+    summary.dead_letter_path = dead_file?.map(|p| p.display().to_string());
+    result?;
+    if handles.stop.is_cancelled() {
+        // Report what is safely done: the checkpoints, not items acknowledged after them.
+        let checkpoints = handles.trackers.checkpoints();
+        summary.scanned = checkpoints.iter().map(|c| c.scanned).sum();
+        summary.indexed = checkpoints.iter().map(|c| c.indexed).sum();
+        summary.dead_lettered = checkpoints.iter().map(|c| c.dead_lettered).sum();
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+async fn dry_run(
+    dynamo: DynamoClient,
+    entity: &'static dyn Entity,
+    plan: &RebuildPlan,
+    approximate_items: Option<u64>,
+    mut summary: Summary,
+    started: Instant,
+) -> Result<Summary, Error> {
+    let dead_path = plan
+        .dead_letter
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.dry-run.dead-letter.jsonl", plan.alias)));
+    let handles = Handles {
+        counters: Arc::new(Counters::default()),
+        dead: Arc::new(DeadLetters::new(dead_path)),
+        trackers: Arc::new(Trackers::new(plan.segments, &[])),
+        stop: CancellationToken::new(),
+    };
+    let settings = pipeline::Settings {
+        segments: plan.segments,
+        page_size: plan.page_size,
+        batch_bytes: plan.batch_bytes,
+        batch_docs: plan.batch_docs,
+        concurrency: plan.concurrency,
+        retry: plan.retry,
+        target_index: physical_name(&plan.alias, Utc::now()),
+    };
+    let stopped = load(
+        &dynamo,
+        entity,
+        Sink::DryRun,
+        settings,
+        &handles,
+        plan,
+        approximate_items,
+        &mut summary,
+    )
+    .await?;
+    summary.status = if stopped {
+        Status::Interrupted
+    } else {
+        Status::Succeeded
+    };
+    summary.set_elapsed(started.elapsed());
+    Ok(summary)
+}
+
+/// Restore settings, refresh, gate, swap, retire old indexes.
+async fn finish(
+    search: &SearchClient,
+    plan: &RebuildPlan,
+    definition: &Value,
+    new_index: &str,
+    previous: &Previous,
+    live_count: Option<u64>,
+    summary: &mut Summary,
+) -> Result<Status, Error> {
+    let previous_replicas = match previous.index_name(&plan.alias) {
+        Some(index) => search
+            .settings(&index)
+            .await?
+            .get("number_of_replicas")
+            .and_then(|v| {
+                v.as_str()
+                    .and_then(|s| s.parse().ok())
+                    .or_else(|| v.as_u64())
+            }),
+        None => None,
+    };
+    search
+        .put_settings(new_index, &live_settings(definition, previous_replicas))
+        .await?;
+    search.refresh(new_index).await?;
+    let new_count = search.count(new_index).await?;
+    let verdict = gate(&GateInput {
+        scanned: summary.scanned,
+        indexed: summary.indexed,
+        dead_lettered: summary.dead_lettered,
+        new_count,
+        live_count,
+        max_errors: plan.max_errors,
+        min_ratio: plan.min_ratio,
+    });
+    if let Err(refusals) = verdict {
+        for reason in &refusals {
+            tracing::error!(index = %new_index, reason = %reason, "gate refused the swap");
+        }
+        summary.gate_refusals = refusals;
+        return Ok(Status::GateFailed);
+    }
+    search
+        .update_aliases(swap_actions(plan.alias.as_str(), new_index, previous))
+        .await?;
+    summary.swapped = true;
+    tracing::info!(alias = %plan.alias, index = %new_index, previous = ?summary.previous_index, "alias swapped");
+    let replaced = match previous {
+        Previous::Physical { index, .. } => Some(index.as_str()),
+        _ => None,
+    };
+    summary.deleted_indexes = retire(search, &plan.alias, new_index, replaced, plan.keep).await?;
+    Ok(Status::Succeeded)
+}
+
+/// Deletes this alias's physical indexes beyond those kept (see [`to_retire`]).
+async fn retire(
+    search: &SearchClient,
+    alias: &IndexName,
+    new_index: &str,
+    replaced: Option<&str>,
+    keep: usize,
+) -> Result<Vec<String>, Error> {
+    let previous: Vec<String> = search
+        .indexes_matching(&format!("{alias}-*"))
+        .await?
+        .into_iter()
+        .filter(|name| name != new_index && is_physical_of(alias, name))
+        .collect();
+    let mut deleted = Vec::new();
+    for index in to_retire(previous, replaced, keep) {
+        search.delete_index(&index).await?;
+        tracing::info!(index = %index, "deleted an old index");
+        deleted.push(index);
+    }
+    Ok(deleted)
+}
