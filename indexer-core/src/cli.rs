@@ -178,9 +178,15 @@ pub struct RebuildArgs {
     #[arg(long, env = "BATCH_DOCS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch_docs: u32,
 
-    /// Bulk requests in flight at once.
-    #[arg(long, env = "CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// The most bulk requests in flight; the tool adapts between 1 and this (additive increase
+    /// while the cluster is healthy, halving on 429/5xx or a latency spike).
+    #[arg(long, visible_alias = "max-concurrency", env = "CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
+
+    /// Cap on DynamoDB read-capacity units per second, all segments together (measured from the
+    /// capacity each Scan page reports).
+    #[arg(long, env = "MAX_READ_UNITS", value_parser = parse_read_units)]
+    pub max_read_units: Option<f64>,
 
     /// Dead-lettered items allowed before the gate refuses the swap.
     #[arg(long, env = "MAX_ERRORS", default_value_t = 0)]
@@ -284,6 +290,18 @@ fn parse_batch_bytes(text: &str) -> Result<usize, String> {
         ));
     }
     Ok(bytes)
+}
+
+fn parse_read_units(text: &str) -> Result<f64, String> {
+    let units: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if !(units.is_finite() && units > 0.0) {
+        return Err(format!(
+            "{text} must be a positive number of read units per second"
+        ));
+    }
+    Ok(units)
 }
 
 fn parse_ratio(text: &str) -> Result<f64, String> {
@@ -501,6 +519,7 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Summary, Error> {
         batch_bytes: args.batch_bytes,
         batch_docs: args.batch_docs as usize,
         concurrency: args.concurrency as usize,
+        max_read_units: args.max_read_units,
         retry,
         max_errors: args.max_errors,
         min_ratio: args.min_ratio,

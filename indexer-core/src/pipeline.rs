@@ -3,9 +3,11 @@
 //! Each segment reader runs on its own task, scans its segment page by page, maps every item with
 //! the entity's factory and sends the documents into one bounded channel (items it cannot map go
 //! to the dead-letter file). One batcher drains the channel into batches bounded by bytes and by
-//! count and hands each to a bulk writer; at most `concurrency` writers run at once, and while
-//! they are all busy the batcher stops reading, so backpressure reaches the scan and memory stays
-//! bounded whatever the table's size. The first fatal error cancels everything.
+//! count and hands each to a bulk writer; at most the adaptive limit (see [`Aimd`], between 1 and
+//! `concurrency`) of writers run at once, and while they are all busy the batcher stops reading,
+//! so backpressure reaches the scan and memory stays bounded whatever the table's size. Reads can
+//! be capped in read-capacity units per second ([`ReadLimiter`]). The first fatal error cancels
+//! everything.
 //!
 //! Every item carries a [`Ticket`] (its segment and page); once it has a verdict — indexed or
 //! dead-lettered — its page is settled in that segment's [`SegmentTracker`], which advances the
@@ -24,12 +26,14 @@ use tokio_util::sync::CancellationToken;
 use crate::deadletter::{DeadLetterError, DeadLetters};
 use crate::entities::{Document, Entity};
 use crate::jobs::checkpoint::{Checkpoint, SegmentTracker, Ticket, Verdict};
+use crate::sink::adaptive::{Aimd, Signal};
 use crate::sink::batch::{Batch, Batcher};
 use crate::sink::bulk::{self, BulkOutcome};
 use crate::sink::client::{SearchClient, SinkError};
 use crate::sink::retry::RetryPolicy;
 use crate::source::item::from_dynamo_json;
 use crate::source::scan::{self, Cursor, SourceError};
+use crate::source::throttle::ReadLimiter;
 use crate::validate::TableName;
 
 /// A fatal pipeline failure.
@@ -63,7 +67,10 @@ pub struct Settings {
     pub page_size: u32,
     pub batch_bytes: usize,
     pub batch_docs: usize,
+    /// The most bulk requests in flight; the adaptive limit moves between 1 and this.
     pub concurrency: usize,
+    /// Read-capacity units per second the scan may consume, all segments together.
+    pub max_read_units: Option<f64>,
     pub retry: RetryPolicy,
     /// The physical index the documents are written to.
     pub target_index: String,
@@ -78,6 +85,11 @@ pub struct Counters {
     pub retries: AtomicU64,
     pub batches: AtomicU64,
     pub segments_done: AtomicU64,
+    /// Read-capacity units consumed, in thousandths.
+    pub read_milliunits: AtomicU64,
+    /// The adaptive bulk concurrency now, and the highest it reached.
+    pub concurrency: AtomicU64,
+    pub max_concurrency: AtomicU64,
 }
 
 impl Counters {
@@ -181,6 +193,23 @@ struct Shared {
     dead: Arc<DeadLetters>,
     trackers: Arc<Trackers>,
     stop: CancellationToken,
+    aimd: std::sync::Mutex<Aimd>,
+    limiter: Option<ReadLimiter>,
+}
+
+impl Shared {
+    fn aimd<T>(&self, f: impl FnOnce(&mut Aimd) -> T) -> T {
+        f(&mut self
+            .aimd
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+}
+
+/// How long the scan took, from the first page asked for to the last page read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunStats {
+    pub scan_seconds: f64,
 }
 
 /// What a run shares with its caller: live counts, checkpoints, and the stop signal.
@@ -203,19 +232,23 @@ pub async fn run(
     sink: Sink,
     settings: Settings,
     handles: Handles,
-) -> Result<(), PipelineError> {
+) -> Result<RunStats, PipelineError> {
     let starts = handles.trackers.checkpoints();
     let shared = Arc::new(Shared {
         dynamo,
         table,
         entity,
         sink,
-        settings,
         counters: handles.counters,
         dead: handles.dead,
         trackers: handles.trackers,
         stop: handles.stop,
+        aimd: std::sync::Mutex::new(Aimd::new(settings.concurrency)),
+        limiter: settings.max_read_units.map(ReadLimiter::new),
+        settings,
     });
+    shared.counters.concurrency.store(1, Ordering::Relaxed);
+    shared.counters.max_concurrency.store(1, Ordering::Relaxed);
     let capacity = shared.settings.batch_docs.clamp(64, 4096);
     let (tx, rx) = mpsc::channel::<(Document, Ticket)>(capacity);
     let mut segments = JoinSet::new();
@@ -236,20 +269,24 @@ pub async fn run(
         segments.spawn(read_segment(shared, cursor, tx));
     }
     drop(tx);
-    tokio::try_join!(
-        join_segments(segments),
+    let started = std::time::Instant::now();
+    let (scan, ()) = tokio::try_join!(
+        join_segments(segments, started),
         write_batches(Arc::clone(&shared), rx)
     )?;
-    Ok(())
+    Ok(RunStats {
+        scan_seconds: scan.as_secs_f64(),
+    })
 }
 
 async fn join_segments(
     mut segments: JoinSet<Result<(), PipelineError>>,
-) -> Result<(), PipelineError> {
+    started: std::time::Instant,
+) -> Result<std::time::Duration, PipelineError> {
     while let Some(joined) = segments.join_next().await {
         joined.map_err(|e| PipelineError::Task(e.to_string()))??;
     }
-    Ok(())
+    Ok(started.elapsed())
 }
 
 #[tracing::instrument(skip_all, fields(segment = cursor.segment))]
@@ -261,10 +298,16 @@ async fn read_segment(
     let settings = &shared.settings;
     let segment = cursor.segment;
     let mut scanned = 0u64;
+    // A first guess at a page's cost: eventually consistent reads cost 0.5 unit per 4 KB, and
+    // items here are around 1 KB. Later pages reserve what the previous one cost.
+    let mut estimate = f64::from(settings.page_size) * 0.125;
     loop {
         if shared.stop.is_cancelled() {
             tracing::debug!(segment, scanned, "segment stopped");
             return Ok(());
+        }
+        if let Some(limiter) = &shared.limiter {
+            limiter.reserve(estimate).await;
         }
         let page = scan::next_page(
             &shared.dynamo,
@@ -273,7 +316,21 @@ async fn read_segment(
             &mut cursor,
         )
         .await?;
-        let Some(page) = page else { break };
+        let Some(scan::Page {
+            items: page,
+            read_units,
+        }) = page
+        else {
+            break;
+        };
+        if let Some(limiter) = &shared.limiter {
+            limiter.settle(estimate, read_units).await;
+            estimate = read_units.max(0.5);
+        }
+        shared
+            .counters
+            .read_milliunits
+            .fetch_add((read_units * 1000.0).round() as u64, Ordering::Relaxed);
         let ticket = shared
             .trackers
             .page_read(segment, page.len() as u64, cursor.last_key.clone());
@@ -363,7 +420,7 @@ async fn dispatch(
     writers: &mut JoinSet<Result<(), PipelineError>>,
     batch: Batch,
 ) -> Result<(), PipelineError> {
-    while writers.len() >= shared.settings.concurrency.max(1) {
+    while writers.len() >= shared.aimd(|aimd| aimd.limit()) {
         if let Some(joined) = writers.join_next().await {
             joined.map_err(|e| PipelineError::Task(e.to_string()))??;
         }
@@ -377,11 +434,34 @@ async fn write_batch(shared: &Shared, batch: Batch) -> Result<(), PipelineError>
     let outcome = match &shared.sink {
         Sink::DryRun => BulkOutcome {
             indexed: batch.entries.iter().map(|entry| entry.ticket).collect(),
+            signal: Some(Signal::Healthy {
+                latency: std::time::Duration::ZERO,
+            }),
             ..BulkOutcome::default()
         },
         Sink::Cluster(client) => bulk::send(client, batch, &shared.settings.retry).await?,
     };
     let counters = &shared.counters;
+    if let Some(signal) = outcome.signal {
+        let (changed, highest) = shared.aimd(|aimd| (aimd.observe(signal), aimd.highest()));
+        if let Some(limit) = changed {
+            let before = counters.concurrency.swap(limit as u64, Ordering::Relaxed);
+            let direction = if (limit as u64) < before {
+                "decreased"
+            } else {
+                "increased"
+            };
+            tracing::info!(
+                concurrency = limit,
+                before,
+                direction,
+                "bulk concurrency {direction}"
+            );
+        }
+        counters
+            .max_concurrency
+            .store(highest as u64, Ordering::Relaxed);
+    }
     for rejection in &outcome.rejected {
         tracing::warn!(
             id = %rejection.id,

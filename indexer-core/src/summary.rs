@@ -37,6 +37,12 @@ pub struct Summary {
     pub dead_lettered: u64,
     pub dead_letter_path: Option<String>,
     pub retries: u64,
+    /// Read-capacity units the scan consumed, and their rate over the scan.
+    pub read_units: f64,
+    pub read_units_per_s: f64,
+    /// The adaptive bulk concurrency at the end, and the highest it reached.
+    pub concurrency: u64,
+    pub max_concurrency_reached: u64,
     pub swapped: bool,
     pub deleted_indexes: Vec<String>,
     pub gate_refusals: Vec<String>,
@@ -65,6 +71,10 @@ impl Summary {
             dead_lettered: 0,
             dead_letter_path: None,
             retries: 0,
+            read_units: 0.0,
+            read_units_per_s: 0.0,
+            concurrency: 0,
+            max_concurrency_reached: 0,
             swapped: false,
             deleted_indexes: Vec::new(),
             gate_refusals: Vec::new(),

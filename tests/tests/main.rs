@@ -7,3 +7,4 @@ mod faults;
 mod jobs;
 mod rebuild;
 mod swap;
+mod throttle;

@@ -48,6 +48,7 @@ pub struct RebuildPlan {
     pub batch_bytes: usize,
     pub batch_docs: usize,
     pub concurrency: usize,
+    pub max_read_units: Option<f64>,
     pub retry: RetryPolicy,
     pub max_errors: u64,
     pub min_ratio: f64,

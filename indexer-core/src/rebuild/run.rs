@@ -318,6 +318,7 @@ async fn load_and_swap(
         batch_bytes: plan.batch_bytes,
         batch_docs: plan.batch_docs,
         concurrency: plan.concurrency,
+        max_read_units: plan.max_read_units,
         retry: plan.retry,
         target_index: new_index.clone(),
     };
@@ -396,7 +397,7 @@ async fn load(
             Ok(result) => result,
             Err(_) => {
                 tracing::warn!(timeout = ?plan.stop_timeout, "in-flight work did not drain in time; unacknowledged items will be re-read on resume");
-                Ok(())
+                Ok(pipeline::RunStats::default())
             }
         },
     };
@@ -409,7 +410,13 @@ async fn load(
     summary.dead_lettered = Counters::get(&counters.dead_lettered);
     summary.retries = Counters::get(&counters.retries);
     summary.dead_letter_path = dead_file?.map(|p| p.display().to_string());
-    result?;
+    summary.read_units = Counters::get(&counters.read_milliunits) as f64 / 1000.0;
+    summary.concurrency = Counters::get(&counters.concurrency);
+    summary.max_concurrency_reached = Counters::get(&counters.max_concurrency);
+    let stats = result?;
+    if stats.scan_seconds > 0.0 {
+        summary.read_units_per_s = (summary.read_units / stats.scan_seconds * 10.0).round() / 10.0;
+    }
     if handles.stop.is_cancelled() {
         // Report what is safely done: the checkpoints, not items acknowledged after them.
         let checkpoints = handles.trackers.checkpoints();
@@ -445,6 +452,7 @@ async fn dry_run(
         batch_bytes: plan.batch_bytes,
         batch_docs: plan.batch_docs,
         concurrency: plan.concurrency,
+        max_read_units: plan.max_read_units,
         retry: plan.retry,
         target_index: physical_name(&plan.alias, Utc::now()),
     };

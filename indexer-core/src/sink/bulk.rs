@@ -37,6 +37,8 @@ pub struct BulkOutcome {
     pub rejected: Vec<Rejection>,
     /// Requests re-sent after a transient failure.
     pub retries: u32,
+    /// How the cluster coped, for adaptive concurrency.
+    pub signal: Option<super::adaptive::Signal>,
 }
 
 /// One item's verdict from a bulk answer.
@@ -146,8 +148,15 @@ pub async fn send(
     let mut outcome = BulkOutcome::default();
     let mut pending = batch;
     let mut attempt = 0u32;
+    let started = std::time::Instant::now();
     loop {
-        let verdicts = match client.bulk(pending.body.clone()).await {
+        let answer = client.bulk(pending.body.clone()).await;
+        if attempt == 0 {
+            outcome.signal = Some(super::adaptive::Signal::Healthy {
+                latency: started.elapsed(),
+            });
+        }
+        let verdicts = match answer {
             Ok(bytes) => parse_answer(&bytes, pending.len()).map_err(|reason| SinkError::Decode {
                 op: "bulk".into(),
                 reason,
@@ -161,6 +170,7 @@ pub async fn send(
                     && attempt < policy.max_retries =>
             {
                 tracing::warn!(attempt, docs = pending.len(), error = %e, "bulk request failed, retrying");
+                outcome.signal = Some(super::adaptive::Signal::Pressure);
                 backoff(policy, attempt).await;
                 attempt += 1;
                 outcome.retries += 1;
@@ -190,6 +200,7 @@ pub async fn send(
         if again.is_empty() {
             return Ok(outcome);
         }
+        outcome.signal = Some(super::adaptive::Signal::Pressure);
         if attempt >= policy.max_retries {
             for (entry, status, reason) in again {
                 outcome.rejected.push(Rejection {

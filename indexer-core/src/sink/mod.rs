@@ -1,6 +1,7 @@
 //! The sink: the search cluster. Batches are built in [`batch`], sent and judged item by item in
 //! [`bulk`], with retries decided in [`retry`]; index and alias administration is in [`client`].
 
+pub mod adaptive;
 pub mod batch;
 pub mod bulk;
 pub mod client;

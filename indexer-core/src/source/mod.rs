@@ -2,3 +2,4 @@
 
 pub mod item;
 pub mod scan;
+pub mod throttle;

@@ -7,7 +7,7 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::Select;
+use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, Select};
 
 use super::item::Item;
 use crate::validate::TableName;
@@ -113,13 +113,20 @@ impl Cursor {
     }
 }
 
+/// One page of a segment and the read capacity it consumed.
+#[derive(Debug)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub read_units: f64,
+}
+
 /// Reads the next page of a segment and advances the cursor; `None` once the segment is done.
 pub async fn next_page(
     client: &Client,
     table: &TableName,
     page_size: u32,
     cursor: &mut Cursor,
-) -> Result<Option<Vec<Item>>, SourceError> {
+) -> Result<Option<Page>, SourceError> {
     if cursor.done {
         return Ok(None);
     }
@@ -130,6 +137,7 @@ pub async fn next_page(
         .total_segments(cursor.total_segments as i32)
         .limit(page_size as i32)
         .select(Select::AllAttributes)
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
         .set_exclusive_start_key(cursor.last_key.clone())
         .send()
         .await
@@ -140,5 +148,12 @@ pub async fn next_page(
         })?;
     cursor.last_key = output.last_evaluated_key.filter(|key| !key.is_empty());
     cursor.done = cursor.last_key.is_none();
-    Ok(Some(output.items.unwrap_or_default()))
+    let read_units = output
+        .consumed_capacity
+        .and_then(|c| c.capacity_units)
+        .unwrap_or_default();
+    Ok(Some(Page {
+        items: output.items.unwrap_or_default(),
+        read_units,
+    }))
 }
