@@ -1,0 +1,75 @@
+//! Why a launch was refused or failed, and how Lambda reports it. Each variant has a stable
+//! `errorType` that callers (a pipeline step, an alarm, a person at the console) can match on;
+//! the message says what to do about it.
+
+use lambda_runtime::Diagnostic;
+
+use crate::config::ConfigError;
+use crate::ecs::{EcsError, TaskFailure};
+use crate::event::InvalidEvent;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The event breaks a rule; nothing was started.
+    #[error(transparent)]
+    InvalidEvent(#[from] InvalidEvent),
+    /// A task for the same alias is pending or running; nothing was started.
+    #[error(
+        "a job for alias {alias:?} is already running (startedBy {started_by}): {}; wait for it to finish or stop it",
+        .task_arns.join(", ")
+    )]
+    JobAlreadyRunning {
+        alias: String,
+        started_by: String,
+        task_arns: Vec<String>,
+    },
+    /// RunTask answered, but started no task.
+    #[error("ECS did not start the task: {}", describe(.failures))]
+    RunTaskFailed { failures: Vec<TaskFailure> },
+    /// An ECS call failed.
+    #[error(transparent)]
+    Ecs(#[from] EcsError),
+    /// The launcher's own environment is incomplete.
+    #[error(transparent)]
+    Misconfigured(#[from] ConfigError),
+}
+
+impl LaunchError {
+    /// The stable `errorType` Lambda reports.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            LaunchError::InvalidEvent(_) => "InvalidEvent",
+            LaunchError::JobAlreadyRunning { .. } => "JobAlreadyRunning",
+            LaunchError::RunTaskFailed { .. } => "RunTaskFailed",
+            LaunchError::Ecs(_) => "EcsError",
+            LaunchError::Misconfigured(_) => "Misconfigured",
+        }
+    }
+}
+
+fn describe(failures: &[TaskFailure]) -> String {
+    if failures.is_empty() {
+        return "it reported neither a task nor a failure".to_owned();
+    }
+    failures
+        .iter()
+        .map(|f| {
+            format!(
+                "{} (arn {}, detail {})",
+                f.reason.as_deref().unwrap_or("no reason given"),
+                f.arn.as_deref().unwrap_or("none"),
+                f.detail.as_deref().unwrap_or("none"),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl From<LaunchError> for Diagnostic {
+    fn from(error: LaunchError) -> Diagnostic {
+        Diagnostic {
+            error_type: error.error_type().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}

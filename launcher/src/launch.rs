@@ -1,0 +1,502 @@
+//! The handler: event → validated request → one ECS task → the answer.
+//!
+//! One job per alias: before starting a task the launcher lists the tasks that this alias's
+//! `startedBy` marks as pending or running, and refuses while there is one. That check is a
+//! courtesy with a race window (two launches in the same second can both pass it); the guarantee
+//! is the worker's own lock on the alias, which makes the second task exit with code 4 before it
+//! writes anything.
+
+use lambda_runtime::LambdaEvent;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{ConfigError, LauncherConfig};
+use crate::ecs::{Ecs, TaskSpec};
+use crate::error::LaunchError;
+use crate::event::{Mode, Request};
+use indexer_core::validate::IndexName;
+
+/// The start of every `startedBy` the launcher sets.
+pub const STARTED_BY_PREFIX: &str = "indexer-";
+
+/// ECS allows 36 characters in `startedBy`: letters, digits, `-` and `_`.
+const STARTED_BY_MAX: usize = 36;
+
+/// The answer to a successful launch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Answer {
+    /// The ECS task id: the last part of its ARN, and of its log stream.
+    pub job_id: String,
+    pub task_arns: Vec<String>,
+    pub cluster: String,
+    /// Where the worker's progress lines and final summary appear (CloudWatch Logs).
+    pub log_group: String,
+    pub log_stream: String,
+    pub alias: String,
+    pub table: String,
+    pub mode: Mode,
+    pub dry_run: bool,
+    /// Marks this alias's tasks: `aws ecs list-tasks --started-by` finds them.
+    pub started_by: String,
+}
+
+/// The launcher: its settings (or why they are unusable) and its ECS client. One is built per
+/// cold start and shared by every invocation.
+#[derive(Debug)]
+pub struct Launcher<E> {
+    config: Result<LauncherConfig, ConfigError>,
+    ecs: E,
+}
+
+impl<E: Ecs> Launcher<E> {
+    /// A launcher. A configuration error is kept and reported by every invocation as
+    /// `Misconfigured`, so a broken deployment answers clearly instead of failing to start.
+    pub fn new(config: Result<LauncherConfig, ConfigError>, ecs: E) -> Launcher<E> {
+        Launcher { config, ecs }
+    }
+
+    /// The Lambda handler.
+    #[tracing::instrument(skip_all, fields(request_id = %event.context.request_id))]
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Answer, LaunchError> {
+        let result = self.launch(event.payload).await;
+        match &result {
+            Ok(answer) => tracing::info!(
+                alias = %answer.alias,
+                mode = %answer.mode,
+                job_id = %answer.job_id,
+                log_stream = %answer.log_stream,
+                "worker task started"
+            ),
+            Err(error) => tracing::warn!(
+                error_type = error.error_type(),
+                error = %error,
+                "launch refused"
+            ),
+        }
+        result
+    }
+
+    /// Validates the event and starts the worker.
+    pub async fn launch(&self, event: Value) -> Result<Answer, LaunchError> {
+        let request = Request::from_event(event)?;
+        let config = self.config.as_ref().map_err(Clone::clone)?;
+        let spec = task_spec(config, &request);
+
+        let running = self
+            .ecs
+            .active_tasks(&config.cluster, &spec.started_by)
+            .await?;
+        if !running.is_empty() {
+            return Err(LaunchError::JobAlreadyRunning {
+                alias: request.alias.to_string(),
+                started_by: spec.started_by,
+                task_arns: running,
+            });
+        }
+
+        let started = self.ecs.run_task(&spec).await?;
+        let Some(task_arn) = started.task_arns.first() else {
+            return Err(LaunchError::RunTaskFailed {
+                failures: started.failures,
+            });
+        };
+        if !started.failures.is_empty() {
+            tracing::warn!(failures = ?started.failures, "task started, but ECS also reported failures");
+        }
+        let job_id = task_id(task_arn).to_owned();
+        Ok(Answer {
+            log_stream: format!(
+                "{}/{}/{}",
+                config.log_stream_prefix, config.container_name, job_id
+            ),
+            job_id,
+            task_arns: started.task_arns,
+            cluster: config.cluster.clone(),
+            log_group: config.log_group.clone(),
+            alias: request.alias.to_string(),
+            table: request.table.to_string(),
+            mode: request.mode,
+            dry_run: request.dry_run.unwrap_or(false),
+            started_by: spec.started_by,
+        })
+    }
+}
+
+/// The task that carries out `request`: the worker's subcommand is the mode, and its settings
+/// travel as the container environment the worker's CLI reads.
+pub fn task_spec(config: &LauncherConfig, request: &Request) -> TaskSpec {
+    let mut environment = vec![
+        ("DYNAMO_TABLE".to_owned(), request.table.to_string()),
+        ("INDEX_NODE_HOST".to_owned(), request.host.to_string()),
+        ("INDEX_NAME".to_owned(), request.alias.to_string()),
+        ("MODE".to_owned(), request.mode.as_str().to_owned()),
+    ];
+    if let Some(segments) = request.segments {
+        environment.push(("SEGMENTS".to_owned(), segments.to_string()));
+    }
+    if let Some(dry_run) = request.dry_run {
+        environment.push(("DRY_RUN".to_owned(), dry_run.to_string()));
+    }
+    if !request.ids.is_empty() {
+        environment.push(("IDS".to_owned(), request.ids.join(",")));
+    }
+    TaskSpec {
+        cluster: config.cluster.clone(),
+        task_definition: config.task_definition.clone(),
+        container_name: config.container_name.clone(),
+        subnets: config.subnets.clone(),
+        security_groups: config.security_groups.clone(),
+        assign_public_ip: config.assign_public_ip,
+        started_by: started_by(&request.alias),
+        command: vec![request.mode.as_str().to_owned()],
+        environment,
+    }
+}
+
+/// The `startedBy` that marks an alias's tasks: `indexer-<alias>` when that fits ECS's rules,
+/// else a readable prefix of the alias and a hash of all of it. The same alias always gives the
+/// same value, and different aliases different ones.
+pub fn started_by(alias: &IndexName) -> String {
+    let alias = alias.as_str();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if alias.chars().all(allowed) && STARTED_BY_PREFIX.len() + alias.len() <= STARTED_BY_MAX {
+        return format!("{STARTED_BY_PREFIX}{alias}");
+    }
+    let hash = format!("{:016x}", fnv1a(alias.as_bytes()));
+    let hash = &hash[..10];
+    let room = STARTED_BY_MAX - STARTED_BY_PREFIX.len() - 1 - hash.len();
+    let readable: String = alias
+        .chars()
+        .map(|c| if allowed(c) { c } else { '_' })
+        .take(room)
+        .collect();
+    format!("{STARTED_BY_PREFIX}{readable}-{hash}")
+}
+
+/// 64-bit FNV-1a: small, stable across releases and platforms (unlike `DefaultHasher`).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The task id: the last part of a task ARN (old and new ARN formats alike).
+pub fn task_id(task_arn: &str) -> &str {
+    task_arn.rsplit('/').next().unwrap_or(task_arn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecs::{EcsError, Started, TaskFailure};
+    use lambda_runtime::{Context, Diagnostic};
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    const CONSOLE: &str = include_str!("../fixtures/console-event.json");
+    const TASK_ARN: &str = "arn:aws:ecs:eu-west-2:123456789012:task/indexer-development/0123abcd";
+
+    fn config() -> LauncherConfig {
+        LauncherConfig {
+            cluster: "indexer-development".into(),
+            task_definition: "indexer-development".into(),
+            container_name: "indexer".into(),
+            subnets: vec!["subnet-a".into(), "subnet-b".into()],
+            security_groups: vec!["sg-1".into()],
+            assign_public_ip: false,
+            log_group: "/ecs/indexer-development".into(),
+            log_stream_prefix: "indexer".into(),
+        }
+    }
+
+    /// An ECS that answers from a script and records what it was asked.
+    #[derive(Default)]
+    struct FakeEcs {
+        running: Vec<String>,
+        started: Option<Started>,
+        fail: bool,
+        asked: Mutex<Vec<String>>,
+        specs: Mutex<Vec<TaskSpec>>,
+    }
+
+    impl Ecs for FakeEcs {
+        async fn active_tasks(
+            &self,
+            cluster: &str,
+            started_by: &str,
+        ) -> Result<Vec<String>, EcsError> {
+            if let Ok(mut asked) = self.asked.lock() {
+                asked.push(format!("{cluster} {started_by}"));
+            }
+            Ok(self.running.clone())
+        }
+
+        async fn run_task(&self, spec: &TaskSpec) -> Result<Started, EcsError> {
+            if let Ok(mut specs) = self.specs.lock() {
+                specs.push(spec.clone());
+            }
+            if self.fail {
+                return Err(EcsError {
+                    operation: "RunTask",
+                    message: "AccessDeniedException: not authorized to perform ecs:RunTask".into(),
+                    source: None,
+                });
+            }
+            Ok(self.started.clone().unwrap_or(Started {
+                task_arns: vec![TASK_ARN.into()],
+                failures: vec![],
+            }))
+        }
+    }
+
+    async fn call(launcher: &Launcher<FakeEcs>, event: Value) -> Result<Value, Diagnostic> {
+        launcher
+            .handle(LambdaEvent::new(event, Context::default()))
+            .await
+            .map(|answer| serde_json::to_value(answer).expect("serializable"))
+            .map_err(Diagnostic::from)
+    }
+
+    fn console() -> Value {
+        serde_json::from_str(CONSOLE).expect("console event")
+    }
+
+    #[tokio::test]
+    async fn the_console_event_starts_one_rebuild_and_says_where_to_watch() {
+        let launcher = Launcher::new(Ok(config()), FakeEcs::default());
+        let answer = call(&launcher, console()).await.expect("started");
+        assert_eq!(
+            answer,
+            json!({
+                "jobId": "0123abcd",
+                "taskArns": [TASK_ARN],
+                "cluster": "indexer-development",
+                "logGroup": "/ecs/indexer-development",
+                "logStream": "indexer/indexer/0123abcd",
+                "alias": "persons",
+                "table": "Persons",
+                "mode": "rebuild",
+                "dryRun": false,
+                "startedBy": "indexer-persons",
+            })
+        );
+        let asked = launcher.ecs.asked.lock().expect("lock").clone();
+        assert_eq!(asked, ["indexer-development indexer-persons"]);
+        let specs = launcher.ecs.specs.lock().expect("lock").clone();
+        assert_eq!(specs.len(), 1);
+        let spec = &specs[0];
+        assert_eq!(spec.command, ["rebuild"]);
+        assert_eq!(spec.subnets, ["subnet-a", "subnet-b"]);
+        assert_eq!(spec.security_groups, ["sg-1"]);
+        assert_eq!(
+            spec.environment,
+            [
+                ("DYNAMO_TABLE", "Persons"),
+                (
+                    "INDEX_NODE_HOST",
+                    "https://search-x.eu-west-2.es.amazonaws.com"
+                ),
+                ("INDEX_NAME", "persons"),
+                ("MODE", "rebuild"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+    }
+
+    #[tokio::test]
+    async fn optional_fields_become_their_environment_variables() {
+        let launcher = Launcher::new(Ok(config()), FakeEcs::default());
+        let event: Value =
+            serde_json::from_str(include_str!("../fixtures/resync-event.json")).expect("json");
+        let answer = call(&launcher, event).await.expect("started");
+        assert_eq!(
+            (answer["mode"].clone(), answer["dryRun"].clone()),
+            (json!("resync"), json!(true))
+        );
+        let spec = launcher.ecs.specs.lock().expect("lock")[0].clone();
+        assert_eq!(spec.command, ["resync"]);
+        let env: Vec<(&str, &str)> = spec
+            .environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            env[3..],
+            [
+                ("MODE", "resync"),
+                ("SEGMENTS", "16"),
+                ("DRY_RUN", "true"),
+                ("IDS", "id-1,id-2")
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_running_job_for_the_alias_is_refused_by_name() {
+        let ecs = FakeEcs {
+            running: vec![TASK_ARN.into()],
+            ..FakeEcs::default()
+        };
+        let launcher = Launcher::new(Ok(config()), ecs);
+        let error = call(&launcher, console()).await.expect_err("refused");
+        assert_eq!(error.error_type, "JobAlreadyRunning");
+        assert!(
+            error.error_message.contains(TASK_ARN),
+            "{}",
+            error.error_message
+        );
+        assert!(
+            error.error_message.contains("\"persons\""),
+            "{}",
+            error.error_message
+        );
+        assert!(
+            launcher.ecs.specs.lock().expect("lock").is_empty(),
+            "nothing started"
+        );
+    }
+
+    #[tokio::test]
+    async fn run_task_failures_are_reported_with_arn_reason_and_detail() {
+        let ecs = FakeEcs {
+            started: Some(Started {
+                task_arns: vec![],
+                failures: vec![TaskFailure {
+                    arn: Some(
+                        "arn:aws:ecs:eu-west-2:123456789012:task-definition/indexer:3".into(),
+                    ),
+                    reason: Some("RESOURCE:MEMORY".into()),
+                    detail: Some("no capacity".into()),
+                }],
+            }),
+            ..FakeEcs::default()
+        };
+        let launcher = Launcher::new(Ok(config()), ecs);
+        let error = call(&launcher, console()).await.expect_err("failed");
+        assert_eq!(error.error_type, "RunTaskFailed");
+        for part in [
+            "RESOURCE:MEMORY",
+            "task-definition/indexer:3",
+            "no capacity",
+        ] {
+            assert!(
+                error.error_message.contains(part),
+                "{}",
+                error.error_message
+            );
+        }
+        let launcher = Launcher::new(
+            Ok(config()),
+            FakeEcs {
+                started: Some(Started::default()),
+                ..FakeEcs::default()
+            },
+        );
+        let error = call(&launcher, console())
+            .await
+            .expect_err("nothing started");
+        assert_eq!(error.error_type, "RunTaskFailed");
+    }
+
+    #[tokio::test]
+    async fn an_ecs_error_is_reported_as_such() {
+        let ecs = FakeEcs {
+            fail: true,
+            ..FakeEcs::default()
+        };
+        let error = call(&Launcher::new(Ok(config()), ecs), console())
+            .await
+            .expect_err("failed");
+        assert_eq!(error.error_type, "EcsError");
+        assert!(
+            error.error_message.contains("RunTask failed: AccessDenied"),
+            "{}",
+            error.error_message
+        );
+    }
+
+    #[tokio::test]
+    async fn every_bad_event_fixture_is_an_invalid_event_and_starts_nothing() {
+        let launcher = Launcher::new(Ok(config()), FakeEcs::default());
+        for (name, text) in [
+            (
+                "unknown-field",
+                include_str!("../fixtures/bad/unknown-field.json"),
+            ),
+            ("table", include_str!("../fixtures/bad/table.json")),
+            ("index", include_str!("../fixtures/bad/index.json")),
+            ("url", include_str!("../fixtures/bad/url.json")),
+            (
+                "ids-without-resync",
+                include_str!("../fixtures/bad/ids-without-resync.json"),
+            ),
+            (
+                "resync-without-ids",
+                include_str!("../fixtures/bad/resync-without-ids.json"),
+            ),
+            ("mode", include_str!("../fixtures/bad/mode.json")),
+        ] {
+            let event: Value = serde_json::from_str(text).expect(name);
+            let error = call(&launcher, event).await.expect_err(name);
+            assert_eq!(error.error_type, "InvalidEvent", "{name}");
+            assert!(
+                error.error_message.contains("field `"),
+                "{name}: {}",
+                error.error_message
+            );
+        }
+        assert!(launcher.ecs.asked.lock().expect("lock").is_empty());
+        assert!(launcher.ecs.specs.lock().expect("lock").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_misconfigured_launcher_says_so_for_a_valid_event() {
+        let launcher = Launcher::new(
+            Err(ConfigError("missing environment variables: CLUSTER".into())),
+            FakeEcs::default(),
+        );
+        let error = call(&launcher, console()).await.expect_err("misconfigured");
+        assert_eq!(error.error_type, "Misconfigured");
+        assert!(
+            error.error_message.contains("CLUSTER"),
+            "{}",
+            error.error_message
+        );
+    }
+
+    #[test]
+    fn started_by_is_the_alias_when_it_fits_and_a_stable_hash_otherwise() {
+        let name = |alias: &str| started_by(&IndexName::try_from(alias).expect("valid alias"));
+        assert_eq!(name("persons"), "indexer-persons");
+        assert_eq!(
+            name("housing_search-tenures"),
+            "indexer-housing_search-tenures"
+        );
+        for alias in [
+            "housing-search.persons",
+            "a-very-long-alias-name-for-an-index-of-assets",
+            "per+sons",
+            "pérsons",
+        ] {
+            let value = name(alias);
+            assert!(value.len() <= 36, "{value}");
+            assert!(
+                value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "{value}"
+            );
+            assert_eq!(value, name(alias), "deterministic");
+        }
+        assert_ne!(name("per.sons"), name("per+sons"));
+        assert_ne!(name("per.sons"), name("per_sons"));
+        assert_eq!(name("per.sons"), "indexer-per_sons-6d168dcfb2");
+    }
+
+    #[test]
+    fn the_task_id_is_the_last_part_of_the_arn() {
+        assert_eq!(task_id(TASK_ARN), "0123abcd");
+        assert_eq!(task_id("arn:aws:ecs:eu-west-2:1:task/abc"), "abc");
+    }
+}

@@ -1,0 +1,20 @@
+//! The launcher: an AWS Lambda that turns an operator's event into one `indexer` run on ECS.
+//!
+//! The event is parsed strictly and validated with the worker's own types ([`event`]), so a bad
+//! name or URL is refused in the console, not minutes later in a task's logs. The launcher then
+//! makes sure no job for the same alias is pending or running, starts the worker with ECS
+//! `RunTask` (Fargate, in the configured subnets and security groups, [`config`]), reads the
+//! answer — including its `failures` — and says where the run's progress appears ([`launch`]).
+//! Every refusal carries a stable `errorType` ([`error`]). ECS is reached through a small trait
+//! ([`ecs`]) so the handler is tested by direct call.
+
+pub mod config;
+pub mod ecs;
+pub mod error;
+pub mod event;
+pub mod launch;
+
+pub use config::LauncherConfig;
+pub use ecs::{Ecs, SdkEcs};
+pub use error::LaunchError;
+pub use launch::{Answer, Launcher};
