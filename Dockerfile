@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+#
+# The worker image: the `indexer` binary alone on a minimal base, as a non-root user.
+# ECS runs it with a read-only root filesystem; the only writable place it needs is its working
+# directory (/work, where a run's dead-letter file goes), which the task definition mounts as a
+# scratch volume. Locally: docker run --read-only --tmpfs /work IMAGE rebuild --help
+#
+# A batch job, not a server: ECS tracks it by its exit code, so it has no HEALTHCHECK.
+# checkov:skip=CKV_DOCKER_2: a batch task that exits when done has nothing for a health check to probe; ECS reads its exit code
+
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin indexer \
+    && cp target/release/indexer /usr/local/bin/indexer
+
+# glibc and libgcc only, no shell or package manager; "nonroot" is uid 65532.
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /usr/local/bin/indexer /usr/local/bin/indexer
+WORKDIR /work
+ENV LOG_FORMAT=json
+USER nonroot
+ENTRYPOINT ["/usr/local/bin/indexer"]
+# The launcher overrides the command with the run's mode (rebuild, sync, verify, resync).
+CMD ["rebuild"]
