@@ -54,6 +54,103 @@ pub enum Command {
     Abandon(AbandonArgs),
     /// Point the alias (and the aliases that moved with it) back to the previous kept index.
     Rollback(RollbackArgs),
+    /// Compare table and index: missing, extra and stale documents (exit 6 on drift); `--fix`
+    /// repairs them.
+    Verify(VerifyArgs),
+    /// Re-read named items and upsert them, or delete their documents when they are gone.
+    Resync(ResyncArgs),
+    /// Refresh the live index in place: write changed and missing documents, delete orphans.
+    Sync(SyncArgs),
+}
+
+/// What `verify`, `resync` and `sync` share.
+#[derive(Debug, Clone, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub target: Target,
+
+    /// Parallel Scan segments.
+    #[arg(long, env = "SEGMENTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub segments: u32,
+
+    /// Items per Scan page.
+    #[arg(long, env = "PAGE_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub page_size: u32,
+
+    /// Timeout of one request to the search cluster, in seconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub request_timeout: u64,
+
+    #[command(flatten)]
+    pub lease: LeaseArgs,
+}
+
+/// `indexer verify` flags.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub common: DriftArgs,
+    /// Repair the drift found: upsert missing and stale documents, delete extra ones.
+    #[arg(long)]
+    pub fix: bool,
+    /// The most documents `--fix` changes without `--force`.
+    #[arg(long, env = "MAX_CHANGES", default_value_t = 1000)]
+    pub max_changes: u64,
+    /// Let `--fix` change any number of documents.
+    #[arg(long)]
+    pub force: bool,
+    /// With `--fix`: print the plan, change nothing.
+    #[arg(long, env = "DRY_RUN")]
+    pub dry_run: bool,
+}
+
+/// `indexer resync` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ResyncArgs {
+    #[command(flatten)]
+    pub common: DriftArgs,
+    /// Comma-separated ids (`hash` or `hash|range` for a composite key).
+    #[arg(long, env = "IDS", value_delimiter = ',')]
+    pub ids: Vec<String>,
+    /// A file with one id per line.
+    #[arg(long)]
+    pub ids_file: Option<PathBuf>,
+}
+
+/// `indexer sync` flags.
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub common: DriftArgs,
+}
+
+impl DriftArgs {
+    async fn resolve(
+        &self,
+    ) -> Result<(aws_sdk_dynamodb::Client, SearchClient, crate::drift::Target), Error> {
+        let resolved = self.target.resolve(false)?;
+        let entity = entities::by_name(resolved.entity)
+            .ok_or_else(|| Error::Input(format!("unknown entity {:?}", resolved.entity)))?;
+        let retry = RetryPolicy::default();
+        let host = resolved.host.ok_or_else(|| {
+            Error::Input("no host given: pass --host or set INDEX_NODE_HOST".into())
+        })?;
+        let search = SearchClient::new(
+            host,
+            Duration::from_secs(self.request_timeout.max(1)),
+            retry,
+        )?;
+        let target = crate::drift::Target {
+            table: resolved.table,
+            alias: resolved.alias,
+            entity,
+            segments: self.segments,
+            page_size: self.page_size,
+            retry,
+            timing: self.lease.timing()?,
+        };
+        Ok((dynamo_client().await?, search, target))
+    }
 }
 
 /// The alias and cluster an operator command works on.
@@ -448,6 +545,40 @@ pub async fn run(cli: Cli) -> (Output, i32) {
             })
             .await
         }
+        Command::Verify(args) => {
+            coded(async move {
+                let (dynamo, search, target) = args.common.resolve().await?;
+                let options = crate::drift::commands::VerifyOptions {
+                    fix: args.fix,
+                    max_changes: args.max_changes,
+                    force: args.force,
+                    dry_run: args.dry_run,
+                };
+                crate::drift::commands::verify(&dynamo, &search, &target, &options).await
+            })
+            .await
+        }
+        Command::Resync(args) => {
+            coded(async move {
+                let mut ids = args.ids.clone();
+                if let Some(path) = &args.ids_file {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        Error::Input(format!("cannot read --ids-file {}: {e}", path.display()))
+                    })?;
+                    ids.extend(text.lines().map(str::to_owned));
+                }
+                let (dynamo, search, target) = args.common.resolve().await?;
+                crate::drift::commands::resync(&dynamo, &search, &target, &ids).await
+            })
+            .await
+        }
+        Command::Sync(args) => {
+            coded(async move {
+                let (dynamo, search, target) = args.common.resolve().await?;
+                crate::drift::commands::sync(&dynamo, &search, &target).await
+            })
+            .await
+        }
         Command::Rollback(args) => {
             report(true, async move {
                 let (alias, client) = args.target.resolve()?;
@@ -479,6 +610,20 @@ impl Output {
                 serde_json::to_string(value)
             }
             Output::Report { value, .. } => Ok(crate::ops::render_text(value)),
+        }
+    }
+}
+
+/// Like [`report`], for commands that choose their own exit code.
+async fn coded(
+    work: impl std::future::Future<Output = Result<(serde_json::Value, i32), Error>>,
+) -> (Output, i32) {
+    match work.await {
+        Ok((value, code)) => (Output::Report { value, json: true }, code),
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "command failed");
+            let value = serde_json::json!({ "status": "failed", "error": format!("{error:#}") });
+            (Output::Report { value, json: true }, error.exit_code())
         }
     }
 }

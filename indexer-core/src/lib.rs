@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod deadletter;
+pub mod drift;
 pub mod entities;
 pub mod error;
 pub mod jobs;

@@ -18,8 +18,10 @@ async fn slow_proxy(search: &Search, delay_ms: u64) -> FaultProxy {
     FaultProxy::start(&search.url, plan).await.expect("proxy")
 }
 
-const SLOW: [&str; 10] = [
+const SLOW: [&str; 12] = [
     "--batch-docs",
+    "25",
+    "--page-size",
     "25",
     "--concurrency",
     "1",
@@ -33,7 +35,7 @@ const SLOW: [&str; 10] = [
 
 /// Waits until the alias's running job has checkpointed at least `scanned` items.
 async fn checkpointed(search: &Search, alias: &str, scanned: u64) -> Value {
-    eventually("a checkpoint", Duration::from_secs(60), || async {
+    eventually("a checkpoint", Duration::from_secs(120), || async {
         let job = search.latest_job(alias).await?;
         let saved: u64 = job["checkpoints"]
             .as_array()?
@@ -65,9 +67,17 @@ async fn a_second_rebuild_of_the_same_alias_is_refused_naming_the_first() {
     let proxy = slow_proxy(&search, 150).await;
     let args = rebuild_args(&names, "persons", &proxy.url, &SLOW);
     let first = spawn_indexer(&args, &[]);
-    let lock = eventually("the first run's lock", Duration::from_secs(30), || async {
-        search.job_doc(&format!("lock:{}", names.alias)).await
-    })
+    let lock = eventually(
+        "the first run's lock and job record",
+        Duration::from_secs(30),
+        || async {
+            let lock = search.job_doc(&format!("lock:{}", names.alias)).await?;
+            search
+                .job_doc(&format!("job:{}", lock["job_id"].as_str()?))
+                .await?;
+            Some(lock)
+        },
+    )
     .await;
     let second = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
     assert_eq!(second.code, 4, "{second:?}");
@@ -130,7 +140,7 @@ async fn a_rebuild_killed_mid_run_resumes_from_its_checkpoints() {
     let run = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
     assert_eq!(run.code, 0, "{run:?}");
     let summary = &run.summary;
-    assert_eq!(summary["resumed_from"], killed_job.as_str());
+    assert_eq!(summary["resumed_from"], killed_job.as_str(), "{run:?}");
     assert_eq!(
         summary["new_index"], job["new_index"],
         "it resumed into the same building index"

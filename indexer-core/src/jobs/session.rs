@@ -30,6 +30,8 @@ pub struct Session {
     job: Arc<Mutex<JobRecord>>,
     lost: Arc<AtomicBool>,
     heartbeat: Option<JoinHandle<()>>,
+    /// Asks the heartbeat to stop between beats, never in the middle of a write.
+    quiet: CancellationToken,
     pub took_over: Option<LockRecord>,
     /// The alias's latest job before this one, read under the lock.
     pub predecessor: Option<JobRecord>,
@@ -92,6 +94,7 @@ impl Session {
             job: Arc::new(Mutex::new(job)),
             lost: Arc::new(AtomicBool::new(false)),
             heartbeat: None,
+            quiet: CancellationToken::new(),
             took_over,
             predecessor,
         };
@@ -126,11 +129,15 @@ impl Session {
             Arc::clone(&self.job),
             Arc::clone(&self.lost),
         );
+        let quiet = self.quiet.clone();
         self.heartbeat = Some(tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             ticker.tick().await;
             loop {
-                ticker.tick().await;
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = quiet.cancelled() => return,
+                }
                 let now = Utc::now();
                 match store.renew(&mut *lock.lock().await, now).await {
                     Ok(true) => {}
@@ -166,8 +173,9 @@ impl Session {
         status: JobStatus,
         edit: impl FnOnce(&mut JobRecord),
     ) -> Result<(), SinkError> {
+        // Stop the heartbeat between beats: aborting it mid-renewal would lose the lock's token.
+        self.quiet.cancel();
         if let Some(heartbeat) = self.heartbeat.take() {
-            heartbeat.abort();
             let _ = heartbeat.await;
         }
         let now = Utc::now();

@@ -210,12 +210,25 @@ impl JobStore {
         }
     }
 
-    /// Releases a held lock (a no-op if it was taken over meanwhile).
+    /// Releases a held lock (a no-op if it was taken over meanwhile). If the token is out of
+    /// date (a renewal's answer was lost), the lock is re-read and released if still ours.
     pub async fn release(&self, lock: &HeldLock) -> Result<(), SinkError> {
-        self.client
-            .delete_doc_if(STATUS_INDEX, &lock_id(&lock.record.alias), lock.token)
-            .await
-            .map(drop)
+        let id = lock_id(&lock.record.alias);
+        if self
+            .client
+            .delete_doc_if(STATUS_INDEX, &id, lock.token)
+            .await?
+        {
+            return Ok(());
+        }
+        if let Some(current) = self.lock(&lock.record.alias, Utc::now()).await? {
+            if current.record.job_id == lock.record.job_id {
+                self.client
+                    .delete_doc_if(STATUS_INDEX, &id, current.token)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Removes a lock as an operator (abandon), if it is still the one observed.

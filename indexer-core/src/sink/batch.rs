@@ -43,6 +43,34 @@ impl Batch {
         &self.body[entry.source.clone()]
     }
 
+    /// Appends one action (and its source line, for `index`), unbounded: for small repair
+    /// batches built by hand.
+    pub fn push_action(
+        &mut self,
+        id: &str,
+        ticket: Ticket,
+        action: &serde_json::Value,
+        source: Option<&[u8]>,
+    ) {
+        let start = self.body.len();
+        self.body.extend_from_slice(action.to_string().as_bytes());
+        self.body.push(b'\n');
+        let source_start = self.body.len();
+        if let Some(source) = source {
+            self.body.extend_from_slice(source);
+        }
+        let source_end = self.body.len();
+        if source.is_some() {
+            self.body.push(b'\n');
+        }
+        self.entries.push(Entry {
+            id: id.to_owned(),
+            ticket,
+            lines: start..self.body.len(),
+            source: source_start..source_end,
+        });
+    }
+
     /// A new batch holding only the given entries, in order.
     pub fn subset<'a>(&self, entries: impl IntoIterator<Item = &'a Entry>) -> Batch {
         let mut out = Batch::default();

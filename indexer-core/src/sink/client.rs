@@ -469,6 +469,17 @@ impl SearchClient {
         }
     }
 
+    /// Any JSON call (retrying transient failures), for APIs without a dedicated method.
+    pub async fn json(
+        &self,
+        op: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, SinkError> {
+        self.call(op, method, path, body).await
+    }
+
     /// Runs a search and returns the raw answer.
     pub async fn search(&self, index: &str, body: &Value) -> Result<Value, SinkError> {
         self.call(

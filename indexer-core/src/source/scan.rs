@@ -32,7 +32,8 @@ pub enum SourceError {
 pub struct TableInfo {
     /// DynamoDB's estimate, refreshed about every six hours; used only for progress.
     pub approximate_items: Option<u64>,
-    pub key_attributes: Vec<String>,
+    /// The key attributes, hash key first, with their DynamoDB types (`S`, `N` or `B`).
+    pub key_attributes: Vec<(String, String)>,
 }
 
 /// Reads one table's description; a missing table is [`SourceError::TableNotFound`].
@@ -70,9 +71,19 @@ pub async fn describe(client: &Client, table: &TableName) -> Result<TableInfo, S
         key_attributes: description
             .as_ref()
             .map(|t| {
-                t.key_schema()
-                    .iter()
-                    .map(|k| k.attribute_name().to_owned())
+                let mut keys: Vec<_> = t.key_schema().iter().collect();
+                keys.sort_by_key(|k| k.key_type().as_str() != "HASH");
+                keys.iter()
+                    .map(|k| {
+                        let name = k.attribute_name().to_owned();
+                        let kind = t
+                            .attribute_definitions()
+                            .iter()
+                            .find(|d| d.attribute_name() == name)
+                            .map(|d| d.attribute_type().as_str().to_owned())
+                            .unwrap_or_else(|| "S".to_owned());
+                        (name, kind)
+                    })
                     .collect()
             })
             .unwrap_or_default(),

@@ -1,0 +1,238 @@
+//! Listing both sides and comparing them.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use aws_sdk_dynamodb::Client as DynamoClient;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::entities::Entity;
+use crate::error::Error;
+use crate::sink::client::SearchClient;
+use crate::source::scan::{self, Cursor};
+use crate::validate::TableName;
+
+/// How documents are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fingerprint {
+    /// `versionNumber` when the document has one, else a hash of the whole document.
+    Version,
+    /// Always a hash of the whole document.
+    Content,
+}
+
+impl Fingerprint {
+    /// The fingerprint of a document.
+    pub fn of(self, doc: &Value) -> u64 {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        match doc
+            .get("versionNumber")
+            .filter(|v| self == Fingerprint::Version && !v.is_null())
+        {
+            Some(version) => ("v", version.to_string()).hash(&mut hasher),
+            // serde_json's maps are ordered, so the text is canonical.
+            None => ("h", doc.to_string()).hash(&mut hasher),
+        }
+        hasher.finish()
+    }
+}
+
+/// What differs between a table and an index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drift {
+    /// In the table, not in the index.
+    pub missing: Vec<String>,
+    /// In the index, not in the table.
+    pub extra: Vec<String>,
+    /// In both, with different fingerprints.
+    pub stale: Vec<String>,
+    /// Items the entity cannot map (their documents, if any, are left alone).
+    pub unmappable: Vec<String>,
+    pub scanned: u64,
+    pub documents: u64,
+}
+
+impl Drift {
+    pub fn changes(&self) -> u64 {
+        (self.missing.len() + self.extra.len() + self.stale.len()) as u64
+    }
+}
+
+/// Every document of `index` as id → fingerprint, read through a point in time.
+async fn list_index(
+    search: &SearchClient,
+    index: &str,
+    mode: Fingerprint,
+) -> Result<HashMap<String, u64>, Error> {
+    let opened = search
+        .json(
+            "open a point in time",
+            Method::POST,
+            &format!("/{index}/_search/point_in_time?keep_alive=5m"),
+            None,
+        )
+        .await?;
+    let mut pit = opened["pit_id"].as_str().unwrap_or_default().to_owned();
+    let mut documents = HashMap::new();
+    let mut after: Option<Value> = None;
+    loop {
+        let mut query = json!({
+            "size": 1000,
+            "pit": { "id": pit, "keep_alive": "5m" },
+            "sort": [{ "_shard_doc": "asc" }],
+            "track_total_hits": false
+        });
+        if let Some(after) = &after {
+            query["search_after"] = after.clone();
+        }
+        let page = search
+            .json("list documents", Method::POST, "/_search", Some(query))
+            .await?;
+        if let Some(id) = page["pit_id"].as_str() {
+            pit = id.to_owned();
+        }
+        let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        let Some(last) = hits.last() else { break };
+        after = Some(last["sort"].clone());
+        for hit in &hits {
+            if let Some(id) = hit["_id"].as_str() {
+                documents.insert(id.to_owned(), mode.of(&hit["_source"]));
+            }
+        }
+    }
+    let close = json!({ "pit_id": [pit] });
+    if let Err(error) = search
+        .json(
+            "close the point in time",
+            Method::DELETE,
+            "/_search/point_in_time",
+            Some(close),
+        )
+        .await
+    {
+        tracing::warn!(error = %error, "could not close the point in time; it expires by itself");
+    }
+    Ok(documents)
+}
+
+/// One item's comparison input: its id and fingerprint, or the id of an item that cannot be mapped.
+type Seen = Result<(String, u64), String>;
+
+async fn scan_segment(
+    dynamo: DynamoClient,
+    table: TableName,
+    entity: &'static dyn Entity,
+    mut cursor: Cursor,
+    page_size: u32,
+    mode: Fingerprint,
+    tx: mpsc::Sender<Seen>,
+) -> Result<(), Error> {
+    while let Some(page) = scan::next_page(&dynamo, &table, page_size, &mut cursor).await? {
+        for item in page.items {
+            let seen = match entity.to_document(&item) {
+                Ok(doc) => {
+                    let value: Value = serde_json::from_slice(&doc.body).unwrap_or(Value::Null);
+                    Ok((doc.id, mode.of(&value)))
+                }
+                Err(error) => {
+                    let id = crate::source::item::Fields::of(&item)
+                        .string("id")
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default();
+                    tracing::warn!(id = %id, error = %error, "item cannot be mapped");
+                    Err(id)
+                }
+            };
+            if tx.send(seen).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Compares a table with the documents of `index`.
+pub async fn compare(
+    dynamo: &DynamoClient,
+    search: &SearchClient,
+    target: &super::Target,
+    index: &str,
+    mode: Fingerprint,
+) -> Result<Drift, Error> {
+    let (table, entity, segments, page_size) = (
+        &target.table,
+        target.entity,
+        target.segments,
+        target.page_size,
+    );
+    let mut documents = list_index(search, index, mode).await?;
+    let mut drift = Drift {
+        documents: documents.len() as u64,
+        ..Drift::default()
+    };
+    let (tx, mut rx) = mpsc::channel::<Seen>(4096);
+    let mut readers = JoinSet::new();
+    for segment in 0..segments {
+        let cursor = Cursor::start(segment, segments);
+        readers.spawn(scan_segment(
+            dynamo.clone(),
+            table.clone(),
+            entity,
+            cursor,
+            page_size,
+            mode,
+            tx.clone(),
+        ));
+    }
+    drop(tx);
+    while let Some(seen) = rx.recv().await {
+        drift.scanned += 1;
+        match seen {
+            Ok((id, fingerprint)) => match documents.remove(&id) {
+                None => drift.missing.push(id),
+                Some(stored) if stored != fingerprint => drift.stale.push(id),
+                Some(_) => {}
+            },
+            Err(id) => {
+                documents.remove(&id);
+                drift.unmappable.push(id);
+            }
+        }
+    }
+    while let Some(joined) = readers.join_next().await {
+        joined
+            .map_err(|e| Error::Pipeline(crate::pipeline::PipelineError::Task(e.to_string())))??;
+    }
+    drift.extra = documents.into_keys().collect();
+    drift.extra.sort();
+    drift.missing.sort();
+    drift.stale.sort();
+    Ok(drift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_fingerprints_follow_the_version_and_content_fingerprints_the_whole_document() {
+        let a = json!({"id": "1", "name": "a", "versionNumber": 3});
+        let b = json!({"id": "1", "name": "b", "versionNumber": 3});
+        assert_eq!(Fingerprint::Version.of(&a), Fingerprint::Version.of(&b));
+        assert_ne!(Fingerprint::Content.of(&a), Fingerprint::Content.of(&b));
+        let unversioned_a = json!({"id": "1", "name": "a"});
+        let unversioned_b = json!({"name": "a", "id": "1"});
+        assert_eq!(
+            Fingerprint::Version.of(&unversioned_a),
+            Fingerprint::Version.of(&unversioned_b)
+        );
+        assert_ne!(
+            Fingerprint::Version.of(&unversioned_a),
+            Fingerprint::Version.of(&json!({"id": "1", "name": "c"}))
+        );
+    }
+}

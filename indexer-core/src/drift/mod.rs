@@ -1,0 +1,60 @@
+//! Keeping a live index true to its table: `verify` (and `--fix`), `resync` and `sync`.
+//!
+//! The comparison: every document of the index is listed through a point-in-time search
+//! (`search_after` on `_shard_doc`) as its id and a **fingerprint**; every item of the table is
+//! read with the same segmented Scan as a rebuild, mapped by its entity, and fingerprinted the
+//! same way. An item with no document is `missing`, a document with no item is `extra`, and
+//! different fingerprints are `stale`. `verify` fingerprints by the entity's `versionNumber` when a
+//! document has one (the owning services bump it on every write), else by a hash of the whole
+//! document; `sync` always hashes the whole document, so a change of the factory reaches the
+//! index too.
+//!
+//! Repairs go through one routine, also behind `resync`: the named items are read again with
+//! `BatchGetItem` and upserted; an item no longer in the table has its document deleted. Only ids
+//! are kept in memory, never documents.
+
+pub mod commands;
+mod compare;
+mod repair;
+
+pub use compare::{Drift, Fingerprint, compare};
+pub use repair::{Outcome, RepairReport, parse_ids, repair};
+
+use serde::Serialize;
+
+use crate::entities::Entity;
+use crate::jobs::session::Timing;
+use crate::sink::retry::RetryPolicy;
+use crate::validate::{IndexName, TableName};
+
+/// What a drift command works on.
+pub struct Target {
+    pub table: TableName,
+    pub alias: IndexName,
+    pub entity: &'static dyn Entity,
+    pub segments: u32,
+    pub page_size: u32,
+    pub retry: RetryPolicy,
+    pub timing: Timing,
+}
+
+/// Up to this many sample ids are reported per kind of drift.
+pub const SAMPLES: usize = 20;
+
+/// Counts and sample ids of one kind of drift.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DriftCount {
+    pub count: u64,
+    pub sample_ids: Vec<String>,
+}
+
+impl DriftCount {
+    pub fn of(ids: &[String]) -> DriftCount {
+        let mut sample_ids: Vec<String> = ids.iter().take(SAMPLES).cloned().collect();
+        sample_ids.sort();
+        DriftCount {
+            count: ids.len() as u64,
+            sample_ids,
+        }
+    }
+}
