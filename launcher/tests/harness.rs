@@ -389,7 +389,18 @@ pub fn run_with_deadline(command: &mut Command, deadline: Duration) -> anyhow::R
 pub struct Watch {
     pub port: u16,
     pub log: PathBuf,
+    env_file: PathBuf,
     _server: Supervised,
+}
+
+impl Drop for Watch {
+    /// Keeps the log of a failed test for a look; removes the files of a passing one.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.env_file);
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
 }
 
 impl Watch {
@@ -429,6 +440,7 @@ impl Watch {
         let watch = Watch {
             port,
             log,
+            env_file,
             _server: server,
         };
         wait_for_port("cargo lambda watch", port, Duration::from_secs(60))
