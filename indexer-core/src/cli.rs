@@ -74,7 +74,7 @@ pub struct DriftArgs {
     pub segments: u32,
 
     /// Items per Scan page.
-    #[arg(long, env = "PAGE_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, env = "PAGE_SIZE", default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub page_size: u32,
 
     /// Timeout of one request to the search cluster, in seconds.
@@ -263,8 +263,9 @@ pub struct RebuildArgs {
     #[arg(long, env = "SEGMENTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub segments: u32,
 
-    /// Items per Scan page (the Scan `Limit`).
-    #[arg(long, env = "PAGE_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    /// Items per Scan page (the Scan `Limit`). Pages of every segment are in memory at once;
+    /// 250 keeps that small without slowing the scan.
+    #[arg(long, env = "PAGE_SIZE", default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub page_size: u32,
 
     /// Largest bulk request body, in bytes or with a unit (`5MiB`, `512KiB`); at most 10 MiB.

@@ -46,6 +46,8 @@ pub struct Summary {
     pub swapped: bool,
     pub deleted_indexes: Vec<String>,
     pub gate_refusals: Vec<String>,
+    /// Things the operator should know, e.g. that writes made during the run may be missing.
+    pub warnings: Vec<String>,
     pub seconds: f64,
     pub docs_per_s: f64,
     pub error: Option<String>,
@@ -78,6 +80,7 @@ impl Summary {
             swapped: false,
             deleted_indexes: Vec::new(),
             gate_refusals: Vec::new(),
+            warnings: Vec::new(),
             seconds: 0.0,
             docs_per_s: 0.0,
             error: None,

@@ -36,6 +36,11 @@ async fn rebuilds_every_item_with_every_field(entity: &str) {
     assert_eq!(summary["swapped"], true);
     assert_eq!(summary["entity"], entity);
     assert!(summary["dead_letter_path"].is_null());
+    let warnings = summary["warnings"].to_string();
+    assert!(
+        warnings.contains("has no stream") && warnings.contains("indexer verify"),
+        "{warnings}"
+    );
     let new_index = summary["new_index"]
         .as_str()
         .expect("a new index")
@@ -259,4 +264,22 @@ async fn numbers_keep_all_their_digits_in_the_index() {
         "the stored source must keep every digit: {text}"
     );
     let _ = services();
+}
+
+#[tokio::test]
+async fn a_table_with_a_stream_gets_no_missing_writes_warning() {
+    let names = indexer_tests::harness::unique("Persons", "persons");
+    fixtures::create_table(&services().dynamo(), &names.table, true)
+        .await
+        .expect("table with a stream");
+    put(&names.table, (0..5).map(fixtures::person)).await;
+    let search = Search::default();
+    let run = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.summary["warnings"],
+        serde_json::json!([]),
+        "{}",
+        run.summary
+    );
 }

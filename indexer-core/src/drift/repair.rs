@@ -290,6 +290,7 @@ mod tests {
     fn info(keys: &[(&str, &str)]) -> TableInfo {
         TableInfo {
             approximate_items: None,
+            stream_arn: None,
             key_attributes: keys
                 .iter()
                 .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))

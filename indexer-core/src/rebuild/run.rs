@@ -99,6 +99,12 @@ pub async fn rebuild(
         }
     };
     summary.job_id = Some(job_id.clone());
+    if info.stream_arn.is_none() {
+        summary.warnings.push(format!(
+            "table {} has no stream, so writes made to it while the rebuild ran may be missing from the new index; check with `indexer verify --table {} --index {}` (and repair with --fix)",
+            plan.table, plan.table, plan.alias
+        ));
+    }
 
     let record = JobRecord {
         job_id: job_id.clone(),

@@ -34,6 +34,8 @@ pub struct TableInfo {
     pub approximate_items: Option<u64>,
     /// The key attributes, hash key first, with their DynamoDB types (`S`, `N` or `B`).
     pub key_attributes: Vec<(String, String)>,
+    /// The table's stream, when it has one enabled.
+    pub stream_arn: Option<String>,
 }
 
 /// Reads one table's description; a missing table is [`SourceError::TableNotFound`].
@@ -63,7 +65,16 @@ pub async fn describe(client: &Client, table: &TableName) -> Result<TableInfo, S
         }
     };
     let description = output.table;
+    let stream_enabled = description
+        .as_ref()
+        .and_then(|t| t.stream_specification())
+        .is_some_and(|spec| spec.stream_enabled());
     Ok(TableInfo {
+        stream_arn: description
+            .as_ref()
+            .and_then(|t| t.latest_stream_arn())
+            .filter(|_| stream_enabled)
+            .map(str::to_owned),
         approximate_items: description
             .as_ref()
             .and_then(|t| t.item_count)
