@@ -633,13 +633,11 @@ async fn report(
     json: bool,
     work: impl std::future::Future<Output = Result<serde_json::Value, Error>>,
 ) -> (Output, i32) {
-    match work.await {
-        Ok(value) => (Output::Report { value, json }, crate::error::exit::SUCCESS),
-        Err(error) => {
-            tracing::error!(error = %format!("{error:#}"), "command failed");
-            let value = serde_json::json!({ "status": "failed", "error": format!("{error:#}") });
-            (Output::Report { value, json: true }, error.exit_code())
+    match coded(async { work.await.map(|value| (value, crate::error::exit::SUCCESS)) }).await {
+        (Output::Report { value, .. }, code) if code == crate::error::exit::SUCCESS => {
+            (Output::Report { value, json }, code)
         }
+        other => other,
     }
 }
 

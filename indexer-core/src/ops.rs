@@ -214,27 +214,16 @@ pub async fn rollback(
     };
     let now = Utc::now();
     let record = JobRecord {
-        job_id: physical_name(alias, now),
-        alias: alias.to_string(),
-        table: String::new(),
-        entity: String::new(),
-        mode: "rollback".into(),
-        status: JobStatus::Running,
-        holder: holder(),
-        started_at: now,
-        heartbeat_at: now,
-        ended_at: None,
         new_index: Some(target.clone()),
         previous_index: Some(live.clone()),
-        segments: 0,
-        approximate_items: None,
-        scanned: 0,
-        indexed: 0,
-        dead_lettered: 0,
-        checkpoints: Vec::new(),
-        dead_letter_path: None,
-        resumed_from: None,
-        message: None,
+        ..JobRecord::start(
+            physical_name(alias, now),
+            alias.as_str(),
+            "",
+            "",
+            "rollback",
+            now,
+        )
     };
     let session = Session::begin(JobStore::new(search.clone()), record, timing).await?;
     // Re-read under the lock: a rebuild may have swapped in between.

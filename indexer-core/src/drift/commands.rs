@@ -12,7 +12,7 @@ use super::{DriftCount, Target};
 use crate::error::{Error, exit};
 use crate::jobs::session::Session;
 use crate::jobs::store::JobStore;
-use crate::jobs::{JobRecord, JobStatus, holder};
+use crate::jobs::{JobRecord, JobStatus};
 use crate::rebuild::{Previous, inspect, physical_name};
 use crate::sink::client::SearchClient;
 use crate::source::scan;
@@ -44,27 +44,16 @@ fn drift_json(drift: &Drift) -> Value {
 fn record(target: &Target, mode: &str, index: &str) -> JobRecord {
     let now = Utc::now();
     JobRecord {
-        job_id: physical_name(&target.alias, now),
-        alias: target.alias.to_string(),
-        table: target.table.to_string(),
-        entity: target.entity.name().to_owned(),
-        mode: mode.to_owned(),
-        status: JobStatus::Running,
-        holder: holder(),
-        started_at: now,
-        heartbeat_at: now,
-        ended_at: None,
         new_index: Some(index.to_owned()),
-        previous_index: None,
         segments: target.segments,
-        approximate_items: None,
-        scanned: 0,
-        indexed: 0,
-        dead_lettered: 0,
-        checkpoints: Vec::new(),
-        dead_letter_path: None,
-        resumed_from: None,
-        message: None,
+        ..JobRecord::start(
+            physical_name(&target.alias, now),
+            target.alias.as_str(),
+            target.table.as_str(),
+            target.entity.name(),
+            mode,
+            now,
+        )
     }
 }
 

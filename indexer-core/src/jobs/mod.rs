@@ -72,6 +72,40 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
+    /// A new running job of `mode` on `alias`, started now by this process; its id is `job_id`.
+    pub fn start(
+        job_id: String,
+        alias: &str,
+        table: &str,
+        entity: &str,
+        mode: &str,
+        now: DateTime<Utc>,
+    ) -> JobRecord {
+        JobRecord {
+            job_id,
+            alias: alias.to_owned(),
+            table: table.to_owned(),
+            entity: entity.to_owned(),
+            mode: mode.to_owned(),
+            status: JobStatus::Running,
+            holder: holder(),
+            started_at: now,
+            heartbeat_at: now,
+            ended_at: None,
+            new_index: None,
+            previous_index: None,
+            segments: 0,
+            approximate_items: None,
+            scanned: 0,
+            indexed: 0,
+            dead_lettered: 0,
+            checkpoints: Vec::new(),
+            dead_letter_path: None,
+            resumed_from: None,
+            message: None,
+        }
+    }
+
     /// Seconds since the last heartbeat.
     pub fn heartbeat_age(&self, now: DateTime<Utc>) -> f64 {
         (now - self.heartbeat_at).num_milliseconds() as f64 / 1000.0

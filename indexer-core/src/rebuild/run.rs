@@ -18,7 +18,7 @@ use crate::entities::Entity;
 use crate::error::Error;
 use crate::jobs::session::Session;
 use crate::jobs::store::JobStore;
-use crate::jobs::{JobRecord, JobStatus, holder};
+use crate::jobs::{JobRecord, JobStatus};
 use crate::pipeline::{self, Counters, Handles, Sink, Trackers};
 use crate::progress::Progress;
 use crate::sink::client::{NameState, SearchClient};
@@ -41,6 +41,24 @@ pub async fn inspect(search: &SearchClient, alias: &IndexName) -> Result<Previou
             indexes.len(),
             indexes.join(", ")
         ))),
+    }
+}
+
+/// The pipeline settings of a rebuild plan, writing into `target_index`.
+fn pipeline_settings(
+    plan: &RebuildPlan,
+    segments: u32,
+    target_index: String,
+) -> pipeline::Settings {
+    pipeline::Settings {
+        segments,
+        page_size: plan.page_size,
+        batch_bytes: plan.batch_bytes,
+        batch_docs: plan.batch_docs,
+        concurrency: plan.concurrency,
+        max_read_units: plan.max_read_units,
+        retry: plan.retry,
+        target_index,
     }
 }
 
@@ -107,27 +125,16 @@ pub async fn rebuild(
     }
 
     let record = JobRecord {
-        job_id: job_id.clone(),
-        alias: plan.alias.to_string(),
-        table: plan.table.to_string(),
-        entity: entity.name().to_owned(),
-        mode: "rebuild".into(),
-        status: JobStatus::Running,
-        holder: holder(),
-        started_at: now,
-        heartbeat_at: now,
-        ended_at: None,
-        new_index: None,
-        previous_index: None,
         segments: plan.segments,
         approximate_items: info.approximate_items,
-        scanned: 0,
-        indexed: 0,
-        dead_lettered: 0,
-        checkpoints: Vec::new(),
-        dead_letter_path: None,
-        resumed_from: None,
-        message: None,
+        ..JobRecord::start(
+            job_id.clone(),
+            plan.alias.as_str(),
+            plan.table.as_str(),
+            entity.name(),
+            "rebuild",
+            now,
+        )
     };
     // Refuse an alias over several indexes before taking anything (it is read again under the lock).
     inspect(&search, &plan.alias).await?;
@@ -318,16 +325,7 @@ async fn load_and_swap(
         Arc::clone(&handles.trackers),
         handles.stop.clone(),
     );
-    let settings = pipeline::Settings {
-        segments,
-        page_size: plan.page_size,
-        batch_bytes: plan.batch_bytes,
-        batch_docs: plan.batch_docs,
-        concurrency: plan.concurrency,
-        max_read_units: plan.max_read_units,
-        retry: plan.retry,
-        target_index: new_index.clone(),
-    };
+    let settings = pipeline_settings(plan, segments, new_index.clone());
     let stopped = load(
         dynamo,
         entity,
@@ -452,16 +450,7 @@ async fn dry_run(
         trackers: Arc::new(Trackers::new(plan.segments, &[])),
         stop: CancellationToken::new(),
     };
-    let settings = pipeline::Settings {
-        segments: plan.segments,
-        page_size: plan.page_size,
-        batch_bytes: plan.batch_bytes,
-        batch_docs: plan.batch_docs,
-        concurrency: plan.concurrency,
-        max_read_units: plan.max_read_units,
-        retry: plan.retry,
-        target_index: physical_name(&plan.alias, Utc::now()),
-    };
+    let settings = pipeline_settings(plan, plan.segments, physical_name(&plan.alias, Utc::now()));
     let stopped = load(
         &dynamo,
         entity,
