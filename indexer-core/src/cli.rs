@@ -465,7 +465,7 @@ impl Target {
     }
 }
 
-async fn dynamo_client() -> Result<aws_sdk_dynamodb::Client, Error> {
+async fn aws_config() -> Result<aws_config::SdkConfig, Error> {
     let config = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(10))
         .load()
@@ -475,7 +475,32 @@ async fn dynamo_client() -> Result<aws_sdk_dynamodb::Client, Error> {
             "no AWS region configured: set AWS_REGION (or a profile with a region)".into(),
         ));
     }
-    Ok(aws_sdk_dynamodb::Client::new(&config))
+    Ok(config)
+}
+
+async fn dynamo_client() -> Result<aws_sdk_dynamodb::Client, Error> {
+    Ok(aws_sdk_dynamodb::Client::new(&aws_config().await?))
+}
+
+/// A DynamoDB client and a DynamoDB Streams client from the same configuration. The streams
+/// client's own endpoint variable is `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`; when neither it nor
+/// `AWS_ENDPOINT_URL` is set but `AWS_ENDPOINT_URL_DYNAMODB` is (DynamoDB Local, which serves
+/// streams on the same endpoint), streams are read from that endpoint too.
+async fn aws_clients() -> Result<(aws_sdk_dynamodb::Client, aws_sdk_dynamodbstreams::Client), Error>
+{
+    let config = aws_config().await?;
+    let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(&config);
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if set("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").is_none()
+        && set("AWS_ENDPOINT_URL").is_none()
+        && let Some(endpoint) = set("AWS_ENDPOINT_URL_DYNAMODB")
+    {
+        streams = streams.endpoint_url(endpoint);
+    }
+    Ok((
+        aws_sdk_dynamodb::Client::new(&config),
+        aws_sdk_dynamodbstreams::Client::from_conf(streams.build()),
+    ))
 }
 
 /// The process entrypoint: parse the command line, start logging, run, print the summary on
@@ -643,7 +668,7 @@ async fn report(
 
 async fn run_rebuild(args: RebuildArgs) -> Result<Summary, Error> {
     let target = args.target.resolve(args.dry_run)?;
-    let dynamo = dynamo_client().await?;
+    let (dynamo, streams) = aws_clients().await?;
     let timeout = Duration::from_secs(args.request_timeout.max(1));
     let retry = RetryPolicy {
         max_retries: args.max_retries,
@@ -675,7 +700,7 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Summary, Error> {
         timing: args.lease.timing()?,
         stop_timeout: Duration::from_secs(args.stop_timeout),
     };
-    rebuild::rebuild(dynamo, search, plan).await
+    rebuild::rebuild(dynamo, streams, search, plan).await
 }
 
 #[cfg(test)]

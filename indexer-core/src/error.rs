@@ -37,6 +37,8 @@ pub enum Error {
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
     DeadLetter(#[from] DeadLetterError),
+    #[error(transparent)]
+    Stream(#[from] crate::source::stream::StreamError),
 }
 
 impl From<Invalid> for Error {

@@ -44,6 +44,11 @@ pub struct Summary {
     pub concurrency: u64,
     pub max_concurrency_reached: u64,
     pub swapped: bool,
+    /// `"replayed"` when the table's stream was tailed into the new index during the run (and
+    /// after the swap, up to the end), so writes made meanwhile are in it; null otherwise.
+    pub stream: Option<&'static str>,
+    /// Stream records written to the index (including those a newer copy made moot).
+    pub stream_records_applied: u64,
     pub deleted_indexes: Vec<String>,
     pub gate_refusals: Vec<String>,
     /// Things the operator should know, e.g. that writes made during the run may be missing.
@@ -78,6 +83,8 @@ impl Summary {
             concurrency: 0,
             max_concurrency_reached: 0,
             swapped: false,
+            stream: None,
+            stream_records_applied: 0,
             deleted_indexes: Vec::new(),
             gate_refusals: Vec::new(),
             warnings: Vec::new(),

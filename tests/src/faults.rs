@@ -5,7 +5,8 @@
 //! upstream server, except that, following a [`FaultPlan`], it answers chosen `_bulk` requests
 //! with an error status, resets the connection of others, and rewrites chosen items of a bulk
 //! request into per-item failures (those items are not forwarded, so the upstream index holds
-//! exactly what the proxy reported as indexed). It speaks just enough HTTP/1.1 for the indexer:
+//! exactly what the proxy reported as indexed; `delete` actions, which have no source line, pass
+//! through). It speaks just enough HTTP/1.1 for the indexer:
 //! `Content-Length` bodies and keep-alive.
 
 use std::collections::HashMap;
@@ -282,13 +283,25 @@ async fn bulk_with_item_faults(
         let Ok(mut state) = state.lock() else {
             return (500, Vec::new());
         };
-        for pair in lines.chunks(2) {
+        // Each item is an action line, followed by a source line unless it is a delete.
+        let mut items: Vec<&[&str]> = Vec::new();
+        let mut at = 0;
+        while at < lines.len() {
+            let action: Value = serde_json::from_str(lines[at]).unwrap_or(Value::Null);
+            let len = if action.get("delete").is_some() { 1 } else { 2 };
+            let end = (at + len).min(lines.len());
+            items.push(&lines[at..end]);
+            at = end;
+        }
+        for pair in items {
             let action: Value = serde_json::from_str(pair[0]).unwrap_or(Value::Null);
-            let id = action["index"]["_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            let index = action["index"]["_index"].clone();
+            let meta = action
+                .as_object()
+                .and_then(|o| o.values().next())
+                .cloned()
+                .unwrap_or(Value::Null);
+            let id = meta["_id"].as_str().unwrap_or_default().to_owned();
+            let index = meta["_index"].clone();
             let injected = if state.plan.always_reject.contains(&id) {
                 Some(400)
             } else {
@@ -344,9 +357,12 @@ async fn bulk_with_item_faults(
         .into_iter()
         .map(|slot| slot.unwrap_or_else(|| upstream_items.next().unwrap_or(Value::Null)))
         .collect();
-    let errors = items
-        .iter()
-        .any(|item| item["index"]["status"].as_u64().is_some_and(|s| s >= 300));
+    let errors = items.iter().any(|item| {
+        item.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|meta| meta["status"].as_u64())
+            .is_some_and(|s| s >= 300)
+    });
     (
         200,
         json!({"took": 1, "errors": errors, "items": items})

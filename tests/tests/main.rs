@@ -7,5 +7,6 @@ mod drift;
 mod faults;
 mod jobs;
 mod rebuild;
+mod streams;
 mod swap;
 mod throttle;

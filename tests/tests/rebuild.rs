@@ -282,4 +282,5 @@ async fn a_table_with_a_stream_gets_no_missing_writes_warning() {
         "{}",
         run.summary
     );
+    assert_eq!(run.summary["stream"], "replayed", "{}", run.summary);
 }

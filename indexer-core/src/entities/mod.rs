@@ -20,11 +20,16 @@ use serde::Serialize;
 
 use crate::source::item::{Item, MapError};
 
-/// A search document ready for the bulk API: its `_id` and its JSON body.
+/// A search document ready for the bulk API: its `_id`, its JSON body, and its external version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
     pub id: String,
     pub body: Vec<u8>,
+    /// The item's `versionNumber`, written with `version_type=external` so an older copy never
+    /// overwrites a newer one. `None` when the item has none, or it is not an integer from 0 to
+    /// `i64::MAX`: such documents are written without external versioning, so nothing orders
+    /// their copies.
+    pub version: Option<u64>,
 }
 
 impl Document {
@@ -34,7 +39,19 @@ impl Document {
             path: "<document>".to_owned(),
             reason: format!("cannot encode the document: {e}"),
         })?;
-        Ok(Document { id, body })
+        Ok(Document {
+            id,
+            body,
+            version: None,
+        })
+    }
+
+    /// Sets the external version from the item's `versionNumber`, when it is one.
+    pub fn versioned(mut self, version_number: Option<&crate::source::item::Number>) -> Document {
+        self.version = version_number
+            .and_then(|n| n.as_str().parse::<u64>().ok())
+            .filter(|v| i64::try_from(*v).is_ok());
+        self
     }
 }
 
@@ -110,6 +127,28 @@ mod tests {
             );
             assert!(definition["settings"]["number_of_shards"].is_number());
         }
+    }
+
+    #[test]
+    fn only_whole_version_numbers_that_fit_become_external_versions() {
+        let version = |text: &str| {
+            Document::new("x".into(), &1)
+                .expect("encodes")
+                .versioned(crate::source::item::Number::parse(text).as_ref())
+                .version
+        };
+        assert_eq!(version("7"), Some(7));
+        assert_eq!(version("0"), Some(0));
+        assert_eq!(version("1.5"), None);
+        assert_eq!(version("-1"), None);
+        assert_eq!(version("99999999999999999999"), None);
+        assert_eq!(
+            Document::new("x".into(), &1)
+                .expect("encodes")
+                .versioned(None)
+                .version,
+            None
+        );
     }
 
     #[test]

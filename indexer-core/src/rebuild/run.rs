@@ -1,10 +1,17 @@
 //! Running a rebuild: lock, resume or create, load, gate, swap, retire — and stop cleanly.
+//!
+//! When the table has a stream (with new images), a [`StreamTail`] starts before the scan and
+//! writes every change made from then on into the new index, with external versions; it is
+//! drained before the gate, and again after the swap, up to the present, into the now-live index.
+//! A resumed run starts its tail when it resumes: writes made while the run was interrupted are
+//! covered only by `indexer verify`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client as DynamoClient;
+use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use chrono::Utc;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +30,7 @@ use crate::pipeline::{self, Counters, Handles, Sink, Trackers};
 use crate::progress::Progress;
 use crate::sink::client::{NameState, SearchClient};
 use crate::source::scan;
+use crate::source::stream::{self, StreamTail};
 use crate::summary::{Status, Summary};
 use crate::validate::IndexName;
 
@@ -62,6 +70,12 @@ fn pipeline_settings(
     }
 }
 
+/// How long after the final drain begins its last round must start: writes acknowledged just
+/// before it may take that long to appear in the stream.
+const STREAM_SETTLE: Duration = Duration::from_secs(1);
+/// The longest a drain tries to catch up with the stream.
+const STREAM_DRAIN_LIMIT: Duration = Duration::from_secs(120);
+
 /// Resolves when SIGTERM or SIGINT arrives.
 async fn stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};
@@ -82,6 +96,7 @@ async fn stop_signal() {
 /// `Err`; failures after the new index exists are reported in the summary with status `failed`.
 pub async fn rebuild(
     dynamo: DynamoClient,
+    streams: StreamsClient,
     search: Option<SearchClient>,
     plan: RebuildPlan,
 ) -> Result<Summary, Error> {
@@ -117,12 +132,24 @@ pub async fn rebuild(
         }
     };
     summary.job_id = Some(job_id.clone());
-    if info.stream_arn.is_none() {
-        summary.warnings.push(format!(
-            "table {} has no stream, so writes made to it while the rebuild ran may be missing from the new index; check with `indexer verify --table {} --index {}` (and repair with --fix)",
-            plan.table, plan.table, plan.alias
-        ));
-    }
+    let stream_arn = match &info.stream_arn {
+        Some(arn) if stream::has_new_images(&streams, arn).await? => Some(arn.clone()),
+        Some(_) => {
+            summary.warnings.push(format!(
+                "the stream of table {} carries no new images, so it cannot be replayed: writes made to the table while the rebuild ran may be missing from the new index; check with `indexer verify --table {} --index {}` (and repair with --fix)",
+                plan.table, plan.table, plan.alias
+            ));
+            None
+        }
+        None => {
+            summary.warnings.push(format!(
+                "table {} has no stream, so writes made to it while the rebuild ran may be missing from the new index; check with `indexer verify --table {} --index {}` (and repair with --fix)",
+                plan.table, plan.table, plan.alias
+            ));
+            None
+        }
+    };
+    let tail_source = stream_arn.map(|arn| (streams, arn));
 
     let record = JobRecord {
         segments: plan.segments,
@@ -142,6 +169,7 @@ pub async fn rebuild(
     let mut session = Session::begin(store.clone(), record, plan.timing).await?;
     match load_and_swap(
         &dynamo,
+        tail_source,
         &search,
         &mut session,
         entity,
@@ -249,8 +277,10 @@ async fn resumable(
 }
 
 /// Everything after the lock: returns the run's status, or an error for a failed run.
+#[allow(clippy::too_many_arguments)]
 async fn load_and_swap(
     dynamo: &DynamoClient,
+    tail_source: Option<(StreamsClient, String)>,
     search: &SearchClient,
     session: &mut Session,
     entity: &'static dyn Entity,
@@ -325,6 +355,28 @@ async fn load_and_swap(
         Arc::clone(&handles.trackers),
         handles.stop.clone(),
     );
+    let tail = match tail_source {
+        Some((client, arn)) => {
+            if summary.resumed_from.is_some() {
+                summary.warnings.push(format!(
+                    "the stream is replayed from this run's start only: writes made while the interrupted run was stopped may be missing; check with `indexer verify --table {} --index {}` once this run ends",
+                    plan.table, plan.alias
+                ));
+            }
+            Some(
+                StreamTail::start(
+                    client,
+                    &arn,
+                    entity,
+                    search.clone(),
+                    new_index.clone(),
+                    plan.retry,
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
     let settings = pipeline_settings(plan, segments, new_index.clone());
     let stopped = load(
         dynamo,
@@ -344,20 +396,86 @@ async fn load_and_swap(
         ));
     }
     if stopped {
+        if let Some(tail) = tail {
+            summary.stream_records_applied = tail.stop().await?.applied;
+        }
         let checkpoints = handles.trackers.checkpoints();
         session.update(|job| job.checkpoints = checkpoints).await?;
         return Ok(Status::Interrupted);
     }
-    finish(
+    if let Some(tail) = &tail {
+        drain(tail, Duration::ZERO, "before the gate", plan, summary).await?;
+    }
+    let status = finish(
         search,
         plan,
         &definition,
         &new_index,
         &previous,
         live_count,
+        tail.is_none(),
         summary,
     )
-    .await
+    .await?;
+    let Some(tail) = tail else {
+        return Ok(status);
+    };
+    if status == Status::Succeeded {
+        // The index is live now: catch up with everything written until this moment.
+        // A failure here is reported by `stop` below.
+        if let Err(error) = drain(&tail, STREAM_SETTLE, "after the swap", plan, summary).await {
+            tracing::error!(error = %error, "the stream replay failed after the swap");
+        }
+    }
+    let stats = match tail.stop().await {
+        Ok(stats) => stats,
+        Err(error) if status == Status::Succeeded => {
+            // The alias has moved already: report it, and how to find what may be missing.
+            summary.warnings.push(format!(
+                "the stream replay failed after the swap ({error}): writes made since may be missing; check with `indexer verify --table {} --index {}`",
+                plan.table, plan.alias
+            ));
+            return Ok(status);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    summary.stream = Some("replayed");
+    summary.stream_records_applied = stats.applied;
+    if stats.failed > 0 {
+        summary.warnings.push(format!(
+            "{} stream records could not be applied (see the log); check with `indexer verify --table {} --index {}`",
+            stats.failed, plan.table, plan.alias
+        ));
+    }
+    tracing::info!(
+        applied = stats.applied,
+        failed = stats.failed,
+        "stream replay finished"
+    );
+    Ok(status)
+}
+
+/// Applies the stream's records up to the present (see [`StreamTail::drain`]).
+async fn drain(
+    tail: &StreamTail,
+    settle: Duration,
+    when: &str,
+    plan: &RebuildPlan,
+    summary: &mut Summary,
+) -> Result<(), Error> {
+    if !tail.drain(settle, STREAM_DRAIN_LIMIT).await? {
+        summary.warnings.push(format!(
+            "the stream replay did not catch up {when} within {} s; writes made meanwhile may be missing; check with `indexer verify --table {} --index {}`",
+            STREAM_DRAIN_LIMIT.as_secs(),
+            plan.table,
+            plan.alias
+        ));
+    }
+    tracing::info!(
+        applied = tail.stats().await.applied,
+        "stream drained {when}"
+    );
+    Ok(())
 }
 
 /// Runs the pipeline with progress and stop handling; fills the summary's counts. Returns
@@ -471,7 +589,9 @@ async fn dry_run(
     Ok(summary)
 }
 
-/// Restore settings, refresh, gate, swap, retire old indexes.
+/// Restore settings, refresh, gate, swap, retire old indexes. `exact_count`: see
+/// [`GateInput::exact_count`].
+#[allow(clippy::too_many_arguments)]
 async fn finish(
     search: &SearchClient,
     plan: &RebuildPlan,
@@ -479,6 +599,7 @@ async fn finish(
     new_index: &str,
     previous: &Previous,
     live_count: Option<u64>,
+    exact_count: bool,
     summary: &mut Summary,
 ) -> Result<Status, Error> {
     let previous_replicas = match previous.index_name(&plan.alias) {
@@ -506,6 +627,7 @@ async fn finish(
         live_count,
         max_errors: plan.max_errors,
         min_ratio: plan.min_ratio,
+        exact_count,
     });
     if let Err(refusals) = verdict {
         for reason in &refusals {

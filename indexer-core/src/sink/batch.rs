@@ -117,8 +117,15 @@ impl Batcher {
         }
     }
 
-    fn action_line(&self, id: &str) -> Vec<u8> {
-        let action = serde_json::json!({ "index": { "_index": self.index, "_id": id } });
+    /// The `index` action of a document: with `version_type=external` when it has a version, so
+    /// the cluster keeps whichever copy is newest whatever order copies arrive in.
+    fn action_line(&self, id: &str, version: Option<u64>) -> Vec<u8> {
+        let action = match version {
+            Some(version) => serde_json::json!({ "index": {
+                "_index": self.index, "_id": id, "version": version, "version_type": "external"
+            } }),
+            None => serde_json::json!({ "index": { "_index": self.index, "_id": id } }),
+        };
         let mut line = action.to_string().into_bytes();
         line.push(b'\n');
         line
@@ -127,7 +134,7 @@ impl Batcher {
     /// Adds a document. Returns the batch that had to be closed to make room, if any, or an
     /// error when the document can never fit.
     pub fn push(&mut self, doc: Document, ticket: Ticket) -> Result<Option<Batch>, TooLarge> {
-        let action = self.action_line(&doc.id);
+        let action = self.action_line(&doc.id, doc.version);
         let size = action.len() + doc.body.len() + 1;
         if size > self.max_bytes {
             return Err(TooLarge {
@@ -186,6 +193,7 @@ mod tests {
         Document {
             id: id.to_owned(),
             body: format!("{{\"x\":\"{}\"}}", "a".repeat(body_len)).into_bytes(),
+            version: None,
         }
     }
 
@@ -212,6 +220,22 @@ mod tests {
             "{\"index\":{\"_id\":\"a\\\"b\",\"_index\":\"persons-20260101t000000z\"}}\n{\"x\":\"\"}\n"
         );
         assert_eq!(batch.source(&batch.entries[0]), b"{\"x\":\"\"}");
+    }
+
+    #[test]
+    fn a_versioned_document_is_written_with_its_external_version() {
+        let mut batcher = Batcher::new("idx", 1 << 20, 10);
+        let versioned = Document {
+            version: Some(42),
+            ..doc("p1", 0)
+        };
+        batcher.push(versioned, T).expect("fits");
+        let batch = batcher.take().expect("one doc");
+        let text = String::from_utf8(batch.body).expect("utf8");
+        assert_eq!(
+            text,
+            "{\"index\":{\"_id\":\"p1\",\"_index\":\"idx\",\"version\":42,\"version_type\":\"external\"}}\n{\"x\":\"\"}\n"
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! answered 429 or 5xx are re-sent alone, and every other item is a rejection with the cluster's
 //! reason. Retries are bounded by the [`RetryPolicy`]; items still failing then become rejections
 //! too, while a request that still cannot get through fails the run. Nothing counts as indexed
-//! unless the cluster acknowledged it.
+//! unless the cluster acknowledged it, or answered that it already holds the same or a newer
+//! version of it (a 409 `version_conflict_engine_exception` to an externally versioned write).
 
 use std::collections::BTreeMap;
 
@@ -116,6 +117,10 @@ fn verdict(item: ItemAnswer) -> ItemVerdict {
         }
     };
     if (200..300).contains(&item.status) && item.error.is_none() {
+        ItemVerdict::Done
+    } else if item.status == 409 && error_type == "version_conflict_engine_exception" {
+        // Written with an external version: the index already holds this version or a newer
+        // one (or a newer delete), which is what the write wanted to ensure.
         ItemVerdict::Done
     } else if is_retriable_status(item.status) {
         ItemVerdict::Retry {
@@ -265,6 +270,22 @@ mod tests {
         assert!(matches!(
             verdicts[3],
             ItemVerdict::Retry { status: 503, .. }
+        ));
+    }
+
+    #[test]
+    fn a_version_conflict_means_a_newer_copy_is_there_and_counts_as_done() {
+        let answer = br#"{"errors":true,"items":[
+            {"index":{"_id":"1","status":409,"error":{"type":"version_conflict_engine_exception","reason":"[1]: version conflict, current version [5] is higher or equal to the one provided [3]"}}},
+            {"delete":{"_id":"2","status":409,"error":{"type":"version_conflict_engine_exception","reason":"conflict"}}},
+            {"index":{"_id":"3","status":409,"error":{"type":"other_exception","reason":"not a version conflict"}}}
+        ]}"#;
+        let verdicts = parse_answer(answer, 3).expect("parses");
+        assert_eq!(verdicts[0], ItemVerdict::Done);
+        assert_eq!(verdicts[1], ItemVerdict::Done);
+        assert!(matches!(
+            verdicts[2],
+            ItemVerdict::Rejected { status: 409, .. }
         ));
     }
 

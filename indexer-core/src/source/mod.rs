@@ -1,5 +1,6 @@
-//! The source: DynamoDB, read with a parallel segmented Scan.
+//! The source: DynamoDB, read with a parallel segmented Scan, and its stream tailed.
 
 pub mod item;
 pub mod scan;
+pub mod stream;
 pub mod throttle;

@@ -1,0 +1,185 @@
+//! No lost writes: a rebuild of a table with a stream replays the writes made while it runs.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use indexer_tests::faults::{FaultPlan, FaultProxy};
+use indexer_tests::fixtures;
+use indexer_tests::harness::{
+    Search, finish, indexer, put, rebuild_args, services, spawn_indexer, unique,
+};
+
+const SEEDED: u64 = 400;
+/// The most writes the writer makes, whatever happens.
+const MAX_WRITES: u64 = 1500;
+/// The writer's pace: one write per tick, so its writes spread over the whole rebuild.
+const TICK: Duration = Duration::from_millis(15);
+
+/// What the concurrent writer did.
+#[derive(Debug, Default)]
+struct Writes {
+    created: u64,
+    changed: u64,
+    deleted: u64,
+}
+
+fn version_of(item: &fixtures::Item) -> Option<u64> {
+    match item.get("versionNumber") {
+        Some(AttributeValue::N(n)) => n.parse().ok(),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn writes_made_during_a_rebuild_of_a_table_with_a_stream_are_not_lost() {
+    let names = unique("Persons", "persons");
+    let client = services().dynamo();
+    fixtures::create_table(&client, &names.table, true)
+        .await
+        .expect("table with a stream");
+    put(&names.table, (0..SEEDED).map(fixtures::person)).await;
+    let search = Search::default();
+    // Slow bulk requests make the rebuild last a few seconds while the writer works.
+    let plan = FaultPlan {
+        bulk_delay: Duration::from_millis(250),
+        ..FaultPlan::default()
+    };
+    let proxy = FaultProxy::start(&search.url, plan).await.expect("proxy");
+    let args: Vec<String> = rebuild_args(
+        &names,
+        "persons",
+        &proxy.url,
+        &["--batch-docs", "25", "--concurrency", "1"],
+    )
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    let child = spawn_indexer(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    let rebuild = tokio::spawn(async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        finish(child, &args).await
+    });
+
+    // Only items with a versionNumber are changed or deleted: their order is what external
+    // versioning enforces (items without one have no order to keep). Created items get one.
+    let mut versions: HashMap<u64, u64> = (0..SEEDED)
+        .filter_map(|n| version_of(&fixtures::person(n)).map(|v| (n, v)))
+        .collect();
+    let mut to_change: Vec<u64> = versions.keys().copied().filter(|n| n % 2 == 0).collect();
+    let mut to_delete: Vec<u64> = versions.keys().copied().filter(|n| n % 2 == 1).collect();
+    to_change.sort_unstable();
+    to_delete.sort_unstable();
+    let mut writes = Writes::default();
+    let mut next_new = SEEDED;
+    let mut stopped_by = "the write bound";
+    let started = Instant::now();
+    for i in 0..MAX_WRITES {
+        if rebuild.is_finished() {
+            stopped_by = "the rebuild's exit";
+            break;
+        }
+        // Writes after the swap belong to the live index's own updates, not to the rebuild; the
+        // rebuild replays those made until its final drain, which lasts past the swap.
+        if !search.alias_targets(&names.alias).await.is_empty() {
+            stopped_by = "the swap";
+            break;
+        }
+        match i % 3 {
+            0 => {
+                let mut item = fixtures::person(next_new);
+                item.entry("versionNumber".into())
+                    .or_insert_with(|| AttributeValue::N("0".into()));
+                next_new += 1;
+                put(&names.table, std::iter::once(item)).await;
+                writes.created += 1;
+            }
+            1 if !to_change.is_empty() => {
+                // The seeded persons change in turn, some more than once.
+                let n = to_change[(i as usize / 3) % to_change.len()];
+                let version = versions.get(&n).copied().unwrap_or_default() + 1;
+                versions.insert(n, version);
+                let mut item = fixtures::person(n);
+                item.insert(
+                    "surname".into(),
+                    AttributeValue::S(format!("Changed-{n}-{version}")),
+                );
+                item.insert(
+                    "versionNumber".into(),
+                    AttributeValue::N(version.to_string()),
+                );
+                put(&names.table, std::iter::once(item)).await;
+                writes.changed += 1;
+            }
+            _ => {
+                if let Some(n) = to_delete.pop() {
+                    client
+                        .delete_item()
+                        .table_name(&names.table)
+                        .key("id", AttributeValue::S(fixtures::person_id(n)))
+                        .send()
+                        .await
+                        .expect("delete item");
+                    writes.deleted += 1;
+                }
+            }
+        }
+        tokio::time::sleep(TICK).await;
+    }
+    let writing = started.elapsed();
+    let run = rebuild.await.expect("the rebuild task");
+    assert_eq!(run.code, 0, "{run:?}");
+    let summary = &run.summary;
+    assert_eq!(summary["status"], "succeeded", "{summary}");
+    assert_eq!(summary["swapped"], true, "{summary}");
+    assert_eq!(summary["stream"], "replayed", "{summary}");
+    assert_eq!(summary["warnings"], serde_json::json!([]), "{summary}");
+    assert!(
+        summary["stream_records_applied"]
+            .as_u64()
+            .unwrap_or_default()
+            > 0,
+        "{summary}"
+    );
+    assert_ne!(
+        stopped_by, "the write bound",
+        "the writer must write throughout the rebuild: {writes:?} over {writing:?}; {summary}"
+    );
+    assert!(
+        writes.created > 10 && writes.changed > 10 && writes.deleted > 10,
+        "{writes:?}"
+    );
+    eprintln!(
+        "concurrent writer: {writes:?} over {writing:?}, stopped by {stopped_by}; rebuild: scanned {}, indexed {}, stream records applied {}",
+        summary["scanned"], summary["indexed"], summary["stream_records_applied"]
+    );
+
+    let verify = indexer(&[
+        "verify",
+        "--table",
+        &names.table,
+        "--index",
+        &names.alias,
+        "--host",
+        &search.url,
+        "--entity",
+        "persons",
+    ])
+    .await;
+    assert_eq!(verify.code, 0, "{verify:?}");
+    let drift = &verify.summary["drift"];
+    for kind in ["missing", "extra", "stale", "unmappable"] {
+        assert_eq!(drift[kind]["count"], 0, "{kind}: {}", verify.summary);
+    }
+    let expected = SEEDED + writes.created - writes.deleted;
+    assert_eq!(drift["scanned"], expected, "{}", verify.summary);
+    assert_eq!(drift["documents"], expected, "{}", verify.summary);
+    eprintln!(
+        "verify: scanned {}, documents {}, missing {}, extra {}, stale {}",
+        drift["scanned"],
+        drift["documents"],
+        drift["missing"]["count"],
+        drift["extra"]["count"],
+        drift["stale"]["count"]
+    );
+}
