@@ -116,6 +116,7 @@ async fn the_read_rate_stays_within_ten_percent_of_the_cap() {
         units > 3.0 * cap,
         "the scan must last several seconds at the cap: {units} units"
     );
+    eprintln!("read cap {cap} units/s: consumed {units} units at {rate} units/s");
     assert!(
         (rate - cap).abs() <= cap * 0.1,
         "measured {rate} units/s against a cap of {cap}: {}",
