@@ -464,3 +464,17 @@ impl Search {
             .await
     }
 }
+
+/// A fresh table of `count` sample items of `entity`, rebuilt once into its alias; returns the
+/// names, a search client and the physical index the alias now points at.
+pub async fn rebuilt(entity: &str, count: u64) -> (Names, Search, String) {
+    let names = seed(entity, count).await;
+    let search = Search::default();
+    let run = indexer(&rebuild_args(&names, entity, &search.url, &[])).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let index = run.summary["new_index"]
+        .as_str()
+        .expect("a new index")
+        .to_owned();
+    (names, search, index)
+}

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use indexer_tests::faults::{FaultPlan, FaultProxy, RequestFault};
 use indexer_tests::fixtures;
-use indexer_tests::harness::{Search, dead_letter_path, dead_letters, indexer, rebuild_args, seed};
+use indexer_tests::harness::{
+    Search, dead_letter_path, dead_letters, indexer, rebuild_args, rebuilt, seed,
+};
 
 const FAST_RETRIES: [&str; 2] = ["--retry-base-ms", "5"];
 
@@ -157,14 +159,7 @@ async fn items_still_throttled_after_the_retry_budget_are_dead_lettered() {
 
 #[tokio::test]
 async fn a_cluster_that_keeps_failing_fails_the_run_and_leaves_the_alias_untouched() {
-    let names = seed("persons", 20).await;
-    let search = Search::default();
-    let first = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
-    assert_eq!(first.code, 0, "{first:?}");
-    let live = first.summary["new_index"]
-        .as_str()
-        .expect("index")
-        .to_owned();
+    let (names, search, live) = rebuilt("persons", 20).await;
     let plan = FaultPlan {
         bulk_requests: vec![Some(RequestFault::Status(503)); 50],
         ..FaultPlan::default()

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use indexer_tests::harness::{Search, indexer, rebuild_args, seed};
+use indexer_tests::harness::{Search, indexer, rebuild_args, rebuilt, seed};
 use reqwest::Method;
 use serde_json::json;
 
@@ -41,14 +41,7 @@ async fn a_legacy_concrete_index_is_replaced_by_the_alias_in_one_step() {
 
 #[tokio::test]
 async fn companion_aliases_move_with_their_filters_and_flags() {
-    let names = seed("persons", 120).await;
-    let search = Search::default();
-    let first = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
-    assert_eq!(first.code, 0, "{first:?}");
-    let old_index = first.summary["new_index"]
-        .as_str()
-        .expect("index")
-        .to_owned();
+    let (names, search, old_index) = rebuilt("persons", 120).await;
     let tenants = format!("{}-tenants", names.alias);
     let filter = json!({"term": {"personTypes": "Tenant"}});
     let (status, body) = search
@@ -86,14 +79,7 @@ async fn companion_aliases_move_with_their_filters_and_flags() {
 
 #[tokio::test]
 async fn the_gate_refuses_a_shrunken_source_and_leaves_the_alias_untouched() {
-    let names = seed("tenures", 100).await;
-    let search = Search::default();
-    let first = indexer(&rebuild_args(&names, "tenures", &search.url, &[])).await;
-    assert_eq!(first.code, 0, "{first:?}");
-    let live = first.summary["new_index"]
-        .as_str()
-        .expect("index")
-        .to_owned();
+    let (names, search, live) = rebuilt("tenures", 100).await;
 
     let smaller = seed("tenures", 50).await;
     let args = [
@@ -128,14 +114,7 @@ async fn the_gate_refuses_a_shrunken_source_and_leaves_the_alias_untouched() {
 
 #[tokio::test]
 async fn readers_of_the_alias_see_no_error_and_never_fewer_documents_during_a_rebuild() {
-    let names = seed("persons", 1_500).await;
-    let search = Search::default();
-    let first = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
-    assert_eq!(first.code, 0, "{first:?}");
-    let old_index = first.summary["new_index"]
-        .as_str()
-        .expect("index")
-        .to_owned();
+    let (names, search, old_index) = rebuilt("persons", 1_500).await;
 
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let reader_search = search.clone();
