@@ -15,7 +15,7 @@ use crate::entities;
 use crate::error::Error;
 use crate::jobs::session::Timing;
 use crate::rebuild::{self, RebuildPlan};
-use crate::sink::client::SearchClient;
+use crate::sink::client::{BasicAuth, SearchClient};
 use crate::sink::retry::RetryPolicy;
 use crate::summary::Summary;
 use crate::validate::{IndexName, NodeUrl, TableName};
@@ -135,7 +135,7 @@ impl DriftArgs {
         let host = resolved.host.ok_or_else(|| {
             Error::Input("no host given: pass --host or set INDEX_NODE_HOST".into())
         })?;
-        let search = SearchClient::new(
+        let search = self.target.connect.connect(
             host,
             Duration::from_secs(self.request_timeout.max(1)),
             retry,
@@ -153,6 +153,91 @@ impl DriftArgs {
     }
 }
 
+/// How to reach the search cluster: transport rules and credentials.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConnectArgs {
+    /// Allow plain `http://` to a host that is not loopback: requests, documents and
+    /// credentials then travel unencrypted.
+    #[arg(long, env = "ALLOW_HTTP")]
+    pub allow_http: bool,
+
+    /// A file holding `user:password` for HTTP basic auth. Alternatively set INDEX_USERNAME and
+    /// INDEX_PASSWORD; credentials are never accepted as flag values, which show in process lists.
+    #[arg(long, env = "BASIC_AUTH_FILE")]
+    pub basic_auth_file: Option<PathBuf>,
+}
+
+impl ConnectArgs {
+    /// The client for `host`, after checking the transport rule and loading credentials.
+    fn connect(
+        &self,
+        host: NodeUrl,
+        timeout: Duration,
+        retry: RetryPolicy,
+    ) -> Result<SearchClient, Error> {
+        if host.url().scheme() == "http" && !self.allow_http && !is_loopback(host.url()) {
+            return Err(Error::Input(format!(
+                "refusing plain http to {host}: use https, or pass --allow-http (ALLOW_HTTP=true) to send data unencrypted"
+            )));
+        }
+        let client = SearchClient::new(host, timeout, retry)?;
+        Ok(match self.basic_auth()? {
+            Some(auth) => client.with_basic_auth(auth),
+            None => client,
+        })
+    }
+
+    fn basic_auth(&self) -> Result<Option<BasicAuth>, Error> {
+        if let Some(path) = &self.basic_auth_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::Input(format!(
+                    "cannot read --basic-auth-file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let line = text.lines().next().unwrap_or_default().trim();
+            let Some((user, password)) = line
+                .split_once(':')
+                .filter(|(u, p)| !u.is_empty() && !p.is_empty())
+            else {
+                return Err(Error::Input(format!(
+                    "--basic-auth-file {} must hold one line `user:password`",
+                    path.display()
+                )));
+            };
+            return Ok(Some(BasicAuth {
+                user: user.to_owned(),
+                password: password.to_owned(),
+            }));
+        }
+        let user = std::env::var("INDEX_USERNAME")
+            .ok()
+            .filter(|v| !v.is_empty());
+        let password = std::env::var("INDEX_PASSWORD")
+            .ok()
+            .filter(|v| !v.is_empty());
+        match (user, password) {
+            (Some(user), Some(password)) => Ok(Some(BasicAuth { user, password })),
+            (None, None) => Ok(None),
+            _ => Err(Error::Input(
+                "set both INDEX_USERNAME and INDEX_PASSWORD, or neither".into(),
+            )),
+        }
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The alias and cluster an operator command works on.
 #[derive(Debug, Clone, Args)]
 pub struct AliasTarget {
@@ -167,6 +252,9 @@ pub struct AliasTarget {
     /// Timeout of one request to the search cluster, in seconds.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 60)]
     pub request_timeout: u64,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 impl AliasTarget {
@@ -178,7 +266,7 @@ impl AliasTarget {
             Error::Input("no host given: pass --host or set INDEX_NODE_HOST".into())
         })?;
         let host = NodeUrl::try_from(host.as_str())?;
-        let client = SearchClient::new(
+        let client = self.connect.connect(
             host,
             Duration::from_secs(self.request_timeout.max(1)),
             RetryPolicy::default(),
@@ -251,6 +339,9 @@ pub struct Target {
     /// The entity the table holds; by default the one whose table this is.
     #[arg(long, env = "ENTITY")]
     pub entity: Option<String>,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// `indexer rebuild` flags.
@@ -676,7 +767,7 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Summary, Error> {
         cap: Duration::from_secs(30),
     };
     let search = match &target.host {
-        Some(host) => Some(SearchClient::new(host.clone(), timeout, retry)?),
+        Some(host) => Some(args.target.connect.connect(host.clone(), timeout, retry)?),
         None => None,
     };
     let plan = RebuildPlan {
@@ -759,12 +850,55 @@ mod tests {
     }
 
     #[test]
+    fn only_loopback_hosts_may_use_plain_http_unless_allowed() {
+        let url = |s: &str| reqwest::Url::parse(s).expect("url");
+        assert!(is_loopback(&url("http://127.0.0.1:9200")));
+        assert!(is_loopback(&url("http://localhost:9200")));
+        assert!(is_loopback(&url("http://[::1]:9200")));
+        assert!(!is_loopback(&url("http://search.example.com:9200")));
+        assert!(!is_loopback(&url("http://10.0.0.5:9200")));
+        let refuse = ConnectArgs::default()
+            .connect(
+                NodeUrl::try_from("http://search.example.com").expect("url"),
+                Duration::from_secs(1),
+                RetryPolicy::default(),
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(refuse.contains("--allow-http"), "{refuse}");
+        let allowed = ConnectArgs {
+            allow_http: true,
+            ..ConnectArgs::default()
+        };
+        assert!(
+            allowed
+                .connect(
+                    NodeUrl::try_from("http://search.example.com").expect("url"),
+                    Duration::from_secs(1),
+                    RetryPolicy::default()
+                )
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn basic_auth_is_redacted_in_debug_output() {
+        let auth = BasicAuth {
+            user: "indexer".into(),
+            password: "s3cr3t".into(),
+        };
+        assert_eq!(format!("{auth:?}"), "BasicAuth(indexer, <redacted>)");
+    }
+
+    #[test]
     fn an_unknown_table_lists_the_known_entities() {
         let target = Target {
             table: Some("Widgets".into()),
             index: Some("widgets".into()),
             host: Some("http://127.0.0.1:9200".into()),
             entity: None,
+            connect: ConnectArgs::default(),
         };
         let Err(err) = target.resolve(false) else {
             panic!("must fail")

@@ -147,7 +147,7 @@ impl TryFrom<&str> for NodeUrl {
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(rule(
-                "credentials must not be part of the URL, where they would show in logs and process lists",
+                "credentials must not be part of the URL, where they would show in logs and process lists; set INDEX_USERNAME and INDEX_PASSWORD, or pass --basic-auth-file",
             ));
         }
         if url.query().is_some() || url.fragment().is_some() {

@@ -48,6 +48,9 @@ pub struct Seen {
     pub resets: u32,
     pub hangs: u32,
     pub injected_items: u32,
+    /// Requests received, and the `Authorization` header of each (empty when absent).
+    pub requests: u32,
+    pub authorizations: Vec<String>,
 }
 
 struct State {
@@ -106,6 +109,7 @@ struct Request {
     method: String,
     path: String,
     content_type: Option<String>,
+    authorization: String,
     body: Vec<u8>,
 }
 
@@ -119,6 +123,7 @@ async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     let path = parts.next()?.to_owned();
     let mut length = 0usize;
     let mut content_type = None;
+    let mut authorization = String::new();
     loop {
         let mut header = String::new();
         reader.read_line(&mut header).await.ok()?;
@@ -130,6 +135,7 @@ async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
         match name.trim().to_ascii_lowercase().as_str() {
             "content-length" => length = value.trim().parse().ok()?,
             "content-type" => content_type = Some(value.trim().to_owned()),
+            "authorization" => authorization = value.trim().to_owned(),
             _ => {}
         }
     }
@@ -139,6 +145,7 @@ async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
         method,
         path,
         content_type,
+        authorization,
         body,
     })
 }
@@ -166,6 +173,13 @@ async fn serve(
 ) {
     let mut reader = BufReader::new(stream);
     while let Some(request) = read_request(&mut reader).await {
+        if let Ok(mut state) = state.lock() {
+            state.seen.requests += 1;
+            state
+                .seen
+                .authorizations
+                .push(request.authorization.clone());
+        }
         let is_bulk = request
             .path
             .split('?')

@@ -231,6 +231,8 @@ pub fn spawn_indexer(args: &[&str], extra_env: &[(&str, &str)]) -> tokio::proces
         "ENTITY",
         "AWS_PROFILE",
         "AWS_ENDPOINT_URL",
+        "INDEX_USERNAME",
+        "INDEX_PASSWORD",
     ] {
         command.env_remove(key);
     }

@@ -7,6 +7,7 @@ mod drift;
 mod faults;
 mod jobs;
 mod rebuild;
+mod security;
 mod streams;
 mod swap;
 mod throttle;

@@ -80,12 +80,26 @@ struct IndexAliases {
     aliases: BTreeMap<String, AliasProps>,
 }
 
+/// HTTP basic credentials. The password never appears in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BasicAuth {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BasicAuth({}, <redacted>)", self.user)
+    }
+}
+
 /// A client for one cluster.
 #[derive(Clone)]
 pub struct SearchClient {
     http: reqwest::Client,
     node: NodeUrl,
     retry: RetryPolicy,
+    auth: Option<BasicAuth>,
 }
 
 impl SearchClient {
@@ -105,11 +119,22 @@ impl SearchClient {
                 host: node.to_string(),
                 source,
             })?;
-        Ok(SearchClient { http, node, retry })
+        Ok(SearchClient {
+            http,
+            node,
+            retry,
+            auth: None,
+        })
     }
 
     pub fn node(&self) -> &NodeUrl {
         &self.node
+    }
+
+    /// Sends HTTP basic credentials with every request.
+    pub fn with_basic_auth(mut self, auth: BasicAuth) -> SearchClient {
+        self.auth = Some(auth);
+        self
     }
 
     /// Sends a request and returns status and body, without judging the status.
@@ -121,6 +146,9 @@ impl SearchClient {
         body: Option<(Vec<u8>, &str)>,
     ) -> Result<(StatusCode, Vec<u8>), SinkError> {
         let mut request = self.http.request(method, self.node.join(path));
+        if let Some(auth) = &self.auth {
+            request = request.basic_auth(&auth.user, Some(&auth.password));
+        }
         if let Some((bytes, content_type)) = body {
             request = request.header("content-type", content_type).body(bytes);
         }
