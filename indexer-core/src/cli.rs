@@ -15,7 +15,7 @@ use crate::entities;
 use crate::error::Error;
 use crate::jobs::session::Timing;
 use crate::rebuild::{self, RebuildPlan};
-use crate::sink::client::{BasicAuth, SearchClient};
+use crate::sink::client::{BasicAuth, SearchClient, TlsOptions};
 use crate::sink::retry::RetryPolicy;
 use crate::summary::Summary;
 use crate::validate::{IndexName, NodeUrl, TableName};
@@ -165,6 +165,14 @@ pub struct ConnectArgs {
     /// INDEX_PASSWORD; credentials are never accepted as flag values, which show in process lists.
     #[arg(long, env = "BASIC_AUTH_FILE")]
     pub basic_auth_file: Option<PathBuf>,
+
+    /// A PEM file of extra CA certificates to trust (a private CA), on top of the system's.
+    #[arg(long, env = "CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
+
+    /// Do not verify the cluster's TLS certificate. Dangerous; logged loudly on every run.
+    #[arg(long, env = "INSECURE_SKIP_TLS_VERIFY")]
+    pub insecure: bool,
 }
 
 impl ConnectArgs {
@@ -180,7 +188,28 @@ impl ConnectArgs {
                 "refusing plain http to {host}: use https, or pass --allow-http (ALLOW_HTTP=true) to send data unencrypted"
             )));
         }
-        let client = SearchClient::new(host, timeout, retry)?;
+        let mut tls = TlsOptions {
+            insecure: self.insecure,
+            ..TlsOptions::default()
+        };
+        if let Some(path) = &self.ca_bundle {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::Input(format!("cannot read --ca-bundle {}: {e}", path.display()))
+            })?;
+            tls.extra_roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|certs| !certs.is_empty())
+                .ok_or_else(|| {
+                    Error::Input(format!(
+                        "--ca-bundle {} holds no PEM certificate",
+                        path.display()
+                    ))
+                })?;
+        }
+        if self.insecure {
+            tracing::warn!(host = %host, "TLS certificate verification is OFF (--insecure): the cluster's identity is not checked");
+        }
+        let client = SearchClient::new(host, timeout, retry, &tls)?;
         Ok(match self.basic_auth()? {
             Some(auth) => client.with_basic_auth(auth),
             None => client,

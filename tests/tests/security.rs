@@ -123,3 +123,75 @@ async fn plain_http_to_a_remote_host_is_refused_before_anything_is_sent() {
         "{run:?}"
     );
 }
+
+/// A TLS front signed by a fresh local CA, in front of the real search server.
+async fn tls_front() -> (
+    indexer_tests::tls::TestPki,
+    indexer_tests::tls::TlsFront,
+    String,
+) {
+    let pki = indexer_tests::tls::TestPki::generate().expect("a local CA");
+    let upstream = Search::default()
+        .url
+        .trim_start_matches("http://")
+        .to_owned();
+    let front = indexer_tests::tls::TlsFront::start(&pki, &upstream)
+        .await
+        .expect("TLS front");
+    let ca_path = std::env::temp_dir().join(format!(
+        "ca-{}-{}.pem",
+        std::process::id(),
+        front.url.rsplit(':').next().unwrap_or("0")
+    ));
+    std::fs::write(&ca_path, &pki.ca_pem).expect("write CA");
+    (pki, front, ca_path.display().to_string())
+}
+
+#[tokio::test]
+async fn tls_is_verified_an_untrusted_certificate_is_refused_and_a_custom_ca_is_trusted() {
+    let names = seed("persons", 8).await;
+    let (_pki, front, ca_path) = tls_front().await;
+
+    let refused = indexer(&rebuild_args(&names, "persons", &front.url, &[])).await;
+    assert_ne!(
+        refused.code, 0,
+        "an untrusted certificate must be refused: {refused:?}"
+    );
+    let error = refused.summary["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        error.contains("cannot reach the search cluster") && error.contains("certificate"),
+        "{error}"
+    );
+    assert!(
+        Search::default().indexes(&names.alias).await.is_empty(),
+        "nothing was created"
+    );
+
+    let trusted = indexer(&rebuild_args(
+        &names,
+        "persons",
+        &front.url,
+        &["--ca-bundle", &ca_path],
+    ))
+    .await;
+    assert_eq!(trusted.code, 0, "{trusted:?}");
+    assert_eq!(Search::default().count(&names.alias).await, 8);
+    std::fs::remove_file(ca_path).ok();
+}
+
+#[tokio::test]
+async fn insecure_mode_must_be_asked_for_and_is_logged_loudly() {
+    let names = seed("assets", 4).await;
+    let (_pki, front, ca_path) = tls_front().await;
+    let run = indexer(&rebuild_args(&names, "assets", &front.url, &["--insecure"])).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("TLS certificate verification is OFF"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(ca_path).ok();
+}

@@ -20,12 +20,12 @@ use crate::validate::NodeUrl;
 /// A failure talking to the search cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("{op}: cannot reach the search cluster at {host}: {source}")]
+    #[error("{op}: cannot reach the search cluster at {host}: {cause}")]
     Transport {
         op: String,
         host: String,
-        #[source]
-        source: reqwest::Error,
+        /// The whole cause chain in words (a TLS verdict, a refused connection, a timeout).
+        cause: String,
     },
     #[error("{op}: the search cluster answered {status}: {reason}")]
     Status {
@@ -41,7 +41,8 @@ impl SinkError {
     /// Whether trying again later may succeed (throttling, server errors, timeouts, resets).
     pub fn is_retriable(&self) -> bool {
         match self {
-            SinkError::Transport { .. } => true,
+            // A certificate verdict does not change by asking again.
+            SinkError::Transport { cause, .. } => !cause.contains("certificate"),
             SinkError::Status { status, .. } => super::retry::is_retriable_status(*status),
             SinkError::Decode { .. } => false,
         }
@@ -102,23 +103,38 @@ pub struct SearchClient {
     auth: Option<BasicAuth>,
 }
 
+/// How TLS certificates are verified. Verification is on by default against the system's roots.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// Extra trusted roots (a private CA), on top of the system's.
+    pub extra_roots: Vec<reqwest::Certificate>,
+    /// Accept any certificate. Only for explicit, logged use.
+    pub insecure: bool,
+}
+
 impl SearchClient {
     pub fn new(
         node: NodeUrl,
         request_timeout: Duration,
         retry: RetryPolicy,
+        tls: &TlsOptions,
     ) -> Result<SearchClient, SinkError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(request_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("indexer/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|source| SinkError::Transport {
-                op: "create HTTP client".into(),
-                host: node.to_string(),
-                source,
-            })?;
+            .user_agent(concat!("indexer/", env!("CARGO_PKG_VERSION")));
+        if !tls.extra_roots.is_empty() {
+            builder = builder.tls_certs_merge(tls.extra_roots.iter().cloned());
+        }
+        if tls.insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder.build().map_err(|source| SinkError::Transport {
+            op: "create HTTP client".into(),
+            host: node.to_string(),
+            cause: cause_chain(&source),
+        })?;
         Ok(SearchClient {
             http,
             node,
@@ -152,10 +168,10 @@ impl SearchClient {
         if let Some((bytes, content_type)) = body {
             request = request.header("content-type", content_type).body(bytes);
         }
-        let transport = |source| SinkError::Transport {
+        let transport = |source: reqwest::Error| SinkError::Transport {
             op: op.to_owned(),
             host: self.node.to_string(),
-            source,
+            cause: cause_chain(&source),
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
@@ -530,6 +546,21 @@ impl SearchClient {
             other => other,
         }
     }
+}
+
+/// An error and its sources, joined: `error sending request: …: invalid peer certificate: …`.
+fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn decode(op: &str, bytes: &[u8]) -> Result<Value, SinkError> {
