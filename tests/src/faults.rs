@@ -25,6 +25,9 @@ pub enum RequestFault {
     Reset,
     /// Never answer (until the client gives up and closes the connection).
     Hang,
+    /// Answer with this status and a body that is not JSON (an HTML page from a proxy, or
+    /// truncated JSON under a 200); forward nothing.
+    Garbage(u16, &'static str),
 }
 
 /// Faults to inject, consumed as requests arrive.
@@ -192,7 +195,9 @@ async fn serve(
                 let n = state.seen.bulk_requests as usize;
                 let fault = state.plan.bulk_requests.get(n - 1).copied().flatten();
                 match fault {
-                    Some(RequestFault::Status(_)) => state.seen.injected_statuses += 1,
+                    Some(RequestFault::Status(_) | RequestFault::Garbage(..)) => {
+                        state.seen.injected_statuses += 1
+                    }
                     Some(RequestFault::Reset) => state.seen.resets += 1,
                     Some(RequestFault::Hang) => state.seen.hangs += 1,
                     None => {}
@@ -213,6 +218,15 @@ async fn serve(
                     let mut rest = Vec::new();
                     let _ = reader.read_to_end(&mut rest).await;
                     return;
+                }
+                Some(RequestFault::Garbage(status, body)) => {
+                    if write_response(&mut reader, status, body.as_bytes())
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    continue;
                 }
                 Some(RequestFault::Status(status)) => {
                     let body = json!({"error": {"type": "injected", "reason": format!("injected {status}")}, "status": status});

@@ -1,7 +1,8 @@
-//! Credentials and transport: basic auth from the environment or a file, never in logs; plain
-//! http only to loopback unless allowed.
+//! Credentials, transport and hostile answers: basic auth from the environment or a file, never
+//! in logs; plain http only to loopback unless allowed; TLS verified; garbage answers retried;
+//! an oversized document dead-lettered rather than sent.
 
-use indexer_tests::faults::{FaultPlan, FaultProxy};
+use indexer_tests::faults::{FaultPlan, FaultProxy, RequestFault};
 use indexer_tests::harness::{Search, indexer, indexer_with_env, rebuild_args, seed};
 
 const SECRET: &str = "s3cr3t-Pa55word";
@@ -194,4 +195,93 @@ async fn insecure_mode_must_be_asked_for_and_is_logged_loudly() {
         run.stderr
     );
     std::fs::remove_file(ca_path).ok();
+}
+
+#[tokio::test]
+async fn garbage_html_and_truncated_answers_are_retried_and_nothing_is_counted_until_acknowledged()
+{
+    let count = 60;
+    let names = seed("persons", count).await;
+    let search = Search::default();
+    let plan = FaultPlan {
+        bulk_requests: vec![
+            Some(RequestFault::Garbage(
+                502,
+                "<html><body><h1>502 Bad Gateway</h1></body></html>",
+            )),
+            Some(RequestFault::Garbage(
+                200,
+                r#"{"took":3,"errors":false,"items":[{"index":{"_id":"#,
+            )),
+            Some(RequestFault::Garbage(200, "")),
+        ],
+        ..FaultPlan::default()
+    };
+    let proxy = FaultProxy::start(&search.url, plan).await.expect("proxy");
+    let run = indexer(&rebuild_args(
+        &names,
+        "persons",
+        &proxy.url,
+        &["--retry-base-ms", "5"],
+    ))
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(proxy.seen().injected_statuses, 3);
+    assert_eq!(run.summary["indexed"], count);
+    assert!(
+        run.summary["retries"].as_u64().unwrap_or_default() >= 3,
+        "{}",
+        run.summary
+    );
+    assert_eq!(search.count(&names.alias).await, count);
+}
+
+#[tokio::test]
+async fn a_document_larger_than_a_bulk_request_is_dead_lettered_not_sent() {
+    let names = seed("persons", 10).await;
+    let mut huge = indexer_tests::fixtures::person(500);
+    huge.insert(
+        "id".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S("huge".into()),
+    );
+    huge.insert(
+        "placeOfBirth".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S("x".repeat(300_000)),
+    );
+    indexer_tests::harness::put(&names.table, std::iter::once(huge)).await;
+    let search = Search::default();
+    let dead = indexer_tests::harness::dead_letter_path(&names);
+    let run = indexer(&rebuild_args(
+        &names,
+        "persons",
+        &search.url,
+        &[
+            "--batch-bytes",
+            "64KiB",
+            "--dead-letter",
+            &dead,
+            "--max-errors",
+            "1",
+        ],
+    ))
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.summary["indexed"], 10);
+    assert_eq!(run.summary["dead_lettered"], 1);
+    let records = indexer_tests::harness::dead_letters(&dead);
+    assert_eq!(records[0]["id"], "huge");
+    assert_eq!(records[0]["stage"], "encode");
+    assert_eq!(records[0]["error_type"], "document_too_large");
+    assert!(
+        records[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("65536"),
+        "{}",
+        records[0]
+    );
+    assert!(
+        search.source(&names.alias, "huge").await.is_none(),
+        "it was not sent"
+    );
 }
