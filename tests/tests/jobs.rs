@@ -87,6 +87,25 @@ async fn a_second_rebuild_of_the_same_alias_is_refused_naming_the_first() {
         error.contains(first_job) && error.contains("locked by job") && error.contains("scanned"),
         "{error}"
     );
+    let status = indexer(&[
+        "status",
+        "--index",
+        &names.alias,
+        "--host",
+        &search.url,
+        "--json",
+    ])
+    .await;
+    assert_eq!(status.code, 0, "{status:?}");
+    assert_eq!(status.summary["lock"]["job_id"], first_job);
+    assert_eq!(status.summary["lock"]["hung"], false);
+    assert_eq!(status.summary["running_job"]["job_id"], first_job);
+    assert_eq!(status.summary["running_job"]["status"], "running");
+    assert_eq!(
+        status.summary["running_job"]["segments"], 4,
+        "{}",
+        status.summary
+    );
     let first = finish(first, &args).await;
     assert_eq!(first.code, 0, "{first:?}");
     assert_eq!(search.count(&names.alias).await, 300);
@@ -379,4 +398,29 @@ async fn status_and_jobs_report_the_live_index_and_the_history() {
         "newest first"
     );
     assert_eq!(list[0]["new_index"], live[0].as_str());
+}
+
+#[tokio::test]
+async fn fresh_discards_an_interrupted_job_instead_of_resuming_it() {
+    let count = 300;
+    let names = seed("tenures", count).await;
+    let search = Search::default();
+    let proxy = slow_proxy(&search, 100).await;
+    let args = rebuild_args(&names, "tenures", &proxy.url, &SLOW);
+    let mut victim = spawn_indexer(&args, &[]);
+    let job = checkpointed(&search, &names.alias, 50).await;
+    victim.kill().await.expect("kill -9");
+    drop(proxy);
+    wait_until_stale(&search, &names.alias).await;
+
+    let run = indexer(&rebuild_args(&names, "tenures", &search.url, &["--fresh"])).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.summary["resumed_from"].is_null(), "{}", run.summary);
+    assert_ne!(
+        run.summary["new_index"], job["new_index"],
+        "a new index, not the interrupted one"
+    );
+    assert_eq!(run.summary["scanned_this_run"], count);
+    assert_eq!(run.summary["indexed"], count);
+    assert_eq!(search.count(&names.alias).await, count);
 }
