@@ -452,6 +452,19 @@ pub struct RebuildArgs {
     #[arg(long, env = "STOP_TIMEOUT_SECS", default_value_t = 25)]
     pub stop_timeout: u64,
 
+    /// Split the rebuild over this many workers, each reading the segments `s mod K = i` and
+    /// taking over those of workers that die. Without --job-id, starts K worker processes here.
+    #[arg(long, env = "WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+
+    /// Run as one worker of this job (set by the launcher, or by `--workers K` for its workers).
+    #[arg(long, env = "JOB_ID")]
+    pub job_id: Option<String>,
+
+    /// This worker's number, 0 to K-1 (with --job-id).
+    #[arg(long, env = "WORKER", requires = "job_id")]
+    pub worker: Option<u32>,
+
     #[command(flatten)]
     pub lease: LeaseArgs,
 }
@@ -655,10 +668,11 @@ pub fn main() -> std::process::ExitCode {
 pub async fn run(cli: Cli) -> (Output, i32) {
     match cli.command {
         Command::Rebuild(args) => match run_rebuild(args).await {
-            Ok(summary) => {
+            Ok(Rebuilt::Summary(summary)) => {
                 let code = summary.exit_code(None);
-                (Output::Summary(Box::new(summary)), code)
+                (Output::Summary(summary), code)
             }
+            Ok(Rebuilt::Workers(value, code)) => (Output::Report { value, json: true }, code),
             Err(error) => {
                 tracing::error!(error = %format!("{error:#}"), "rebuild failed");
                 let code = error.exit_code();
@@ -786,7 +800,7 @@ async fn report(
     }
 }
 
-async fn run_rebuild(args: RebuildArgs) -> Result<Summary, Error> {
+async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
     let target = args.target.resolve(args.dry_run)?;
     let (dynamo, streams) = aws_clients().await?;
     let timeout = Duration::from_secs(args.request_timeout.max(1));
@@ -819,8 +833,30 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Summary, Error> {
         fresh: args.fresh,
         timing: args.lease.timing()?,
         stop_timeout: Duration::from_secs(args.stop_timeout),
+        workers: args.workers,
+        worker: args.job_id.map(|job_id| rebuild::workers::WorkerSpec {
+            job_id,
+            worker: args.worker.unwrap_or(0),
+        }),
     };
-    rebuild::rebuild(dynamo, streams, search, plan).await
+    rebuild::workers::validate(&plan)?;
+    if plan.workers > 1 && plan.worker.is_none() && !plan.dry_run {
+        let search = search.ok_or_else(|| Error::Input("no host given".into()))?;
+        let (value, code) =
+            rebuild::workers::run_local(&search, &plan, std::env::args_os().skip(1).collect())
+                .await?;
+        return Ok(Rebuilt::Workers(value, code));
+    }
+    rebuild::rebuild(dynamo, streams, search, plan)
+        .await
+        .map(|summary| Rebuilt::Summary(Box::new(summary)))
+}
+
+/// What a rebuild reports: its summary, or — when it ran several worker processes — their
+/// combined report and exit code.
+enum Rebuilt {
+    Summary(Box<Summary>),
+    Workers(serde_json::Value, i32),
 }
 
 #[cfg(test)]

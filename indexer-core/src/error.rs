@@ -29,6 +29,9 @@ pub enum Error {
     /// This run's lock was taken over while it ran.
     #[error("{0}")]
     LockLost(String),
+    /// The job this worker belongs to failed or ended without it.
+    #[error("{0}")]
+    Job(String),
     #[error(transparent)]
     Source(SourceError),
     #[error(transparent)]

@@ -43,6 +43,39 @@ fn job_view(job: &JobRecord, hung: bool) -> Value {
         "checkpoints": job.checkpoints.iter().map(|c| json!({"segment": c.segment, "done": c.done, "scanned": c.scanned})).collect::<Vec<_>>(),
         "resumed_from": job.resumed_from,
         "message": job.message,
+        "workers": workers_view(job),
+    })
+}
+
+/// The workers of a job split over several: where each runs, whether it is alive, and the
+/// segments it reads (with those it took over from dead workers). Null for a one-process job.
+fn workers_view(job: &JobRecord) -> Value {
+    if job.workers <= 1 {
+        return Value::Null;
+    }
+    let now = Utc::now();
+    json!({
+        "count": job.workers,
+        "phase": job.phase,
+        "setup_by": job.setup_by,
+        "finisher": job.finisher,
+        "list": (0..job.workers).map(|worker| {
+            let state = job.worker_states.iter().find(|w| w.worker == worker);
+            let reading: Vec<u32> = job.checkpoints.iter()
+                .filter(|c| c.owner == worker && !c.done)
+                .map(|c| c.segment)
+                .collect();
+            json!({
+                "worker": worker,
+                "holder": state.map(|s| s.holder.clone()),
+                "status": state.map(|s| s.status),
+                "heartbeat_age_s": state.map(|s| ((now - s.heartbeat_at).num_milliseconds() as f64 / 100.0).round() / 10.0),
+                "scanned": state.map(|s| s.scanned),
+                "segments_reading": reading,
+                "segments_done": job.checkpoints.iter().filter(|c| c.owner == worker && c.done).count(),
+                "stolen": state.map(|s| s.stolen.clone()).unwrap_or_default(),
+            })
+        }).collect::<Vec<_>>(),
     })
 }
 
@@ -116,6 +149,31 @@ pub async fn jobs(search: &SearchClient, alias: &IndexName, limit: usize) -> Res
     )
 }
 
+/// After a run stopped because its job was abandoned: deletes the job's building index if the
+/// operator asked for that and the run's last writes re-created it. Returns whether it did.
+pub async fn discard_abandoned(search: &SearchClient, job_id: &str) -> Result<bool, Error> {
+    let store = JobStore::new(search.clone());
+    let Some(job) = store.job(job_id).await? else {
+        return Ok(false);
+    };
+    let Some(index) = job
+        .new_index
+        .filter(|_| job.status == JobStatus::Abandoned && job.index_discarded)
+    else {
+        return Ok(false);
+    };
+    let alias = IndexName::try_from(job.alias.as_str())?;
+    let (live, _) = physical_indexes(search, &alias).await?;
+    if live.as_deref() == Some(index.as_str())
+        || search.name_state(&index).await? != crate::sink::client::NameState::Index
+    {
+        return Ok(false);
+    }
+    search.delete_index(&index).await?;
+    tracing::warn!(job = job_id, index = %index, "the job was abandoned: deleted its index again after this run's last writes");
+    Ok(true)
+}
+
 /// `indexer abandon`: gives up on a running, hung or interrupted job.
 pub async fn abandon(
     search: &SearchClient,
@@ -154,31 +212,34 @@ pub async fn abandon(
             job.status
         )));
     }
-    let mut released = false;
-    if let Some(lock) = lock.filter(|l| l.record.job_id == target) {
-        released = store.break_lock(&lock).await?;
-    }
+    // Mark the job first: its workers stop at their next heartbeat, and delete the index again
+    // if their last writes re-created it.
     let (live, _) = physical_indexes(search, alias).await?;
-    let mut deleted = None;
-    if let Some(index) = job
+    let discard = job
         .new_index
         .clone()
-        .filter(|index| !keep_index && Some(index) != live.as_ref())
-    {
-        if search.name_state(&index).await? == crate::sink::client::NameState::Index {
-            search.delete_index(&index).await?;
-            deleted = Some(index);
-        }
-    }
+        .filter(|index| !keep_index && Some(index) != live.as_ref());
     let now = Utc::now();
     job.status = JobStatus::Abandoned;
     job.ended_at = Some(now);
+    job.index_discarded = discard.is_some();
     job.message = Some(format!(
         "abandoned by an operator on {} at {}",
         holder(),
         now.to_rfc3339()
     ));
     store.save(&job).await?;
+    let mut released = false;
+    if let Some(lock) = lock.filter(|l| l.record.job_id == target) {
+        released = store.break_lock(&lock).await?;
+    }
+    let mut deleted = None;
+    if let Some(index) = discard {
+        if search.name_state(&index).await? == crate::sink::client::NameState::Index {
+            search.delete_index(&index).await?;
+            deleted = Some(index);
+        }
+    }
     tracing::warn!(job = %target, lock_released = released, deleted_index = ?deleted, "job abandoned");
     Ok(json!({
         "status": "abandoned",

@@ -51,6 +51,9 @@ pub enum PipelineError {
     Checkpoint { segment: u32, reason: String },
 }
 
+/// How long a partial batch waits for more documents before it is sent anyway.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Where documents go.
 #[derive(Clone)]
 pub enum Sink {
@@ -119,34 +122,68 @@ impl Counters {
 }
 
 /// Per-segment progress, shared by the readers (pages read) and the writers (verdicts).
+///
+/// A worker of a job split over several tracks only the segments it reads (its *active* ones);
+/// it can take a segment over ([`Trackers::adopt`]) or give one up ([`Trackers::release`]).
 #[derive(Debug)]
-pub struct Trackers(std::sync::Mutex<Vec<SegmentTracker>>);
+pub struct Trackers {
+    segments: std::sync::Mutex<Vec<Slot>>,
+    /// Woken whenever a segment becomes done.
+    done: tokio::sync::Notify,
+}
+
+#[derive(Debug)]
+struct Slot {
+    tracker: SegmentTracker,
+    active: bool,
+}
 
 impl Trackers {
     /// Trackers for `segments` segments, continuing from `saved` checkpoints where given.
     pub fn new(segments: u32, saved: &[Checkpoint]) -> Trackers {
-        let trackers = (0..segments)
-            .map(|segment| {
-                let checkpoint = saved
-                    .iter()
-                    .find(|c| c.segment == segment)
-                    .cloned()
-                    .unwrap_or(Checkpoint {
-                        segment,
-                        ..Checkpoint::default()
-                    });
-                SegmentTracker::new(checkpoint)
-            })
-            .collect();
-        Trackers(std::sync::Mutex::new(trackers))
+        Trackers::owned_by(segments, saved, None)
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Vec<SegmentTracker>) -> T) -> T {
+    /// Trackers for one worker of a job split over several: only the segments `saved` says
+    /// `worker` owns are active.
+    pub fn for_worker(segments: u32, saved: &[Checkpoint], worker: u32) -> Trackers {
+        Trackers::owned_by(segments, saved, Some(worker))
+    }
+
+    fn owned_by(segments: u32, saved: &[Checkpoint], worker: Option<u32>) -> Trackers {
+        let slots = crate::jobs::checkpoint::for_segments(segments, saved)
+            .into_iter()
+            .map(|checkpoint| Slot {
+                active: worker.is_none_or(|w| checkpoint.owner == w),
+                tracker: SegmentTracker::new(checkpoint),
+            })
+            .collect();
+        Trackers {
+            segments: std::sync::Mutex::new(slots),
+            done: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Vec<Slot>) -> T) -> T {
         let mut guard = self
-            .0
+            .segments
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut guard)
+    }
+
+    /// Applies `f` and wakes [`Trackers::segment_done`] if a segment became done.
+    fn watching<T>(&self, f: impl FnOnce(&mut Vec<Slot>) -> T) -> T {
+        let (result, newly_done) = self.with(|slots| {
+            let before = slots.iter().filter(|s| s.tracker.checkpoint().done).count();
+            let result = f(slots);
+            let after = slots.iter().filter(|s| s.tracker.checkpoint().done).count();
+            (result, after > before)
+        });
+        if newly_done {
+            self.done.notify_one();
+        }
+        result
     }
 
     fn page_read(
@@ -155,7 +192,7 @@ impl Trackers {
         items: u64,
         end_key: Option<crate::source::item::Item>,
     ) -> Ticket {
-        self.with(|t| t[segment as usize].page_read(items, end_key))
+        self.watching(|t| t[segment as usize].tracker.page_read(items, end_key))
     }
 
     fn settle(&self, ticket: Ticket, verdict: Verdict) {
@@ -163,10 +200,10 @@ impl Trackers {
     }
 
     fn settle_all(&self, tickets: impl IntoIterator<Item = Ticket>, verdict: Verdict) {
-        self.with(|t| {
+        self.watching(|t| {
             for ticket in tickets {
-                if let Some(tracker) = t.get_mut(ticket.segment as usize) {
-                    tracker.settle(ticket.page, verdict);
+                if let Some(slot) = t.get_mut(ticket.segment as usize) {
+                    slot.tracker.settle(ticket.page, verdict);
                 }
             }
         });
@@ -176,9 +213,49 @@ impl Trackers {
     pub fn checkpoints(&self) -> Vec<Checkpoint> {
         self.with(|t| {
             t.iter()
-                .map(|tracker| tracker.checkpoint().clone())
+                .map(|slot| slot.tracker.checkpoint().clone())
                 .collect()
         })
+    }
+
+    /// The checkpoints of the active segments.
+    pub fn active_checkpoints(&self) -> Vec<Checkpoint> {
+        self.with(|t| {
+            t.iter()
+                .filter(|slot| slot.active)
+                .map(|slot| slot.tracker.checkpoint().clone())
+                .collect()
+        })
+    }
+
+    /// Starts tracking a segment taken over from `checkpoint`. Verdicts still arriving for pages
+    /// read under an earlier tracking of the segment are ignored.
+    pub fn adopt(&self, checkpoint: Checkpoint) {
+        self.with(|t| {
+            if let Some(slot) = t.get_mut(checkpoint.segment as usize) {
+                let first = slot.tracker.next_page();
+                slot.tracker = SegmentTracker::numbered_from(checkpoint, first);
+                slot.active = true;
+            }
+        });
+    }
+
+    /// Stops tracking a segment that passed to another worker; verdicts on its pages still in
+    /// flight are ignored.
+    pub fn release(&self, segment: u32) {
+        self.with(|t| {
+            if let Some(slot) = t.get_mut(segment as usize) {
+                let first = slot.tracker.next_page();
+                let checkpoint = slot.tracker.checkpoint().clone();
+                slot.tracker = SegmentTracker::numbered_from(checkpoint, first);
+                slot.active = false;
+            }
+        });
+    }
+
+    /// Resolves when a segment has become done since the last call.
+    pub async fn segment_done(&self) {
+        self.done.notified().await;
     }
 }
 
@@ -233,7 +310,38 @@ pub async fn run(
     settings: Settings,
     handles: Handles,
 ) -> Result<RunStats, PipelineError> {
-    let starts = handles.trackers.checkpoints();
+    let (tx, rx) = mpsc::unbounded_channel();
+    for start in handles.trackers.checkpoints() {
+        if !start.done {
+            let _ = tx.send(Assignment {
+                checkpoint: start,
+                stop: CancellationToken::new(),
+            });
+        }
+    }
+    drop(tx);
+    run_assigned(dynamo, table, entity, sink, settings, handles, rx).await
+}
+
+/// A segment to read from its checkpoint on, and the token that stops reading it (when it passes
+/// to another worker).
+#[derive(Debug)]
+pub struct Assignment {
+    pub checkpoint: Checkpoint,
+    pub stop: CancellationToken,
+}
+
+/// Like [`run`], reading the segments as they are assigned: it returns once the assignments
+/// channel is closed (or the run is stopped) and everything read is settled.
+pub async fn run_assigned(
+    dynamo: DynamoClient,
+    table: TableName,
+    entity: &'static dyn Entity,
+    sink: Sink,
+    settings: Settings,
+    handles: Handles,
+    assignments: mpsc::UnboundedReceiver<Assignment>,
+) -> Result<RunStats, PipelineError> {
     let shared = Arc::new(Shared {
         dynamo,
         table,
@@ -251,27 +359,8 @@ pub async fn run(
     shared.counters.max_concurrency.store(1, Ordering::Relaxed);
     let capacity = shared.settings.batch_docs.clamp(64, 4096);
     let (tx, rx) = mpsc::channel::<(Document, Ticket)>(capacity);
-    let mut segments = JoinSet::new();
-    for start in starts {
-        if start.done {
-            continue;
-        }
-        let mut cursor = Cursor::start(start.segment, shared.settings.segments);
-        if let Some(key) = &start.last_key {
-            let key = from_dynamo_json(key).map_err(|reason| PipelineError::Checkpoint {
-                segment: start.segment,
-                reason,
-            })?;
-            cursor.last_key = Some(key);
-        }
-        let shared = Arc::clone(&shared);
-        let tx = tx.clone();
-        segments.spawn(read_segment(shared, cursor, tx));
-    }
-    drop(tx);
-    let started = std::time::Instant::now();
     let (scan, ()) = tokio::try_join!(
-        join_segments(segments, started),
+        read_segments(Arc::clone(&shared), assignments, tx),
         write_batches(Arc::clone(&shared), rx)
     )?;
     Ok(RunStats {
@@ -279,12 +368,37 @@ pub async fn run(
     })
 }
 
-async fn join_segments(
-    mut segments: JoinSet<Result<(), PipelineError>>,
-    started: std::time::Instant,
+/// Starts a reader for every assignment; returns when the assignments end and every reader has.
+async fn read_segments(
+    shared: Arc<Shared>,
+    mut assignments: mpsc::UnboundedReceiver<Assignment>,
+    tx: mpsc::Sender<(Document, Ticket)>,
 ) -> Result<std::time::Duration, PipelineError> {
-    while let Some(joined) = segments.join_next().await {
-        joined.map_err(|e| PipelineError::Task(e.to_string()))??;
+    let started = std::time::Instant::now();
+    let mut segments: JoinSet<Result<(), PipelineError>> = JoinSet::new();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            next = assignments.recv(), if open => match next {
+                Some(Assignment { checkpoint, stop }) => {
+                    let mut cursor = Cursor::start(checkpoint.segment, shared.settings.segments);
+                    if let Some(key) = &checkpoint.last_key {
+                        let key = from_dynamo_json(key).map_err(|reason| PipelineError::Checkpoint {
+                            segment: checkpoint.segment,
+                            reason,
+                        })?;
+                        cursor.last_key = Some(key);
+                    }
+                    segments.spawn(read_segment(Arc::clone(&shared), cursor, tx.clone(), stop));
+                }
+                None => open = false,
+            },
+            _ = shared.stop.cancelled(), if open => open = false,
+            Some(joined) = segments.join_next() => {
+                joined.map_err(|e| PipelineError::Task(e.to_string()))??;
+            }
+            else => break,
+        }
     }
     Ok(started.elapsed())
 }
@@ -294,6 +408,7 @@ async fn read_segment(
     shared: Arc<Shared>,
     mut cursor: Cursor,
     tx: mpsc::Sender<(Document, Ticket)>,
+    released: CancellationToken,
 ) -> Result<(), PipelineError> {
     let settings = &shared.settings;
     let segment = cursor.segment;
@@ -302,7 +417,7 @@ async fn read_segment(
     // items here are around 1 KB. Later pages reserve what the previous one cost.
     let mut estimate = f64::from(settings.page_size) * 0.125;
     loop {
-        if shared.stop.is_cancelled() {
+        if shared.stop.is_cancelled() || released.is_cancelled() {
             tracing::debug!(segment, scanned, "segment stopped");
             return Ok(());
         }
@@ -375,7 +490,25 @@ async fn write_batches(
         settings.batch_docs,
     );
     let mut writers: JoinSet<Result<(), PipelineError>> = JoinSet::new();
-    while let Some((doc, ticket)) = rx.recv().await {
+    loop {
+        // A partial batch waits for more documents only briefly: when the readers pause (a slow
+        // page, or a worker waiting for segments to take over), what they read is still sent.
+        let next = if batcher.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout(LINGER, rx.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    if let Some(batch) = batcher.take() {
+                        dispatch(&shared, &mut writers, batch).await?;
+                    }
+                    continue;
+                }
+            }
+        };
+        let Some((doc, ticket)) = next else {
+            break;
+        };
         let closed = match batcher.push(doc, ticket) {
             Ok(closed) => closed,
             Err(too_large) => {

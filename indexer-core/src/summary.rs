@@ -56,6 +56,30 @@ pub struct Summary {
     pub seconds: f64,
     pub docs_per_s: f64,
     pub error: Option<String>,
+    /// This process's part, when it is one worker of a job split over several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<WorkerReport>,
+    /// Every worker's part, when this process ran the job's workers (`--workers K`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<WorkerReport>,
+}
+
+/// One worker's part in a job split over several.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WorkerReport {
+    pub worker: u32,
+    pub of: u32,
+    /// This worker gated and swapped.
+    pub finisher: bool,
+    /// Segments it took over from workers that died, and segments taken from it.
+    pub stolen: Vec<u32>,
+    pub lost: Vec<u32>,
+    pub scanned_this_run: u64,
+    /// Set by the process that started the worker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
 }
 
 impl Summary {
@@ -91,6 +115,8 @@ impl Summary {
             seconds: 0.0,
             docs_per_s: 0.0,
             error: None,
+            worker: None,
+            workers: Vec::new(),
         }
     }
 

@@ -54,6 +54,8 @@ pub struct Seen {
     /// Requests received, and the `Authorization` header of each (empty when absent).
     pub requests: u32,
     pub authorizations: Vec<String>,
+    /// `POST /_aliases` requests: alias swaps and rollbacks.
+    pub alias_updates: u32,
 }
 
 struct State {
@@ -98,6 +100,19 @@ impl FaultProxy {
             }
         });
         Ok(FaultProxy { url, state, task })
+    }
+
+    /// A proxy that passes everything through, pausing `delay` before answering each `_bulk`
+    /// request, so a run lasts long enough to interrupt.
+    pub async fn slowed(upstream: &str, delay: std::time::Duration) -> FaultProxy {
+        let plan = FaultPlan {
+            bulk_delay: delay,
+            ..FaultPlan::default()
+        };
+        match FaultProxy::start(upstream, plan).await {
+            Ok(proxy) => proxy,
+            Err(error) => panic!("cannot start the fault proxy: {error}"),
+        }
     }
 
     pub fn seen(&self) -> Seen {
@@ -182,6 +197,9 @@ async fn serve(
                 .seen
                 .authorizations
                 .push(request.authorization.clone());
+            if request.method == "POST" && request.path.starts_with("/_aliases") {
+                state.seen.alias_updates += 1;
+            }
         }
         let is_bulk = request
             .path

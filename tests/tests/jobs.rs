@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use indexer_tests::faults::{FaultPlan, FaultProxy};
+use indexer_tests::faults::FaultProxy;
 use indexer_tests::harness::{
     Search, eventually, finish, indexer, rebuild_args, seed, spawn_indexer,
 };
@@ -11,11 +11,7 @@ use serde_json::{Value, json};
 
 /// A proxy that slows every bulk request, so a run lasts long enough to interrupt.
 async fn slow_proxy(search: &Search, delay_ms: u64) -> FaultProxy {
-    let plan = FaultPlan {
-        bulk_delay: Duration::from_millis(delay_ms),
-        ..FaultPlan::default()
-    };
-    FaultProxy::start(&search.url, plan).await.expect("proxy")
+    FaultProxy::slowed(&search.url, Duration::from_millis(delay_ms)).await
 }
 
 const SLOW: [&str; 12] = [

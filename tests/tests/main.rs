@@ -11,3 +11,4 @@ mod security;
 mod streams;
 mod swap;
 mod throttle;
+mod workers;

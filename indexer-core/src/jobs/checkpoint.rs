@@ -43,6 +43,26 @@ pub struct Checkpoint {
     pub scanned: u64,
     pub indexed: u64,
     pub dead_lettered: u64,
+    /// The worker reading the segment, when a job is split over workers.
+    #[serde(default)]
+    pub owner: u32,
+}
+
+/// One checkpoint per segment `0..segments`: the saved one where there is one, else a fresh
+/// start.
+pub fn for_segments(segments: u32, saved: &[Checkpoint]) -> Vec<Checkpoint> {
+    (0..segments)
+        .map(|segment| {
+            saved
+                .iter()
+                .find(|c| c.segment == segment)
+                .cloned()
+                .unwrap_or(Checkpoint {
+                    segment,
+                    ..Checkpoint::default()
+                })
+        })
+        .collect()
 }
 
 #[derive(Debug)]
@@ -68,11 +88,23 @@ pub struct SegmentTracker {
 impl SegmentTracker {
     /// A tracker continuing from a saved checkpoint (or from the start).
     pub fn new(checkpoint: Checkpoint) -> SegmentTracker {
+        SegmentTracker::numbered_from(checkpoint, 0)
+    }
+
+    /// Like [`SegmentTracker::new`], numbering pages from `first_page`: a tracker replacing
+    /// another one for the same segment numbers past it, so verdicts on the old one's pages
+    /// (which arrive late, from batches in flight) are ignored.
+    pub fn numbered_from(checkpoint: Checkpoint, first_page: u64) -> SegmentTracker {
         SegmentTracker {
             checkpoint,
             pages: VecDeque::new(),
-            next_page: 0,
+            next_page: first_page,
         }
+    }
+
+    /// The number the next page will get.
+    pub fn next_page(&self) -> u64 {
+        self.next_page
     }
 
     /// Records a page just read: `items` items, ending at `end_key` (`None` when it is the
@@ -101,7 +133,7 @@ impl SegmentTracker {
         let Some(front) = self.pages.front() else {
             return;
         };
-        if page < front.seq {
+        if page < front.seq || page >= self.next_page {
             return;
         }
         let Some(entry) = self.pages.get_mut((page - front.seq) as usize) else {
@@ -214,6 +246,7 @@ mod tests {
             scanned: 10,
             indexed: 9,
             dead_lettered: 1,
+            owner: 0,
         };
         let mut tracker = SegmentTracker::new(saved);
         let page = tracker.page_read(1, None);
@@ -228,6 +261,24 @@ mod tests {
             (11, 10, 1)
         );
         assert!(checkpoint.done);
+    }
+
+    #[test]
+    fn a_replacing_tracker_ignores_verdicts_on_its_predecessors_pages() {
+        let mut old = SegmentTracker::new(Checkpoint::default());
+        let stale = old.page_read(2, key("a"));
+        let mut new = SegmentTracker::numbered_from(old.checkpoint().clone(), old.next_page());
+        new.settle(stale.page, Verdict::Indexed);
+        let fresh = new.page_read(1, None);
+        new.settle(stale.page, Verdict::Indexed);
+        new.settle(stale.page, Verdict::Indexed);
+        assert_eq!(
+            new.checkpoint().scanned,
+            0,
+            "the old page's verdicts count for nothing"
+        );
+        new.settle(fresh.page, Verdict::Indexed);
+        assert_eq!((new.checkpoint().scanned, new.checkpoint().done), (1, true));
     }
 
     proptest! {

@@ -13,8 +13,13 @@
 //!   [`checkpoint`]s and its closing message. Only the lock holder writes its record.
 //! - `latest:<alias>` — the id of the alias's newest job, read in real time to decide whether a
 //!   new run resumes an interrupted or hung one.
+//!
+//! A job may be split over several workers (processes or ECS tasks, see [`coord`]): then every
+//! worker writes the job record, always under optimistic concurrency, and the lock belongs to the
+//! job rather than to one process.
 
 pub mod checkpoint;
+pub mod coord;
 pub mod session;
 pub mod store;
 
@@ -44,6 +49,51 @@ impl JobStatus {
     }
 }
 
+/// Where a job split over workers stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The first worker is taking the lock and creating the index; the others wait.
+    Setup,
+    /// Workers read their segments.
+    #[default]
+    Loading,
+    /// Every segment is done; one worker (the finisher) gates and swaps.
+    Finishing,
+}
+
+/// What one worker of a job is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerStatus {
+    /// Reading its segments (or waiting for the job to end, ready to take over).
+    Running,
+    /// Stopped by a signal after saving its checkpoints; its segments may be taken at once.
+    Stopped,
+    /// Ended with the job.
+    Finished,
+    /// Hit a fatal error (the job failed with it).
+    Failed,
+}
+
+/// One worker's entry in its job record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerState {
+    pub worker: u32,
+    /// Where it runs: host name and process id.
+    pub holder: String,
+    pub status: WorkerStatus,
+    pub joined_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+    /// Items this worker read, and the segments it took over from workers that died.
+    pub scanned: u64,
+    pub stolen: Vec<u32>,
+}
+
+fn one() -> u32 {
+    1
+}
+
 /// One run's record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
@@ -69,6 +119,27 @@ pub struct JobRecord {
     pub dead_letter_path: Option<String>,
     pub resumed_from: Option<String>,
     pub message: Option<String>,
+    /// How many workers share the job (1: a single process holds it alone).
+    #[serde(default = "one")]
+    pub workers: u32,
+    #[serde(default)]
+    pub phase: Phase,
+    /// The workers that joined, by number.
+    #[serde(default)]
+    pub worker_states: Vec<WorkerState>,
+    /// The worker that set the job up (and tails the table's stream, if it has one).
+    #[serde(default)]
+    pub setup_by: Option<u32>,
+    /// The worker that gates and swaps, once every segment is done.
+    #[serde(default)]
+    pub finisher: Option<u32>,
+    /// Whether the setup worker tails the table's stream into the new index.
+    #[serde(default)]
+    pub stream_tailed: bool,
+    /// Abandoned with its building index deleted: a run still writing when it notices deletes
+    /// the index again after its last write (a bulk write re-creates a missing index).
+    #[serde(default)]
+    pub index_discarded: bool,
 }
 
 impl JobRecord {
@@ -103,6 +174,13 @@ impl JobRecord {
             dead_letter_path: None,
             resumed_from: None,
             message: None,
+            workers: 1,
+            phase: Phase::Loading,
+            worker_states: Vec::new(),
+            setup_by: None,
+            finisher: None,
+            stream_tailed: false,
+            index_discarded: false,
         }
     }
 

@@ -13,6 +13,10 @@ pub struct HeldLock {
     token: (u64, u64),
 }
 
+/// The version of a document read, for writing it back only if it is unchanged.
+#[derive(Debug, Clone, Copy)]
+pub struct Token((u64, u64));
+
 /// What happened when taking the lock.
 #[derive(Debug)]
 pub enum Acquire {
@@ -251,6 +255,104 @@ impl JobStore {
         self.client
             .put_doc(STATUS_INDEX, &latest_id(&job.alias), &body)
             .await
+    }
+
+    /// Creates a job record unless one with its id exists; `false` when it does.
+    pub async fn create_job(&self, job: &JobRecord) -> Result<bool, SinkError> {
+        let written = self
+            .client
+            .write_doc_if(
+                STATUS_INDEX,
+                &job_id(&job.job_id),
+                &encode("job", job),
+                None,
+            )
+            .await?;
+        Ok(matches!(written, Conditional::Written { .. }))
+    }
+
+    /// A job record with the token for writing it back under optimistic concurrency.
+    pub async fn job_versioned(&self, id: &str) -> Result<Option<(JobRecord, Token)>, SinkError> {
+        match self.client.get_doc(STATUS_INDEX, &job_id(id)).await? {
+            Some(doc) => Ok(Some((
+                decode("job", doc.source)?,
+                Token((doc.seq_no, doc.primary_term)),
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes a job record read with `token`; `false` when it changed since (read it again).
+    pub async fn save_job_if(&self, job: &JobRecord, token: Token) -> Result<bool, SinkError> {
+        let written = self
+            .client
+            .write_doc_if(
+                STATUS_INDEX,
+                &job_id(&job.job_id),
+                &encode("job", job),
+                Some(token.0),
+            )
+            .await?;
+        Ok(matches!(written, Conditional::Written { .. }))
+    }
+
+    /// Renews the alias's lock on behalf of a job split over workers, any of which may renew
+    /// it. `false` when the lock is gone or belongs to another job.
+    pub async fn renew_for_job(
+        &self,
+        alias: &str,
+        job: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, SinkError> {
+        for _ in 0..5 {
+            let Some(current) = self.lock(alias, now).await? else {
+                return Ok(false);
+            };
+            if current.record.job_id != job {
+                return Ok(false);
+            }
+            let record = LockRecord {
+                heartbeat_at: now.max(current.record.heartbeat_at),
+                ..current.record
+            };
+            if let Conditional::Written { .. } = self
+                .client
+                .write_doc_if(
+                    STATUS_INDEX,
+                    &lock_id(alias),
+                    &encode("lock", &record),
+                    Some(current.token),
+                )
+                .await?
+            {
+                return Ok(true);
+            }
+        }
+        // Renewed by the job's other workers meanwhile: still ours.
+        Ok(self
+            .lock(alias, now)
+            .await?
+            .is_some_and(|l| l.record.job_id == job))
+    }
+
+    /// Releases the alias's lock if `job` holds it.
+    pub async fn release_for_job(&self, alias: &str, job: &str) -> Result<(), SinkError> {
+        for _ in 0..5 {
+            let Some(current) = self.lock(alias, Utc::now()).await? else {
+                return Ok(());
+            };
+            if current.record.job_id != job {
+                return Ok(());
+            }
+            if self
+                .client
+                .delete_doc_if(STATUS_INDEX, &lock_id(alias), current.token)
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Ok(())
     }
 
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, SinkError> {

@@ -24,6 +24,7 @@
 //! from its checkpoints, and stops cleanly on SIGTERM/SIGINT, saving checkpoints.
 
 mod run;
+pub mod workers;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -61,6 +62,10 @@ pub struct RebuildPlan {
     pub timing: Timing,
     /// How long a stop (SIGTERM/SIGINT) may take to drain in-flight work.
     pub stop_timeout: Duration,
+    /// How many workers share the job (see [`workers`]).
+    pub workers: u32,
+    /// Set when this process is one worker of a job split over several.
+    pub worker: Option<workers::WorkerSpec>,
 }
 
 /// The gate's inputs.

@@ -25,7 +25,7 @@ use crate::entities::Entity;
 use crate::error::Error;
 use crate::jobs::session::Session;
 use crate::jobs::store::JobStore;
-use crate::jobs::{JobRecord, JobStatus};
+use crate::jobs::{JobRecord, JobStatus, LockRecord};
 use crate::pipeline::{self, Counters, Handles, Sink, Trackers};
 use crate::progress::Progress;
 use crate::sink::client::{NameState, SearchClient};
@@ -33,6 +33,17 @@ use crate::source::scan;
 use crate::source::stream::{self, StreamTail};
 use crate::summary::{Status, Summary};
 use crate::validate::IndexName;
+
+/// The plan's entity.
+pub(super) fn entity_of(plan: &RebuildPlan) -> Result<&'static dyn Entity, Error> {
+    crate::entities::by_name(plan.entity).ok_or_else(|| {
+        Error::Input(format!(
+            "unknown entity {:?}; known: {}",
+            plan.entity,
+            crate::entities::known()
+        ))
+    })
+}
 
 /// What the alias name is now: nothing, a legacy concrete index, or an alias over one index.
 pub async fn inspect(search: &SearchClient, alias: &IndexName) -> Result<Previous, Error> {
@@ -53,7 +64,7 @@ pub async fn inspect(search: &SearchClient, alias: &IndexName) -> Result<Previou
 }
 
 /// The pipeline settings of a rebuild plan, writing into `target_index`.
-fn pipeline_settings(
+pub(super) fn pipeline_settings(
     plan: &RebuildPlan,
     segments: u32,
     target_index: String,
@@ -77,7 +88,7 @@ const STREAM_SETTLE: Duration = Duration::from_secs(1);
 const STREAM_DRAIN_LIMIT: Duration = Duration::from_secs(120);
 
 /// Resolves when SIGTERM or SIGINT arrives.
-async fn stop_signal() {
+pub(super) async fn stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -101,13 +112,10 @@ pub async fn rebuild(
     plan: RebuildPlan,
 ) -> Result<Summary, Error> {
     let started = Instant::now();
-    let entity: &'static dyn Entity = crate::entities::by_name(plan.entity).ok_or_else(|| {
-        Error::Input(format!(
-            "unknown entity {:?}; known: {}",
-            plan.entity,
-            crate::entities::known()
-        ))
-    })?;
+    let entity = entity_of(&plan)?;
+    if let (Some(spec), Some(search), false) = (plan.worker.clone(), &search, plan.dry_run) {
+        return super::workers::work(dynamo, streams, search.clone(), plan, spec).await;
+    }
     let info = scan::describe(&dynamo, &plan.table).await?;
     let now = Utc::now();
     let job_id = physical_name(&plan.alias, now);
@@ -227,7 +235,7 @@ pub async fn rebuild(
     }
 }
 
-fn closing_message(summary: &Summary) -> String {
+pub(super) fn closing_message(summary: &Summary) -> String {
     match summary.status {
         Status::Succeeded => format!(
             "swapped {} onto {}",
@@ -240,21 +248,20 @@ fn closing_message(summary: &Summary) -> String {
     }
 }
 
-/// The job to resume, if the alias's latest job was interrupted or hung, and its index survives.
-async fn resumable(
+/// The job to resume, if the alias's latest job (`predecessor`, read under the lock) was
+/// interrupted or hung, and its index survives. `took_over`: the hung lock this run took, if any.
+pub(super) async fn resumable(
     search: &SearchClient,
-    session: &Session,
+    predecessor: Option<&JobRecord>,
+    took_over: Option<&LockRecord>,
     plan: &RebuildPlan,
 ) -> Result<Option<JobRecord>, Error> {
-    let Some(last) = session.predecessor.clone() else {
+    let Some(last) = predecessor.cloned() else {
         return Ok(None);
     };
-    let hung = last.status == JobStatus::Running
-        && session
-            .took_over
-            .as_ref()
-            .is_some_and(|l| l.job_id == last.job_id);
-    let orphaned = last.status == JobStatus::Running && session.took_over.is_none();
+    let hung =
+        last.status == JobStatus::Running && took_over.is_some_and(|l| l.job_id == last.job_id);
+    let orphaned = last.status == JobStatus::Running && took_over.is_none();
     if !(last.status == JobStatus::Interrupted || hung || orphaned) || last.mode != "rebuild" {
         return Ok(None);
     }
@@ -289,7 +296,13 @@ async fn load_and_swap(
     summary: &mut Summary,
 ) -> Result<Status, Error> {
     let store = session.store().clone();
-    let resume = resumable(search, session, plan).await?;
+    let resume = resumable(
+        search,
+        session.predecessor.as_ref(),
+        session.took_over.as_ref(),
+        plan,
+    )
+    .await?;
     let previous = inspect(search, &plan.alias).await?;
     let live_count = match previous.index_name(&plan.alias) {
         Some(index) => Some(search.count(&index).await?),
@@ -357,20 +370,10 @@ async fn load_and_swap(
     );
     let tail = match tail_source {
         Some((client, arn)) => {
-            if summary.resumed_from.is_some() {
-                summary.warnings.push(format!(
-                    "the stream is replayed from this run's start only: writes made while the interrupted run was stopped may be missing; check with `indexer verify --table {} --index {}` once this run ends",
-                    plan.table, plan.alias
-                ));
-            }
+            let resumed = summary.resumed_from.is_some();
             Some(
-                StreamTail::start(
-                    client,
-                    &arn,
-                    entity,
-                    search.clone(),
-                    new_index.clone(),
-                    plan.retry,
+                start_tail(
+                    client, &arn, entity, search, &new_index, plan, resumed, summary,
                 )
                 .await?,
             )
@@ -390,6 +393,11 @@ async fn load_and_swap(
     )
     .await?;
     if session.lost() {
+        if let Some(job_id) = &summary.job_id
+            && let Err(error) = crate::ops::discard_abandoned(search, job_id).await
+        {
+            tracing::warn!(error = %error, "cannot check whether the abandoned job's index must be deleted");
+        }
         return Err(Error::LockLost(
             "the lock was taken over by another run while this one was loading; this run stopped"
                 .into(),
@@ -406,20 +414,56 @@ async fn load_and_swap(
     if let Some(tail) = &tail {
         drain(tail, Duration::ZERO, "before the gate", plan, summary).await?;
     }
-    let status = finish(
+    gate_and_swap(
         search,
         plan,
         &definition,
         &new_index,
         &previous,
         live_count,
+        tail,
+        summary,
+    )
+    .await
+}
+
+/// [`finish`] (gate, swap, retire), then [`close_tail`] when the stream is tailed.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn gate_and_swap(
+    search: &SearchClient,
+    plan: &RebuildPlan,
+    definition: &Value,
+    new_index: &str,
+    previous: &Previous,
+    live_count: Option<u64>,
+    tail: Option<StreamTail>,
+    summary: &mut Summary,
+) -> Result<Status, Error> {
+    let status = finish(
+        search,
+        plan,
+        definition,
+        new_index,
+        previous,
+        live_count,
         tail.is_none(),
         summary,
     )
     .await?;
-    let Some(tail) = tail else {
-        return Ok(status);
-    };
+    match tail {
+        Some(tail) => close_tail(tail, status, plan, summary).await,
+        None => Ok(status),
+    }
+}
+
+/// After the gate: when the swap happened, catches the now-live index up with the stream; then
+/// stops the tail and reports what it applied.
+async fn close_tail(
+    tail: StreamTail,
+    status: Status,
+    plan: &RebuildPlan,
+    summary: &mut Summary,
+) -> Result<Status, Error> {
     if status == Status::Succeeded {
         // The index is live now: catch up with everything written until this moment.
         // A failure here is reported by `stop` below.
@@ -455,8 +499,38 @@ async fn load_and_swap(
     Ok(status)
 }
 
+/// Starts tailing the table's stream into `index`; a resumed run warns that writes made while
+/// its predecessor was stopped are not replayed.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn start_tail(
+    client: StreamsClient,
+    arn: &str,
+    entity: &'static dyn Entity,
+    search: &SearchClient,
+    index: &str,
+    plan: &RebuildPlan,
+    resumed: bool,
+    summary: &mut Summary,
+) -> Result<StreamTail, Error> {
+    if resumed {
+        summary.warnings.push(format!(
+            "the stream is replayed from this run's start only: writes made while the interrupted run was stopped may be missing; check with `indexer verify --table {} --index {}` once this run ends",
+            plan.table, plan.alias
+        ));
+    }
+    Ok(StreamTail::start(
+        client,
+        arn,
+        entity,
+        search.clone(),
+        index.to_owned(),
+        plan.retry,
+    )
+    .await?)
+}
+
 /// Applies the stream's records up to the present (see [`StreamTail::drain`]).
-async fn drain(
+pub(super) async fn drain(
     tail: &StreamTail,
     settle: Duration,
     when: &str,

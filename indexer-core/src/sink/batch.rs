@@ -169,6 +169,11 @@ impl Batcher {
         Ok(closed)
     }
 
+    /// Whether no document waits in the current batch.
+    pub fn is_empty(&self) -> bool {
+        self.current.is_empty()
+    }
+
     /// Closes the current batch, if it holds anything.
     pub fn take(&mut self) -> Option<Batch> {
         if self.current.is_empty() {
