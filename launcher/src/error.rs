@@ -29,6 +29,26 @@ pub enum LaunchError {
     /// An ECS call failed.
     #[error(transparent)]
     Ecs(#[from] EcsError),
+    /// A split rebuild: some workers started, then the next failed to start and no later one
+    /// was tried. The started workers are left running: once the missing workers' lease runs
+    /// out they take over their segments, so the job still completes.
+    #[error(
+        "worker {worker} of {workers} of job {job_id} did not start ({cause}), so {}. \
+         Already started and left running: {}. They will take over the missing workers' segments after the lease (60 s) \
+         and finish the job; stop them to cancel it instead",
+        missing(*.worker, *.workers),
+        .started.join(", ")
+    )]
+    WorkersPartlyStarted {
+        job_id: String,
+        workers: u32,
+        /// The first worker that did not start.
+        worker: u32,
+        /// The task ARNs of workers 0 to `worker - 1`.
+        started: Vec<String>,
+        /// Why it did not start (in the message, so not also a `source`).
+        cause: Box<LaunchError>,
+    },
     /// The launcher's own environment is incomplete.
     #[error(transparent)]
     Misconfigured(#[from] ConfigError),
@@ -42,8 +62,19 @@ impl LaunchError {
             LaunchError::JobAlreadyRunning { .. } => "JobAlreadyRunning",
             LaunchError::RunTaskFailed { .. } => "RunTaskFailed",
             LaunchError::Ecs(_) => "EcsError",
+            LaunchError::WorkersPartlyStarted { .. } => "WorkersPartlyStarted",
             LaunchError::Misconfigured(_) => "Misconfigured",
         }
+    }
+}
+
+/// Which workers a partly started job lacks: the one that failed and every later one.
+fn missing(first: u32, workers: u32) -> String {
+    let last = workers.saturating_sub(1);
+    if first >= last {
+        format!("worker {first} is missing")
+    } else {
+        format!("workers {first} to {last} are missing")
     }
 }
 

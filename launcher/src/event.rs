@@ -4,16 +4,22 @@
 //! The three fields of the original tool are required and keep their names; everything else is
 //! optional. Unknown fields are refused rather than ignored: a misspelt `dryrun` must not start a
 //! real rebuild. Names and the URL go through the same validated types as the worker's CLI, so
-//! the launcher refuses exactly what the worker would.
+//! the launcher refuses exactly what the worker would. The same goes for `workers`: its range and
+//! its rules (only for `rebuild`, never for a dry run, no more workers than segments) are the
+//! worker's, checked here so a bad split is refused before any task starts.
 
 use std::fmt;
 
+use indexer_core::rebuild::workers::MAX_WORKERS;
 use indexer_core::validate::{IndexName, NodeUrl, TableName};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Most Scan segments a run may ask for.
 pub const MAX_SEGMENTS: i64 = 1_000_000;
+
+/// The segments the worker scans with when the event names none (its `SEGMENTS` default).
+pub const DEFAULT_SEGMENTS: u32 = 8;
 
 /// Longest `ids` list once joined with commas, in bytes. The ids travel to the task in one
 /// environment variable, and ECS caps all the overrides of a task at 8 KiB.
@@ -35,6 +41,9 @@ pub struct RawEvent {
     pub segments: Option<i64>,
     #[serde(default)]
     pub dry_run: Option<bool>,
+    /// Signed for the same reason as `segments`.
+    #[serde(default)]
+    pub workers: Option<i64>,
 }
 
 /// What the worker does.
@@ -82,6 +91,9 @@ pub struct Request {
     pub ids: Vec<String>,
     pub segments: Option<u32>,
     pub dry_run: Option<bool>,
+    /// How many ECS tasks share the rebuild; `None` means one. Above one only with mode
+    /// `rebuild`, without a dry run, and never more than the segments.
+    pub workers: Option<u32>,
 }
 
 /// The event was refused; the message names the field and the rule it breaks.
@@ -159,6 +171,7 @@ impl TryFrom<RawEvent> for Request {
                 ));
             }
         };
+        let workers = validate_workers(raw.workers, mode, segments, raw.dry_run)?;
         Ok(Request {
             table,
             host,
@@ -167,8 +180,63 @@ impl TryFrom<RawEvent> for Request {
             ids,
             segments,
             dry_run: raw.dry_run,
+            workers,
         })
     }
+}
+
+/// The worker's own rules for splitting a rebuild, so a bad split fails here and not in K tasks.
+fn validate_workers(
+    workers: Option<i64>,
+    mode: Mode,
+    segments: Option<u32>,
+    dry_run: Option<bool>,
+) -> Result<Option<u32>, InvalidEvent> {
+    let Some(n) = workers else {
+        return Ok(None);
+    };
+    let workers = u32::try_from(n)
+        .ok()
+        .filter(|n| (1..=MAX_WORKERS).contains(n))
+        .ok_or_else(|| {
+            field(
+                "workers",
+                format!("{n} is out of range; use 1 to {MAX_WORKERS}"),
+            )
+        })?;
+    if workers == 1 {
+        return Ok(Some(1));
+    }
+    if mode != Mode::Rebuild {
+        return Err(field(
+            "workers",
+            format!(
+                "{workers} workers are only allowed with mode \"rebuild\" (the mode is {:?}); other modes run as one task",
+                mode.as_str()
+            ),
+        ));
+    }
+    if dry_run == Some(true) {
+        return Err(field(
+            "workers",
+            format!(
+                "{workers} workers are not allowed with `dryRun: true`: a dry run writes nothing, so there is nothing to split; drop one of the two"
+            ),
+        ));
+    }
+    let (total, which) = match segments {
+        Some(segments) => (segments, "`segments`"),
+        None => (DEFAULT_SEGMENTS, "the default `segments`"),
+    };
+    if workers > total {
+        return Err(field(
+            "workers",
+            format!(
+                "{workers} workers are more than {which} of {total}: each worker needs a segment of its own; set `segments` to at least {workers}"
+            ),
+        ));
+    }
+    Ok(Some(workers))
 }
 
 fn validate_ids(mode: Mode, ids: Option<Vec<String>>) -> Result<Vec<String>, InvalidEvent> {
@@ -253,6 +321,7 @@ mod tests {
         assert_eq!(request.mode, Mode::Rebuild);
         assert!(request.ids.is_empty());
         assert_eq!((request.segments, request.dry_run), (None, None));
+        assert_eq!(request.workers, None);
     }
 
     #[test]
@@ -401,5 +470,101 @@ mod tests {
         let many: Vec<String> = (0..200).map(|i| format!("{i:036}")).collect();
         let message = refused(console_with(json!({"mode": "resync", "ids": many})));
         assert!(message.contains("split them"), "{message}");
+    }
+
+    #[test]
+    fn workers_split_a_rebuild_up_to_its_segments() {
+        let request = parse(include_str!("../fixtures/workers-event.json")).expect("valid");
+        assert_eq!((request.mode, request.segments), (Mode::Rebuild, Some(16)));
+        assert_eq!(request.workers, Some(4));
+        let request =
+            Request::from_event(console_with(json!({"workers": DEFAULT_SEGMENTS}))).expect("8");
+        assert_eq!(
+            request.workers,
+            Some(8),
+            "as many workers as default segments"
+        );
+        let request = Request::from_event(console_with(
+            json!({"workers": MAX_WORKERS, "segments": MAX_WORKERS}),
+        ))
+        .expect("max");
+        assert_eq!(request.workers, Some(64));
+        for mode in ["sync", "verify"] {
+            let request = Request::from_event(console_with(
+                json!({"mode": mode, "workers": 1, "dryRun": true}),
+            ))
+            .expect("one worker is how every mode runs");
+            assert_eq!(request.workers, Some(1));
+        }
+    }
+
+    #[test]
+    fn workers_must_be_between_one_and_sixty_four() {
+        for bad in [0, -1, i64::from(MAX_WORKERS) + 1] {
+            let message = refused(console_with(json!({"workers": bad, "segments": 100})));
+            assert!(
+                message.contains("field `workers`")
+                    && message.contains(&format!("{bad} is out of range; use 1 to 64")),
+                "{message}"
+            );
+        }
+        let message = refused(console_with(json!({"workers": "2"})));
+        assert!(
+            message.contains("field `workers`") && message.contains("string"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn workers_may_not_outnumber_the_segments() {
+        let message = refused(console_with(json!({"workers": 5, "segments": 4})));
+        assert!(
+            message.contains("field `workers`")
+                && message.contains("more than `segments` of 4")
+                && message.contains("at least 5"),
+            "{message}"
+        );
+        let message = parse(include_str!(
+            "../fixtures/bad/workers-over-default-segments.json"
+        ))
+        .expect_err("9 > 8")
+        .0;
+        assert!(
+            message.contains("field `workers`")
+                && message.contains("more than the default `segments` of 8"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn workers_are_refused_outside_rebuild_and_with_a_dry_run() {
+        let message = parse(include_str!("../fixtures/bad/workers-without-rebuild.json"))
+            .expect_err("sync")
+            .0;
+        assert!(
+            message.contains("field `workers`")
+                && message.contains("only allowed with mode \"rebuild\"")
+                && message.contains("\"sync\""),
+            "{message}"
+        );
+        let message = refused(console_with(
+            json!({"mode": "resync", "ids": ["a"], "workers": 2}),
+        ));
+        assert!(
+            message.contains("field `workers`") && message.contains("\"resync\""),
+            "{message}"
+        );
+        let message = refused(console_with(json!({"mode": "verify", "workers": 2})));
+        assert!(
+            message.contains("field `workers`") && message.contains("\"verify\""),
+            "{message}"
+        );
+        let message = refused(console_with(json!({"workers": 2, "dryRun": true})));
+        assert!(
+            message.contains("field `workers`") && message.contains("`dryRun: true`"),
+            "{message}"
+        );
+        Request::from_event(console_with(json!({"workers": 2, "dryRun": false})))
+            .expect("a real run may be split");
     }
 }

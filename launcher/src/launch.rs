@@ -1,10 +1,20 @@
-//! The handler: event → validated request → one ECS task → the answer.
+//! The handler: event → validated request → one ECS task (or K, for a rebuild split over K
+//! workers) → the answer.
 //!
 //! One job per alias: before starting a task the launcher lists the tasks that this alias's
 //! `startedBy` marks as pending or running, and refuses while there is one. That check is a
 //! courtesy with a race window (two launches in the same second can both pass it); the guarantee
 //! is the worker's own lock on the alias, which makes the second task exit with code 4 before it
 //! writes anything.
+//!
+//! A split rebuild is K tasks with the same `startedBy`, told the same `JOB_ID` (the name of the
+//! physical index they build together), `WORKERS=K` and each its own `WORKER`. They are started
+//! one by one; if one fails to start, no later one is tried and those already running are left
+//! alone: the worker's own coordination hands the missing workers' segments to them once their
+//! lease runs out, so the job completes with fewer workers. The error names the started tasks so
+//! an operator can stop them instead.
+
+use std::time::SystemTime;
 
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
@@ -14,6 +24,7 @@ use crate::config::{ConfigError, LauncherConfig};
 use crate::ecs::{Ecs, TaskSpec};
 use crate::error::LaunchError;
 use crate::event::{Mode, Request};
+use indexer_core::rebuild::physical_name;
 use indexer_core::validate::IndexName;
 
 /// The start of every `startedBy` the launcher sets.
@@ -26,13 +37,20 @@ const STARTED_BY_MAX: usize = 36;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Answer {
-    /// The ECS task id: the last part of its ARN, and of its log stream.
+    /// One worker: the ECS task id (the last part of its ARN, and of its log stream). Several:
+    /// the job id they share, which is also the name of the index they build.
     pub job_id: String,
+    /// How many worker tasks were started.
+    pub workers: u32,
+    /// Every started task, worker 0 first.
     pub task_arns: Vec<String>,
     pub cluster: String,
-    /// Where the worker's progress lines and final summary appear (CloudWatch Logs).
+    /// Where the workers' progress lines and final summaries appear (CloudWatch Logs).
     pub log_group: String,
+    /// The first task's log stream (worker 0's).
     pub log_stream: String,
+    /// Every task's log stream, in the order of `task_arns`.
+    pub log_streams: Vec<String>,
     pub alias: String,
     pub table: String,
     pub mode: Mode,
@@ -65,6 +83,7 @@ impl<E: Ecs> Launcher<E> {
                 alias = %answer.alias,
                 mode = %answer.mode,
                 job_id = %answer.job_id,
+                workers = answer.workers,
                 log_stream = %answer.log_stream,
                 "worker task started"
             ),
@@ -77,7 +96,7 @@ impl<E: Ecs> Launcher<E> {
         result
     }
 
-    /// Validates the event and starts the worker.
+    /// Validates the event and starts the worker (or workers).
     pub async fn launch(&self, event: Value) -> Result<Answer, LaunchError> {
         let request = Request::from_event(event)?;
         let config = self.config.as_ref().map_err(Clone::clone)?;
@@ -95,23 +114,25 @@ impl<E: Ecs> Launcher<E> {
             });
         }
 
-        let started = self.ecs.run_task(&spec).await?;
-        let Some(task_arn) = started.task_arns.first() else {
-            return Err(LaunchError::RunTaskFailed {
-                failures: started.failures,
-            });
+        let workers = request.workers.unwrap_or(1);
+        let (job_id, task_arns) = if workers == 1 {
+            let task_arn = self.start(&spec).await?;
+            (task_id(&task_arn).to_owned(), vec![task_arn])
+        } else {
+            let job_id = physical_name(&request.alias, SystemTime::now().into());
+            let task_arns = self.start_workers(&spec, workers, &job_id).await?;
+            (job_id, task_arns)
         };
-        if !started.failures.is_empty() {
-            tracing::warn!(failures = ?started.failures, "task started, but ECS also reported failures");
-        }
-        let job_id = task_id(task_arn).to_owned();
+        let log_streams: Vec<String> = task_arns
+            .iter()
+            .map(|arn| log_stream(config, arn))
+            .collect();
         Ok(Answer {
-            log_stream: format!(
-                "{}/{}/{}",
-                config.log_stream_prefix, config.container_name, job_id
-            ),
             job_id,
-            task_arns: started.task_arns,
+            workers,
+            log_stream: log_streams.first().cloned().unwrap_or_default(),
+            log_streams,
+            task_arns,
             cluster: config.cluster.clone(),
             log_group: config.log_group.clone(),
             alias: request.alias.to_string(),
@@ -121,6 +142,75 @@ impl<E: Ecs> Launcher<E> {
             started_by: spec.started_by,
         })
     }
+
+    /// Starts worker 0 to `workers - 1` of job `job_id`, in order, and returns their task ARNs.
+    /// Stops at the first that fails; see the module doc for why the started ones keep running.
+    async fn start_workers(
+        &self,
+        spec: &TaskSpec,
+        workers: u32,
+        job_id: &str,
+    ) -> Result<Vec<String>, LaunchError> {
+        let mut started = Vec::new();
+        for worker in 0..workers {
+            match self
+                .start(&worker_spec(spec, workers, job_id, worker))
+                .await
+            {
+                Ok(task_arn) => {
+                    tracing::info!(job_id, worker, task_arn, "one worker of the job started");
+                    started.push(task_arn);
+                }
+                Err(cause) if started.is_empty() => return Err(cause),
+                Err(cause) => {
+                    return Err(LaunchError::WorkersPartlyStarted {
+                        job_id: job_id.to_owned(),
+                        workers,
+                        worker,
+                        started,
+                        cause: Box::new(cause),
+                    });
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    /// Starts one task and returns its ARN.
+    async fn start(&self, spec: &TaskSpec) -> Result<String, LaunchError> {
+        let started = self.ecs.run_task(spec).await?;
+        let Some(task_arn) = started.task_arns.first().cloned() else {
+            return Err(LaunchError::RunTaskFailed {
+                failures: started.failures,
+            });
+        };
+        if !started.failures.is_empty() {
+            tracing::warn!(failures = ?started.failures, "task started, but ECS also reported failures");
+        }
+        Ok(task_arn)
+    }
+}
+
+/// Where ECS's awslogs driver writes a task's output.
+fn log_stream(config: &LauncherConfig, task_arn: &str) -> String {
+    format!(
+        "{}/{}/{}",
+        config.log_stream_prefix,
+        config.container_name,
+        task_id(task_arn)
+    )
+}
+
+/// Worker `worker` of a job split over `workers` tasks: the job's task with the variables that
+/// tell the worker which part is its own.
+pub fn worker_spec(spec: &TaskSpec, workers: u32, job_id: &str, worker: u32) -> TaskSpec {
+    let mut spec = spec.clone();
+    spec.environment.extend([
+        ("WORKERS".to_owned(), workers.to_string()),
+        ("JOB_ID".to_owned(), job_id.to_owned()),
+        ("WORKER".to_owned(), worker.to_string()),
+    ]);
+    spec
 }
 
 /// The task that carries out `request`: the worker's subcommand is the mode, and its settings
@@ -210,14 +300,23 @@ mod tests {
         }
     }
 
-    /// An ECS that answers from a script and records what it was asked.
+    /// An ECS that answers from a script and records what it was asked. Unless `started` says
+    /// otherwise, RunTask call `n` (from 0) starts task `TASK_ARN` followed by `n` (nothing for
+    /// the first call), and calls from `fail_from` on fail outright.
     #[derive(Default)]
     struct FakeEcs {
         running: Vec<String>,
         started: Option<Started>,
-        fail: bool,
+        fail_from: Option<usize>,
         asked: Mutex<Vec<String>>,
         specs: Mutex<Vec<TaskSpec>>,
+    }
+
+    fn task_arn(call: usize) -> String {
+        match call {
+            0 => TASK_ARN.to_owned(),
+            n => format!("{TASK_ARN}{n}"),
+        }
     }
 
     impl Ecs for FakeEcs {
@@ -233,10 +332,12 @@ mod tests {
         }
 
         async fn run_task(&self, spec: &TaskSpec) -> Result<Started, EcsError> {
-            if let Ok(mut specs) = self.specs.lock() {
+            let call = {
+                let mut specs = self.specs.lock().expect("lock");
                 specs.push(spec.clone());
-            }
-            if self.fail {
+                specs.len() - 1
+            };
+            if self.fail_from.is_some_and(|from| call >= from) {
                 return Err(EcsError {
                     operation: "RunTask",
                     message: "AccessDeniedException: not authorized to perform ecs:RunTask".into(),
@@ -244,7 +345,7 @@ mod tests {
                 });
             }
             Ok(self.started.clone().unwrap_or(Started {
-                task_arns: vec![TASK_ARN.into()],
+                task_arns: vec![task_arn(call)],
                 failures: vec![],
             }))
         }
@@ -270,10 +371,12 @@ mod tests {
             answer,
             json!({
                 "jobId": "0123abcd",
+                "workers": 1,
                 "taskArns": [TASK_ARN],
                 "cluster": "indexer-development",
                 "logGroup": "/ecs/indexer-development",
                 "logStream": "indexer/indexer/0123abcd",
+                "logStreams": ["indexer/indexer/0123abcd"],
                 "alias": "persons",
                 "table": "Persons",
                 "mode": "rebuild",
@@ -332,6 +435,119 @@ mod tests {
         );
     }
 
+    fn env_of(spec: &TaskSpec) -> Vec<(&str, &str)> {
+        spec.environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn one_worker_asked_for_explicitly_is_the_plain_single_task() {
+        let launcher = Launcher::new(Ok(config()), FakeEcs::default());
+        let plain = call(&launcher, console()).await.expect("started");
+        let mut event = console();
+        event["workers"] = json!(1);
+        let one = call(&launcher, event).await.expect("started");
+        let specs = launcher.ecs.specs.lock().expect("lock").clone();
+        assert_eq!(specs.len(), 2, "one task per launch");
+        assert_eq!(specs[0], specs[1], "no WORKERS, JOB_ID or WORKER variables");
+        assert_eq!(one["workers"], 1);
+        assert_eq!(one["jobId"], "0123abcd1", "the job id is the task id");
+        assert_eq!(plain["jobId"], "0123abcd");
+    }
+
+    #[tokio::test]
+    async fn three_workers_are_three_tasks_of_one_job() {
+        let launcher = Launcher::new(Ok(config()), FakeEcs::default());
+        let mut event = console();
+        event["workers"] = json!(3);
+        let answer = call(&launcher, event).await.expect("started");
+
+        let asked = launcher.ecs.asked.lock().expect("lock").clone();
+        assert_eq!(asked.len(), 1, "one duplicate check for the job");
+        let specs = launcher.ecs.specs.lock().expect("lock").clone();
+        assert_eq!(specs.len(), 3, "one RunTask per worker");
+        let job_id = answer["jobId"].as_str().expect("jobId").to_owned();
+        let alias = IndexName::try_from("persons").expect("alias");
+        assert!(
+            indexer_core::rebuild::is_physical_of(&alias, &job_id),
+            "the job id is a physical index name of the alias: {job_id}"
+        );
+        for (worker, spec) in specs.iter().enumerate() {
+            assert_eq!(spec.command, ["rebuild"]);
+            assert_eq!(
+                spec.started_by, "indexer-persons",
+                "found by the next check"
+            );
+            let worker = worker.to_string();
+            assert_eq!(
+                env_of(spec)[4..],
+                [
+                    ("WORKERS", "3"),
+                    ("JOB_ID", job_id.as_str()),
+                    ("WORKER", worker.as_str())
+                ]
+            );
+        }
+        assert_eq!(answer["workers"], 3);
+        assert_eq!(
+            answer["taskArns"],
+            json!([task_arn(0), task_arn(1), task_arn(2)])
+        );
+        assert_eq!(answer["logStream"], "indexer/indexer/0123abcd");
+        assert_eq!(
+            answer["logStreams"],
+            json!([
+                "indexer/indexer/0123abcd",
+                "indexer/indexer/0123abcd1",
+                "indexer/indexer/0123abcd2"
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_fails_to_start_is_reported_with_the_started_ones() {
+        let ecs = FakeEcs {
+            fail_from: Some(1),
+            ..FakeEcs::default()
+        };
+        let launcher = Launcher::new(Ok(config()), ecs);
+        let mut event = console();
+        event["workers"] = json!(3);
+        let error = call(&launcher, event).await.expect_err("worker 1 failed");
+        assert_eq!(error.error_type, "WorkersPartlyStarted");
+        let message = &error.error_message;
+        for part in [
+            "worker 1 of 3",
+            "RunTask failed: AccessDenied",
+            "workers 1 to 2 are missing",
+            &format!("left running: {TASK_ARN}."),
+            "lease (60 s)",
+        ] {
+            assert!(message.contains(part), "{part:?} in {message}");
+        }
+        assert_eq!(
+            launcher.ecs.specs.lock().expect("lock").len(),
+            2,
+            "no worker is tried after one failed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_first_worker_that_fails_to_start_is_the_plain_ecs_error() {
+        let ecs = FakeEcs {
+            fail_from: Some(0),
+            ..FakeEcs::default()
+        };
+        let launcher = Launcher::new(Ok(config()), ecs);
+        let mut event = console();
+        event["workers"] = json!(2);
+        let error = call(&launcher, event).await.expect_err("nothing started");
+        assert_eq!(error.error_type, "EcsError");
+        assert_eq!(launcher.ecs.specs.lock().expect("lock").len(), 1);
+    }
+
     #[tokio::test]
     async fn a_running_job_for_the_alias_is_refused_by_name() {
         let ecs = FakeEcs {
@@ -354,6 +570,14 @@ mod tests {
         assert!(
             launcher.ecs.specs.lock().expect("lock").is_empty(),
             "nothing started"
+        );
+        let mut split = console();
+        split["workers"] = json!(3);
+        let error = call(&launcher, split).await.expect_err("refused");
+        assert_eq!(error.error_type, "JobAlreadyRunning");
+        assert!(
+            launcher.ecs.specs.lock().expect("lock").is_empty(),
+            "no worker of a split job started"
         );
     }
 
@@ -402,7 +626,7 @@ mod tests {
     #[tokio::test]
     async fn an_ecs_error_is_reported_as_such() {
         let ecs = FakeEcs {
-            fail: true,
+            fail_from: Some(0),
             ..FakeEcs::default()
         };
         let error = call(&Launcher::new(Ok(config()), ecs), console())
@@ -436,6 +660,14 @@ mod tests {
                 include_str!("../fixtures/bad/resync-without-ids.json"),
             ),
             ("mode", include_str!("../fixtures/bad/mode.json")),
+            (
+                "workers-over-default-segments",
+                include_str!("../fixtures/bad/workers-over-default-segments.json"),
+            ),
+            (
+                "workers-without-rebuild",
+                include_str!("../fixtures/bad/workers-without-rebuild.json"),
+            ),
         ] {
             let event: Value = serde_json::from_str(text).expect(name);
             let error = call(&launcher, event).await.expect_err(name);

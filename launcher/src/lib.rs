@@ -3,8 +3,9 @@
 //! The event is parsed strictly and validated with the worker's own types ([`event`]), so a bad
 //! name or URL is refused in the console, not minutes later in a task's logs. The launcher then
 //! makes sure no job for the same alias is pending or running, starts the worker with ECS
-//! `RunTask` (Fargate, in the configured subnets and security groups, [`config`]), reads the
-//! answer — including its `failures` — and says where the run's progress appears ([`launch`]).
+//! `RunTask` (Fargate, in the configured subnets and security groups, [`config`]) — or, for a
+//! rebuild split over `workers`, one task per worker sharing a job id — reads each answer,
+//! including its `failures`, and says where the run's progress appears ([`launch`]).
 //! Every refusal carries a stable `errorType` ([`error`]). ECS is reached through a small trait
 //! ([`ecs`]) so the handler is tested by direct call.
 

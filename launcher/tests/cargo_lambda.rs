@@ -38,6 +38,7 @@ async fn the_console_event_starts_a_task_through_cargo_lambda_watch() -> anyhow:
     let job_id = answer["jobId"].as_str().context("jobId")?;
     assert!(task_arn.ends_with(&format!("/{job_id}")), "{answer}");
     assert_eq!(answer["logStream"], format!("indexer/indexer/{job_id}"));
+    assert_eq!(answer["workers"], 1);
 
     let described = world
         .ecs

@@ -108,6 +108,8 @@ async fn the_console_event_starts_a_task_with_exactly_the_expected_overrides() -
     assert_eq!(answer.cluster, world.config.cluster);
     assert_eq!(answer.log_group, format!("/ecs/{}", world.name));
     assert_eq!(answer.log_stream, format!("indexer/indexer/{task_id}"));
+    assert_eq!(answer.log_streams, vec![answer.log_stream.clone()]);
+    assert_eq!(answer.workers, 1);
     assert_eq!(
         (answer.alias.as_str(), answer.table.as_str()),
         ("persons", "Persons")
@@ -209,5 +211,49 @@ async fn ecs_refusals_are_reported_with_ecs_own_words() -> anyhow::Result<()> {
         "{}",
         diagnostic.error_message
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_workers_are_two_tasks_of_one_job() -> anyhow::Result<()> {
+    let world = World::create("workers").await?;
+    let mut split = event(CONSOLE_EVENT);
+    split["workers"] = 2.into();
+    let answer = launch(&world, split).await?;
+
+    assert_eq!(answer.workers, 2);
+    assert_eq!(answer.task_arns.len(), 2);
+    let alias = indexer_core::validate::IndexName::try_from("persons")?;
+    assert!(
+        indexer_core::rebuild::is_physical_of(&alias, &answer.job_id),
+        "the job id names a physical index of the alias: {}",
+        answer.job_id
+    );
+    for (worker, task_arn) in answer.task_arns.iter().enumerate() {
+        let task = describe(&world, task_arn).await?;
+        assert_eq!(task.started_by(), Some("indexer-persons"));
+        let (_, command, environment) = overrides(&task);
+        assert_eq!(command, ["rebuild"]);
+        assert_eq!(
+            environment[4..],
+            pairs(&[
+                ("WORKERS", "2"),
+                ("JOB_ID", &answer.job_id),
+                ("WORKER", &worker.to_string()),
+            ]),
+            "worker {worker}"
+        );
+        let task_id = task_arn.rsplit('/').next().unwrap_or_default();
+        assert_eq!(
+            answer.log_streams[worker],
+            format!("indexer/indexer/{task_id}")
+        );
+    }
+    assert_eq!(answer.log_stream, answer.log_streams[0]);
+
+    let refused = launch(&world, event(CONSOLE_EVENT))
+        .await
+        .expect_err("the split job counts as running");
+    assert_eq!(Diagnostic::from(refused).error_type, "JobAlreadyRunning");
     Ok(())
 }

@@ -1,5 +1,7 @@
 # The launcher Lambda. It runs one invocation at a time, so two launches never race past the
-# "job already running" check; the worker's own lock on the alias backs that check up.
+# "job already running" check; the worker's own lock on the alias backs that check up. Its
+# timeout allows for a rebuild split over many workers: one RunTask call per worker (up to 64,
+# about a second each), and the Lambda must outlive them to report every task it started.
 
 resource "aws_cloudwatch_log_group" "launcher" {
   name              = "/aws/lambda/${local.name}-launcher"
@@ -28,7 +30,7 @@ resource "aws_lambda_function" "launcher" {
   filename                       = var.launcher_zip
   source_code_hash               = filebase64sha256(var.launcher_zip)
   memory_size                    = 128
-  timeout                        = 30
+  timeout                        = 120
   reserved_concurrent_executions = 1
   kms_key_arn                    = aws_kms_key.this.arn
 
