@@ -33,6 +33,17 @@ fn version_of(item: &fixtures::Item) -> Option<u64> {
 
 #[tokio::test]
 async fn writes_made_during_a_rebuild_of_a_table_with_a_stream_are_not_lost() {
+    rebuild_while_writing(&[]).await;
+}
+
+#[tokio::test]
+async fn writes_made_during_a_rebuild_split_over_workers_are_not_lost() {
+    rebuild_while_writing(&["--workers", "2", "--heartbeat", "1", "--lease", "10"]).await;
+}
+
+/// Rebuilds (with `extra` arguments) while a writer creates, changes and deletes items, then
+/// checks the writes reached the index and `verify` finds no drift.
+async fn rebuild_while_writing(extra: &[&str]) {
     let names = unique("Persons", "persons");
     let client = services().dynamo();
     fixtures::create_table(&client, &names.table, true)
@@ -46,15 +57,12 @@ async fn writes_made_during_a_rebuild_of_a_table_with_a_stream_are_not_lost() {
         ..FaultPlan::default()
     };
     let proxy = FaultProxy::start(&search.url, plan).await.expect("proxy");
-    let args: Vec<String> = rebuild_args(
-        &names,
-        "persons",
-        &proxy.url,
-        &["--batch-docs", "25", "--concurrency", "1"],
-    )
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
+    let mut flags = vec!["--batch-docs", "25", "--concurrency", "1"];
+    flags.extend_from_slice(extra);
+    let args: Vec<String> = rebuild_args(&names, "persons", &proxy.url, &flags)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let child = spawn_indexer(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
     let rebuild = tokio::spawn(async move {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
