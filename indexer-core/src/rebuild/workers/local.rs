@@ -1,0 +1,133 @@
+//! `--workers K` on one machine: K worker processes of one job, started and waited for.
+
+use std::ffi::OsString;
+use std::process::Stdio;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+
+use crate::error::Error;
+use crate::jobs::session::held_message;
+use crate::jobs::store::JobStore;
+use crate::rebuild::{RebuildPlan, physical_name};
+use crate::sink::client::SearchClient;
+
+use super::{Signals, validate};
+
+/// Runs a K-worker rebuild on this machine: starts K copies of this program as workers of one
+/// new job, forwards SIGTERM/SIGINT to them, and reports the job with every worker's part.
+/// Returns the report and the exit code (the finisher's, or the first failure's).
+pub async fn run_local(
+    search: &SearchClient,
+    plan: &RebuildPlan,
+    args: Vec<OsString>,
+) -> Result<(Value, i32), Error> {
+    validate(plan)?;
+    let store = JobStore::new(search.clone());
+    if let Some(lock) = store.lock(plan.alias.as_str(), Utc::now()).await? {
+        if !lock.stale {
+            let job = store.job(&lock.record.job_id).await?;
+            return Err(Error::Locked(held_message(
+                plan.alias.as_str(),
+                &lock.record,
+                job.as_ref(),
+            )));
+        }
+    }
+    let job_id = physical_name(&plan.alias, Utc::now());
+    let program = std::env::current_exe()
+        .map_err(|e| Error::Job(format!("cannot find this program to start workers: {e}")))?;
+    let mut children = Vec::new();
+    for worker in 0..plan.workers {
+        let mut command = tokio::process::Command::new(&program);
+        command
+            .args(&args)
+            .args(["--job-id", &job_id, "--worker", &worker.to_string()])
+            .env("WORKERS", plan.workers.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let child = command
+            .spawn()
+            .map_err(|e| Error::Job(format!("cannot start worker {worker}: {e}")))?;
+        tracing::info!(job = %job_id, worker, pid = child.id(), "started worker");
+        children.push(child);
+    }
+    let pids: Vec<Option<u32>> = children.iter().map(|c| c.id()).collect();
+    let waits: Vec<_> = children
+        .into_iter()
+        .map(|mut child| {
+            tokio::spawn(async move {
+                let mut out = String::new();
+                if let Some(mut stdout) = child.stdout.take() {
+                    let _ = stdout.read_to_string(&mut out).await;
+                }
+                (out, child.wait().await.ok().and_then(|s| s.code()))
+            })
+        })
+        .collect();
+    let all = async move {
+        let mut results = Vec::with_capacity(waits.len());
+        for wait in waits {
+            results.push(wait.await.unwrap_or_default());
+        }
+        results
+    };
+    tokio::pin!(all);
+    let mut signals = Signals::new();
+    let results = loop {
+        tokio::select! {
+            results = &mut all => break results,
+            _ = signals.recv() => {
+                for pid in pids.iter().flatten() {
+                    forward_stop(*pid).await;
+                }
+            }
+        }
+    };
+    let mut reports = Vec::new();
+    let mut finisher: Option<(Value, i32)> = None;
+    let mut first_failure: Option<(Value, i32)> = None;
+    for (worker, ((out, code), pid)) in results.into_iter().zip(pids).enumerate() {
+        let summary: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
+        let mut part = summary
+            .get("worker")
+            .cloned()
+            .unwrap_or_else(|| json!({ "worker": worker, "of": plan.workers, "finisher": false }));
+        part["pid"] = json!(pid);
+        part["exit_code"] = json!(code);
+        if code.is_none() {
+            part["killed"] = json!(true);
+        }
+        reports.push(part);
+        let code = code.unwrap_or(1);
+        if summary["worker"]["finisher"] == json!(true) {
+            finisher = Some((summary, code));
+        } else if code != 0 && first_failure.is_none() && !summary.is_null() {
+            first_failure = Some((summary, code));
+        }
+    }
+    let (mut value, code) = finisher.or(first_failure).unwrap_or_else(|| {
+        (
+            json!({ "status": "failed", "mode": "rebuild", "job_id": job_id, "error": "no worker reported an outcome" }),
+            1,
+        )
+    });
+    if let Some(object) = value.as_object_mut() {
+        object.remove("worker");
+        object.insert("workers".into(), Value::Array(reports));
+    }
+    Ok((value, code))
+}
+
+/// Asks a worker process to stop (SIGTERM), as ECS would.
+async fn forward_stop(pid: u32) {
+    let sent = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await;
+    if let Err(error) = sent {
+        tracing::warn!(pid, error = %error, "cannot forward the stop to a worker");
+    }
+}

@@ -1,0 +1,330 @@
+//! One rebuild split over K workers — ECS tasks, or processes on one machine — that survives the
+//! loss of any of them.
+//!
+//! Every worker is told the job id, its number `i` and `K`. The first to arrive creates the job
+//! record (create-if-absent), takes the alias's lock for the job, resumes or creates the building
+//! index and assigns segment `s` to worker `s mod K`; the others wait until it has. From then on
+//! each worker reads its own segments, saves their checkpoints and its heartbeat in the job
+//! record, takes over the segments of workers that died, and the one that finds every segment
+//! done gates and swaps — all decided under optimistic concurrency on the job record (see
+//! [`crate::jobs::coord`]). A worker's fatal error fails the job and the others stop at their
+//! next heartbeat; a signal stops a worker after saving its checkpoints, and the last live worker
+//! to stop marks the job interrupted, so the next rebuild resumes it.
+//!
+//! The alias's lock belongs to the job: every live worker renews it, and whoever ends the job
+//! releases it. Only the setup worker tails the table's stream; it is the preferred finisher, so
+//! the stream is drained before the gate unless that worker died (then the summary says so).
+//!
+//! [`run_local`] runs the K workers as child processes of this one, for a rebuild on one machine.
+
+mod local;
+mod setup;
+mod worker;
+
+pub use local::run_local;
+use setup::{abort_setup, setup, wait_for_setup};
+use worker::{Worker, run_worker};
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_sdk_dynamodb::Client as DynamoClient;
+use aws_sdk_dynamodbstreams::Client as StreamsClient;
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use super::run::entity_of;
+use super::{RebuildPlan, is_physical_of, physical_name};
+use crate::deadletter::DeadLetters;
+use crate::error::Error;
+use crate::jobs::coord;
+use crate::jobs::store::JobStore;
+use crate::jobs::{JobRecord, JobStatus, Phase, holder};
+use crate::pipeline::{Counters, Handles, Trackers};
+use crate::progress::Progress;
+use crate::sink::client::SearchClient;
+use crate::source::scan;
+use crate::source::stream;
+use crate::summary::{Summary, WorkerReport};
+
+/// Which worker of which job this process is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerSpec {
+    pub job_id: String,
+    pub worker: u32,
+}
+
+/// The most workers one job may have.
+pub const MAX_WORKERS: u32 = 64;
+
+/// Checks the worker settings of a plan.
+pub fn validate(plan: &RebuildPlan) -> Result<(), Error> {
+    if !(1..=MAX_WORKERS).contains(&plan.workers) {
+        return Err(Error::Input(format!(
+            "--workers {} is out of range: use 1 to {MAX_WORKERS}",
+            plan.workers
+        )));
+    }
+    if plan.workers > plan.segments {
+        return Err(Error::Input(format!(
+            "--workers {} is more than --segments {}: each worker needs a segment of its own; raise --segments",
+            plan.workers, plan.segments
+        )));
+    }
+    if let Some(spec) = &plan.worker {
+        if spec.worker >= plan.workers {
+            return Err(Error::Input(format!(
+                "--worker {} is out of range for --workers {}: workers are numbered 0 to {}",
+                spec.worker,
+                plan.workers,
+                plan.workers - 1
+            )));
+        }
+        if !is_physical_of(&plan.alias, &spec.job_id) {
+            return Err(Error::Input(format!(
+                "--job-id {:?} is not a rebuild of alias {:?}: job ids look like {}",
+                spec.job_id,
+                plan.alias.as_str(),
+                physical_name(&plan.alias, Utc::now())
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The dead-letter file of worker `worker`: the plan's path (or the index's default) with the
+/// worker's number before its extension, so workers on one machine never share a file.
+pub(super) fn dead_letter_path(plan: &RebuildPlan, index: &str, worker: u32) -> PathBuf {
+    let base = plan
+        .dead_letter
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{index}.dead-letter.jsonl")));
+    worker_file(&base, worker)
+}
+
+/// `path` with `.worker-<n>` after the first part of its file name.
+fn worker_file(path: &Path, worker: u32) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let renamed = match name.split_once('.') {
+        Some((stem, rest)) => format!("{stem}.worker-{worker}.{rest}"),
+        None => format!("{name}.worker-{worker}"),
+    };
+    path.with_file_name(renamed)
+}
+
+/// SIGTERM and SIGINT, listened to from creation on.
+pub(super) struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+impl Signals {
+    pub(super) fn new() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals(
+            signal(SignalKind::terminate())
+                .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+                .ok(),
+        )
+    }
+
+    pub(super) async fn recv(&mut self) {
+        match &mut self.0 {
+            Some((term, int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::warn!("SIGTERM: stopping, saving checkpoints"),
+                    _ = int.recv() => tracing::warn!("SIGINT: stopping, saving checkpoints"),
+                }
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Runs this process as worker `spec.worker` of job `spec.job_id` and returns its summary.
+pub async fn work(
+    dynamo: DynamoClient,
+    streams: StreamsClient,
+    search: SearchClient,
+    plan: RebuildPlan,
+    spec: WorkerSpec,
+) -> Result<Summary, Error> {
+    let started = Instant::now();
+    validate(&plan)?;
+    let entity = entity_of(&plan)?;
+    let info = scan::describe(&dynamo, &plan.table).await?;
+    let me = spec.worker;
+    let mut summary = Summary::new("rebuild");
+    summary.table = Some(plan.table.to_string());
+    summary.entity = Some(entity.name().to_owned());
+    summary.alias = Some(plan.alias.to_string());
+    summary.job_id = Some(spec.job_id.clone());
+    let mut report = WorkerReport {
+        worker: me,
+        of: plan.workers,
+        ..WorkerReport::default()
+    };
+    let store = JobStore::new(search.clone());
+    store.ensure().await?;
+    let record = JobRecord {
+        segments: plan.segments,
+        approximate_items: info.approximate_items,
+        workers: plan.workers,
+        phase: Phase::Setup,
+        setup_by: Some(me),
+        ..JobRecord::start(
+            spec.job_id.clone(),
+            plan.alias.as_str(),
+            plan.table.as_str(),
+            entity.name(),
+            "rebuild",
+            Utc::now(),
+        )
+    };
+    let (job, tail) = if store.create_job(&record).await? {
+        tracing::info!(job = %spec.job_id, worker = me, workers = plan.workers, "setting the job up");
+        let stream_arn = match &info.stream_arn {
+            Some(arn) if stream::has_new_images(&streams, arn).await? => {
+                Some((streams, arn.clone()))
+            }
+            _ => None,
+        };
+        match setup(
+            &store,
+            &search,
+            &plan,
+            entity,
+            record,
+            stream_arn,
+            &mut summary,
+        )
+        .await
+        {
+            Ok(set_up) => set_up,
+            Err(error @ Error::Locked(_)) => return Err(error),
+            Err(error) => {
+                abort_setup(&store, &plan, &spec.job_id, &error).await;
+                return Err(error);
+            }
+        }
+    } else {
+        (wait_for_setup(&store, &plan, &spec).await?, None)
+    };
+    if info.stream_arn.is_none() {
+        summary.warnings.push(format!(
+            "table {} has no stream, so writes made to it while the rebuild ran may be missing from the new index; check with `indexer verify --table {} --index {}` (and repair with --fix)",
+            plan.table, plan.table, plan.alias
+        ));
+    }
+    let now = Utc::now();
+    if let Some(other) = job.worker_states.iter().find(|w| {
+        w.worker == me && w.holder != holder() && coord::alive(&job, me, now, plan.timing.lease)
+    }) {
+        return Err(Error::Input(format!(
+            "worker {me} of job {} already runs on {}; give each worker its own number",
+            spec.job_id, other.holder
+        )));
+    }
+    let index = job.new_index.clone().unwrap_or_default();
+    summary.new_index = Some(index.clone());
+    summary.previous_index = job.previous_index.clone();
+    summary.resumed_from = job.resumed_from.clone();
+    let trackers = Arc::new(Trackers::for_worker(job.segments, &job.checkpoints, me));
+    let mine = trackers.active_checkpoints();
+    let handles = Handles {
+        counters: Arc::new(Counters::resuming(&mine)),
+        dead: Arc::new(DeadLetters::new(dead_letter_path(&plan, &index, me))),
+        trackers: Arc::clone(&trackers),
+        stop: CancellationToken::new(),
+    };
+    let already_scanned = Counters::get(&handles.counters.scanned);
+    let plan = Arc::new(plan);
+    let worker = Worker {
+        store,
+        plan: Arc::clone(&plan),
+        job_id: spec.job_id.clone(),
+        me,
+        holder: holder(),
+        trackers,
+        counters: Arc::clone(&handles.counters),
+    };
+    let progress = Progress::start(
+        Arc::clone(&handles.counters),
+        info.approximate_items.map(|n| n / u64::from(plan.workers)),
+        job.segments,
+        plan.progress_interval,
+    );
+    tracing::info!(job = %spec.job_id, worker = me, segments = ?mine.iter().filter(|c| !c.done).map(|c| c.segment).collect::<Vec<_>>(), "worker joined");
+    let ended = run_worker(
+        &worker,
+        &dynamo,
+        &search,
+        entity,
+        &handles,
+        job.segments,
+        &index,
+        tail,
+        &mut summary,
+        &mut report,
+    )
+    .await;
+    progress.finish();
+    let dead_file = handles.dead.finish();
+    report.scanned_this_run = Counters::get(&handles.counters.scanned) - already_scanned;
+    summary.scanned_this_run = report.scanned_this_run;
+    summary.retries = Counters::get(&handles.counters.retries);
+    summary.read_units = Counters::get(&handles.counters.read_milliunits) as f64 / 1000.0;
+    summary.concurrency = Counters::get(&handles.counters.concurrency);
+    summary.max_concurrency_reached = Counters::get(&handles.counters.max_concurrency);
+    summary.dead_letter_path = dead_file?.map(|p| p.display().to_string());
+    summary.worker = Some(report);
+    let result = match ended {
+        Ok(status) => Ok(status),
+        Err(error) => {
+            let message = format!("worker {me}: {error:#}");
+            tracing::error!(error = %message, "the worker failed; failing the job");
+            if !matches!(error, Error::LockLost(_) | Error::Job(_))
+                && let Err(end_error) = worker
+                    .end_job(JobStatus::Failed, |job| job.message = Some(message.clone()))
+                    .await
+            {
+                tracing::error!(error = %end_error, "cannot record the failed job");
+            }
+            Err(error)
+        }
+    };
+    if let Ok(Some((job, _))) = worker.store.job_versioned(&spec.job_id).await {
+        (summary.scanned, summary.indexed, summary.dead_lettered) = coord::totals(&job);
+    }
+    summary.set_elapsed(started.elapsed());
+    match result {
+        Ok(status) => {
+            summary.status = status;
+            Ok(summary)
+        }
+        Err(error @ (Error::Input(_) | Error::Locked(_))) => Err(error),
+        Err(error) => Ok(summary.failed(&error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_write_dead_letters_to_files_of_their_own() {
+        assert_eq!(
+            worker_file(Path::new("persons-x.dead-letter.jsonl"), 2),
+            PathBuf::from("persons-x.worker-2.dead-letter.jsonl")
+        );
+        assert_eq!(
+            worker_file(Path::new("/var/dl/out.jsonl"), 0),
+            PathBuf::from("/var/dl/out.worker-0.jsonl")
+        );
+        assert_eq!(
+            worker_file(Path::new("dead"), 1),
+            PathBuf::from("dead.worker-1")
+        );
+    }
+}

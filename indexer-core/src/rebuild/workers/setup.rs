@@ -1,0 +1,188 @@
+//! Setting a split job up, once, and waiting for it to be set up.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodbstreams::Client as StreamsClient;
+use chrono::Utc;
+
+use crate::entities::Entity;
+use crate::error::Error;
+use crate::jobs::coord;
+use crate::jobs::session::held_message;
+use crate::jobs::store::{Acquire, JobStore};
+use crate::jobs::{JobRecord, JobStatus, LockRecord, Phase};
+use crate::rebuild::run::{inspect, resumable, start_tail};
+use crate::rebuild::{RebuildPlan, build_definition};
+use crate::sink::client::{NameState, SearchClient};
+use crate::source::stream::StreamTail;
+use crate::summary::Summary;
+
+use super::WorkerSpec;
+
+/// Sets the job up: takes the lock, resumes or creates the index, assigns the segments and
+/// moves the job to [`Phase::Loading`]. Returns the job and, if the table has a stream, its tail.
+pub(super) async fn setup(
+    store: &JobStore,
+    search: &SearchClient,
+    plan: &RebuildPlan,
+    entity: &'static dyn Entity,
+    record: JobRecord,
+    stream_source: Option<(StreamsClient, String)>,
+    summary: &mut Summary,
+) -> Result<(JobRecord, Option<StreamTail>), Error> {
+    let now = Utc::now();
+    let lock = LockRecord {
+        alias: record.alias.clone(),
+        job_id: record.job_id.clone(),
+        holder: record.holder.clone(),
+        acquired_at: now,
+        heartbeat_at: now,
+        lease_secs: plan.timing.lease.as_secs().max(1),
+    };
+    let took_over = match store.acquire(lock, true).await? {
+        Acquire::Taken { took_over, .. } => took_over,
+        Acquire::Held { lock, job } => {
+            let message = held_message(&record.alias, &lock, job.as_deref());
+            let failed = JobRecord {
+                status: JobStatus::Failed,
+                ended_at: Some(Utc::now()),
+                message: Some(message.clone()),
+                ..record
+            };
+            store.save(&failed).await?;
+            return Err(Error::Locked(message));
+        }
+    };
+    if let Some(hung) = &took_over {
+        tracing::warn!(job = %hung.job_id, holder = %hung.holder, "took over the lock of a hung job");
+    }
+    let predecessor = store.latest(&record.alias).await?;
+    store.set_latest(&record).await?;
+    let resume = resumable(search, predecessor.as_ref(), took_over.as_ref(), plan).await?;
+    let (index, segments, saved) = match &resume {
+        Some(last) => {
+            let index = last.new_index.clone().unwrap_or_default();
+            tracing::info!(job = %last.job_id, index = %index, scanned = last.scanned, "resuming the interrupted job from its checkpoints");
+            store
+                .save(&JobRecord {
+                    status: JobStatus::Interrupted,
+                    message: Some(format!("resumed by job {}", record.job_id)),
+                    ended_at: last.ended_at.or(Some(Utc::now())),
+                    ..last.clone()
+                })
+                .await?;
+            (index, last.segments, last.checkpoints.clone())
+        }
+        None => {
+            let index = record.job_id.clone();
+            if search.name_state(&index).await? != NameState::Index {
+                search
+                    .create_index(&index, &build_definition(&entity.index_definition()))
+                    .await?;
+            }
+            tracing::info!(index = %index, alias = %plan.alias, "created the new index");
+            (index, plan.segments, Vec::new())
+        }
+    };
+    let mut checkpoints = crate::jobs::checkpoint::for_segments(segments, &saved);
+    coord::distribute(&mut checkpoints, plan.workers);
+    let previous_index = inspect(search, &plan.alias).await?.index_name(&plan.alias);
+    let tail = match stream_source {
+        Some((client, arn)) => Some(
+            start_tail(
+                client,
+                &arn,
+                entity,
+                search,
+                &index,
+                plan,
+                resume.is_some(),
+                summary,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    for _ in 0..50 {
+        let (mut job, token) = store.job_versioned(&record.job_id).await?.ok_or_else(|| {
+            Error::Job(format!(
+                "job {} lost its record during setup",
+                record.job_id
+            ))
+        })?;
+        job.phase = Phase::Loading;
+        job.new_index = Some(index.clone());
+        job.previous_index = previous_index.clone();
+        job.segments = segments;
+        job.checkpoints = checkpoints.clone();
+        job.resumed_from = resume.as_ref().map(|last| last.job_id.clone());
+        job.stream_tailed = tail.is_some();
+        job.started_at = Utc::now();
+        if store.save_job_if(&job, token).await? {
+            store.set_latest(&job).await?;
+            return Ok((job, tail));
+        }
+    }
+    Err(Error::Job(format!(
+        "job {} kept changing during its setup",
+        record.job_id
+    )))
+}
+
+/// Fails a job whose setup failed after it took the lock, and releases the lock, so the waiting
+/// workers stop at once and the next rebuild need not wait for the lease.
+pub(super) async fn abort_setup(store: &JobStore, plan: &RebuildPlan, job_id: &str, error: &Error) {
+    let recorded = async {
+        if let Some(mut job) = store.job(job_id).await? {
+            job.status = JobStatus::Failed;
+            job.ended_at = Some(Utc::now());
+            job.message = Some(format!("setup failed: {error:#}"));
+            store.save(&job).await?;
+        }
+        store.release_for_job(plan.alias.as_str(), job_id).await
+    };
+    if let Err(failure) = recorded.await {
+        tracing::error!(error = %failure, "cannot record the job's failed setup");
+    }
+}
+
+/// Waits until the setup worker has set the job up (polling its record), within one lease.
+pub(super) async fn wait_for_setup(
+    store: &JobStore,
+    plan: &RebuildPlan,
+    spec: &WorkerSpec,
+) -> Result<JobRecord, Error> {
+    let deadline = Instant::now() + plan.timing.lease;
+    loop {
+        let job = store
+            .job(&spec.job_id)
+            .await?
+            .ok_or_else(|| Error::Job(format!("job {} has no record any more", spec.job_id)))?;
+        if job.status.is_finished() {
+            return Err(Error::Job(format!(
+                "job {} ended ({:?}) before worker {} joined: {}",
+                spec.job_id,
+                job.status,
+                spec.worker,
+                job.message.as_deref().unwrap_or("no message")
+            )));
+        }
+        if job.phase != Phase::Setup {
+            if job.table != plan.table.as_str() || job.alias != plan.alias.as_str() {
+                return Err(Error::Input(format!(
+                    "job {} rebuilds alias {} from table {}, not {} from {}",
+                    spec.job_id, job.alias, job.table, plan.alias, plan.table
+                )));
+            }
+            return Ok(job);
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Job(format!(
+                "job {} was not set up within the lease ({} s): its setup worker seems to have died; start the rebuild again (it takes the lock over once the lease expires)",
+                spec.job_id,
+                plan.timing.lease.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
