@@ -175,12 +175,13 @@ async fn fetch(state: &mut State) -> Result<Credentials, CredentialError> {
             reason: "no credentials provider is configured".into(),
         });
     };
-    provider
-        .provide_credentials()
-        .await
-        .map_err(|error| CredentialError {
-            reason: crate::sink::client::cause_chain(&error),
-        })
+    provider.provide_credentials().await.map_err(|error| {
+        let reason = crate::sink::client::cause_chain(&error);
+        let generic = "an error occurred while loading credentials: ";
+        CredentialError {
+            reason: reason.strip_prefix(generic).unwrap_or(&reason).to_owned(),
+        }
+    })
 }
 
 /// The cache is itself a provider, so the AWS SDK clients can draw from it.
@@ -190,9 +191,7 @@ impl ProvideCredentials for CredentialCache {
         Self: 'a,
     {
         future::ProvideCredentials::new(async move {
-            self.get()
-                .await
-                .map_err(|error| CredentialsError::provider_error(error.reason))
+            self.get().await.map_err(CredentialsError::provider_error)
         })
     }
 }
