@@ -11,11 +11,12 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::connect::ConnectArgs;
 use crate::entities;
 use crate::error::Error;
 use crate::jobs::session::Timing;
 use crate::rebuild::{self, RebuildPlan};
-use crate::sink::client::{BasicAuth, SearchClient, TlsOptions};
+use crate::sink::client::SearchClient;
 use crate::sink::retry::RetryPolicy;
 use crate::summary::Summary;
 use crate::validate::{IndexName, NodeUrl, TableName};
@@ -151,120 +152,6 @@ impl DriftArgs {
         };
         Ok((dynamo_client().await?, search, target))
     }
-}
-
-/// How to reach the search cluster: transport rules and credentials.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ConnectArgs {
-    /// Allow plain `http://` to a host that is not loopback: requests, documents and
-    /// credentials then travel unencrypted.
-    #[arg(long, env = "ALLOW_HTTP")]
-    pub allow_http: bool,
-
-    /// A file holding `user:password` for HTTP basic auth. Alternatively set INDEX_USERNAME and
-    /// INDEX_PASSWORD; credentials are never accepted as flag values, which show in process lists.
-    #[arg(long, env = "BASIC_AUTH_FILE")]
-    pub basic_auth_file: Option<PathBuf>,
-
-    /// A PEM file of extra CA certificates to trust (a private CA), on top of the system's.
-    #[arg(long, env = "CA_BUNDLE")]
-    pub ca_bundle: Option<PathBuf>,
-
-    /// Do not verify the cluster's TLS certificate. Dangerous; logged loudly on every run.
-    #[arg(long, env = "INSECURE_SKIP_TLS_VERIFY")]
-    pub insecure: bool,
-}
-
-impl ConnectArgs {
-    /// The client for `host`, after checking the transport rule and loading credentials.
-    fn connect(
-        &self,
-        host: NodeUrl,
-        timeout: Duration,
-        retry: RetryPolicy,
-    ) -> Result<SearchClient, Error> {
-        if host.url().scheme() == "http" && !self.allow_http && !is_loopback(host.url()) {
-            return Err(Error::Input(format!(
-                "refusing plain http to {host}: use https, or pass --allow-http (ALLOW_HTTP=true) to send data unencrypted"
-            )));
-        }
-        let mut tls = TlsOptions {
-            insecure: self.insecure,
-            ..TlsOptions::default()
-        };
-        if let Some(path) = &self.ca_bundle {
-            let pem = std::fs::read(path).map_err(|e| {
-                Error::Input(format!("cannot read --ca-bundle {}: {e}", path.display()))
-            })?;
-            tls.extra_roots = reqwest::Certificate::from_pem_bundle(&pem)
-                .ok()
-                .filter(|certs| !certs.is_empty())
-                .ok_or_else(|| {
-                    Error::Input(format!(
-                        "--ca-bundle {} holds no PEM certificate",
-                        path.display()
-                    ))
-                })?;
-        }
-        if self.insecure {
-            tracing::warn!(host = %host, "TLS certificate verification is OFF (--insecure): the cluster's identity is not checked");
-        }
-        let client = SearchClient::new(host, timeout, retry, &tls)?;
-        Ok(match self.basic_auth()? {
-            Some(auth) => client.with_basic_auth(auth),
-            None => client,
-        })
-    }
-
-    fn basic_auth(&self) -> Result<Option<BasicAuth>, Error> {
-        if let Some(path) = &self.basic_auth_file {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::Input(format!(
-                    "cannot read --basic-auth-file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            let line = text.lines().next().unwrap_or_default().trim();
-            let Some((user, password)) = line
-                .split_once(':')
-                .filter(|(u, p)| !u.is_empty() && !p.is_empty())
-            else {
-                return Err(Error::Input(format!(
-                    "--basic-auth-file {} must hold one line `user:password`",
-                    path.display()
-                )));
-            };
-            return Ok(Some(BasicAuth {
-                user: user.to_owned(),
-                password: password.to_owned(),
-            }));
-        }
-        let user = std::env::var("INDEX_USERNAME")
-            .ok()
-            .filter(|v| !v.is_empty());
-        let password = std::env::var("INDEX_PASSWORD")
-            .ok()
-            .filter(|v| !v.is_empty());
-        match (user, password) {
-            (Some(user), Some(password)) => Ok(Some(BasicAuth { user, password })),
-            (None, None) => Ok(None),
-            _ => Err(Error::Input(
-                "set both INDEX_USERNAME and INDEX_PASSWORD, or neither".into(),
-            )),
-        }
-    }
-}
-
-fn is_loopback(url: &reqwest::Url) -> bool {
-    let host = url
-        .host_str()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The alias and cluster an operator command works on.
@@ -601,6 +488,8 @@ impl Target {
 async fn aws_config() -> Result<aws_config::SdkConfig, Error> {
     let config = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(10))
+        // One credentials cache per process: DynamoDB and the request signer share it.
+        .credentials_provider(crate::credentials::as_provider(crate::credentials::shared()))
         .load()
         .await;
     if config.region().is_none() {
@@ -912,48 +801,6 @@ mod tests {
         let resolved = args.target.resolve(true).expect("valid");
         assert_eq!(resolved.entity, "persons");
         assert!(resolved.host.is_none());
-    }
-
-    #[test]
-    fn only_loopback_hosts_may_use_plain_http_unless_allowed() {
-        let url = |s: &str| reqwest::Url::parse(s).expect("url");
-        assert!(is_loopback(&url("http://127.0.0.1:9200")));
-        assert!(is_loopback(&url("http://localhost:9200")));
-        assert!(is_loopback(&url("http://[::1]:9200")));
-        assert!(!is_loopback(&url("http://search.example.com:9200")));
-        assert!(!is_loopback(&url("http://10.0.0.5:9200")));
-        let refuse = ConnectArgs::default()
-            .connect(
-                NodeUrl::try_from("http://search.example.com").expect("url"),
-                Duration::from_secs(1),
-                RetryPolicy::default(),
-            )
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(refuse.contains("--allow-http"), "{refuse}");
-        let allowed = ConnectArgs {
-            allow_http: true,
-            ..ConnectArgs::default()
-        };
-        assert!(
-            allowed
-                .connect(
-                    NodeUrl::try_from("http://search.example.com").expect("url"),
-                    Duration::from_secs(1),
-                    RetryPolicy::default()
-                )
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn basic_auth_is_redacted_in_debug_output() {
-        let auth = BasicAuth {
-            user: "indexer".into(),
-            password: "s3cr3t".into(),
-        };
-        assert_eq!(format!("{auth:?}"), "BasicAuth(indexer, <redacted>)");
     }
 
     #[test]

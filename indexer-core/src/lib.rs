@@ -7,6 +7,8 @@
 //! configuration for flags and environment. See `rebuild` for the model.
 
 pub mod cli;
+pub mod connect;
+pub mod credentials;
 pub mod deadletter;
 pub mod drift;
 pub mod entities;

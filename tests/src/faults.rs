@@ -13,8 +13,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::http1::{Request, read_request, write_response};
 
 /// What to do to a whole `_bulk` request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,66 +125,6 @@ impl FaultProxy {
     }
 }
 
-struct Request {
-    method: String,
-    path: String,
-    content_type: Option<String>,
-    authorization: String,
-    body: Vec<u8>,
-}
-
-async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).await.ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let path = parts.next()?.to_owned();
-    let mut length = 0usize;
-    let mut content_type = None;
-    let mut authorization = String::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).await.ok()?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':')?;
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => length = value.trim().parse().ok()?,
-            "content-type" => content_type = Some(value.trim().to_owned()),
-            "authorization" => authorization = value.trim().to_owned(),
-            _ => {}
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).await.ok()?;
-    Some(Request {
-        method,
-        path,
-        content_type,
-        authorization,
-        body,
-    })
-}
-
-async fn write_response(
-    stream: &mut BufReader<TcpStream>,
-    status: u16,
-    body: &[u8],
-) -> std::io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
-    let stream = stream.get_mut();
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body).await?;
-    stream.flush().await
-}
-
 async fn serve(
     stream: TcpStream,
     upstream: String,
@@ -193,19 +135,17 @@ async fn serve(
     while let Some(request) = read_request(&mut reader).await {
         if let Ok(mut state) = state.lock() {
             state.seen.requests += 1;
-            state
-                .seen
-                .authorizations
-                .push(request.authorization.clone());
-            if request.method == "POST" && request.path.starts_with("/_aliases") {
+            state.seen.authorizations.push(
+                request
+                    .header("authorization")
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+            if request.method == "POST" && request.path() == "/_aliases" {
                 state.seen.alias_updates += 1;
             }
         }
-        let is_bulk = request
-            .path
-            .split('?')
-            .next()
-            .is_some_and(|p| p.ends_with("/_bulk"));
+        let is_bulk = request.path().ends_with("/_bulk");
         if is_bulk {
             let fault = {
                 let Ok(mut state) = state.lock() else { return };
@@ -268,9 +208,9 @@ async fn serve(
             &http,
             &upstream,
             &request.method,
-            &request.path,
-            request.content_type.as_deref(),
-            request.body,
+            &request.target,
+            request.header("content-type"),
+            request.body.clone(),
         )
         .await;
         if write_response(&mut reader, status, &body).await.is_err() {
@@ -279,7 +219,8 @@ async fn serve(
     }
 }
 
-async fn forward(
+/// Sends a request on to the upstream server; a transport failure becomes a 502.
+pub(crate) async fn forward(
     http: &reqwest::Client,
     upstream: &str,
     method: &str,
@@ -384,7 +325,7 @@ async fn bulk_with_item_faults(
             http,
             upstream,
             "POST",
-            &request.path,
+            &request.target,
             Some("application/x-ndjson"),
             forwarded.into_bytes(),
         )

@@ -233,6 +233,18 @@ pub fn spawn_indexer(args: &[&str], extra_env: &[(&str, &str)]) -> tokio::proces
         "AWS_ENDPOINT_URL",
         "INDEX_USERNAME",
         "INDEX_PASSWORD",
+        // The machine's own AWS identity must not reach a test.
+        "AWS_SESSION_TOKEN",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "INDEX_AUTH",
+        "INDEX_REGION",
+        "SIGV4_SERVICE",
+        "INDEX_RESOLVE",
     ] {
         command.env_remove(key);
     }

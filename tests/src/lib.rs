@@ -4,4 +4,6 @@
 pub mod faults;
 pub mod fixtures;
 pub mod harness;
+pub mod http1;
+pub mod sigv4;
 pub mod tls;

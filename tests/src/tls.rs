@@ -18,20 +18,38 @@ pub struct TestPki {
 impl TestPki {
     /// A fresh CA and a server certificate for `localhost` and 127.0.0.1.
     pub fn generate() -> anyhow::Result<TestPki> {
+        TestPki::generate_for(&["localhost", "127.0.0.1"])
+    }
+
+    /// A fresh CA and a server certificate for these names (DNS names or IP addresses).
+    pub fn generate_for(names: &[&str]) -> anyhow::Result<TestPki> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca_cert = ca_params.self_signed(&ca_key)?;
         let issuer = Issuer::new(ca_params, ca_key);
         let server_key = KeyPair::generate()?;
-        let server_params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+        let names = names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let server_params = CertificateParams::new(names)?;
         let server_cert = server_params.signed_by(&server_key, &issuer)?;
         Ok(TestPki {
             ca_pem: ca_cert.pem(),
             server_cert: server_cert.der().clone(),
             server_key: PrivatePkcs8KeyDer::from(server_key.serialize_der()),
         })
+    }
+
+    /// An acceptor serving the server certificate.
+    pub fn acceptor(&self) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![self.server_cert.clone()],
+                PrivateKeyDer::Pkcs8(self.server_key.clone_key()),
+            )?;
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
     }
 }
 
@@ -51,15 +69,7 @@ impl Drop for TlsFront {
 impl TlsFront {
     /// Serves TLS with `pki`'s server certificate and relays to `upstream` (`host:port`).
     pub async fn start(pki: &TestPki, upstream: &str) -> anyhow::Result<TlsFront> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![pki.server_cert.clone()],
-                PrivateKeyDer::Pkcs8(pki.server_key.clone_key()),
-            )?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let acceptor = pki.acceptor()?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("https://localhost:{}", listener.local_addr()?.port());
         let upstream = upstream.to_owned();

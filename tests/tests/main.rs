@@ -8,6 +8,7 @@ mod faults;
 mod jobs;
 mod rebuild;
 mod security;
+mod sigv4;
 mod streams;
 mod swap;
 mod throttle;

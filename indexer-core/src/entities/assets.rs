@@ -346,7 +346,7 @@ impl Entity for Assets {
     }
 
     fn to_document(&self, item: &Item) -> Result<Document, MapError> {
-        let asset = Asset::from_item(Fields::of(item))?;
+        let asset = Asset::from_item(Fields::checked(item)?)?;
         Document::new(asset.id.clone(), &asset)
             .map(|doc| doc.versioned(asset.version_number.as_ref()))
     }

@@ -11,6 +11,8 @@
 //! them silently.
 
 pub mod assets;
+#[cfg(test)]
+mod hostile;
 pub mod persons;
 pub mod tenures;
 #[cfg(test)]
@@ -176,18 +178,8 @@ mod factory_properties {
     use proptest::collection::{hash_map, vec};
     use proptest::prelude::*;
 
-    use super::testing::{assert_every_field_is_mapped, body_json};
+    use super::testing::{assert_every_field_is_mapped, body_json, full_item};
     use super::*;
-
-    /// The fully populated sample item of each entity; a new entity must add its own here.
-    fn full_item(entity: &dyn Entity) -> Item {
-        match entity.name() {
-            "persons" => persons::tests::full_item(),
-            "tenures" => tenures::tests::full_item(),
-            "assets" => assets::tests::full_item(),
-            other => panic!("no fully populated sample item for entity `{other}`"),
-        }
-    }
 
     #[test]
     fn every_field_of_every_fully_populated_document_is_mapped() {
@@ -225,7 +217,7 @@ mod factory_properties {
         "subType", "frequency", "amount",
     ];
 
-    fn key() -> impl Strategy<Value = String> {
+    pub(super) fn key() -> impl Strategy<Value = String> {
         prop_oneof![
             4 => proptest::sample::select(FIELD_NAMES).prop_map(str::to_owned),
             1 => "[a-zA-Z]{0,8}",

@@ -144,7 +144,7 @@ impl Entity for Persons {
     }
 
     fn to_document(&self, item: &Item) -> Result<Document, MapError> {
-        let person = Person::from_item(Fields::of(item))?;
+        let person = Person::from_item(Fields::checked(item)?)?;
         Document::new(person.id.clone(), &person)
             .map(|doc| doc.versioned(person.version_number.as_ref()))
     }

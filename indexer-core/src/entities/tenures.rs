@@ -224,7 +224,7 @@ impl Entity for Tenures {
     }
 
     fn to_document(&self, item: &Item) -> Result<Document, MapError> {
-        let tenure = Tenure::from_item(Fields::of(item))?;
+        let tenure = Tenure::from_item(Fields::checked(item)?)?;
         Document::new(tenure.id.clone(), &tenure)
             .map(|doc| doc.versioned(tenure.version_number.as_ref()))
     }

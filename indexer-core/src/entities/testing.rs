@@ -45,6 +45,16 @@ pub fn with(mut item: Item, key: &str, value: AttributeValue) -> Item {
     item
 }
 
+/// The fully populated sample item of each entity; a new entity must add its own here.
+pub fn full_item(entity: &dyn Entity) -> Item {
+    match entity.name() {
+        "persons" => super::persons::tests::full_item(),
+        "tenures" => super::tenures::tests::full_item(),
+        "assets" => super::assets::tests::full_item(),
+        other => panic!("no fully populated sample item for entity `{other}`"),
+    }
+}
+
 /// The document body parsed back into JSON, for snapshots and assertions.
 pub fn body_json(document: &Document) -> Value {
     serde_json::from_slice(&document.body).expect("a document body is JSON")

@@ -312,4 +312,87 @@ mod tests {
             let _ = parse_answer(text.as_bytes(), 2);
         }
     }
+
+    /// A bulk answer for `statuses`, with an error object on every failed item.
+    fn answer_for(statuses: &[u16]) -> String {
+        let items: Vec<Value> = statuses
+            .iter()
+            .enumerate()
+            .map(|(i, status)| {
+                let mut item =
+                    serde_json::json!({ "_index": "x", "_id": i.to_string(), "status": status });
+                if *status >= 300 {
+                    item["error"] =
+                        serde_json::json!({ "type": "some_exception", "reason": "because" });
+                }
+                serde_json::json!({ "index": item })
+            })
+            .collect();
+        serde_json::json!({ "took": 1, "errors": true, "items": items }).to_string()
+    }
+
+    #[test]
+    fn nesting_deeper_than_any_answer_is_an_error_not_a_stack_overflow() {
+        for depth in [200, 100_000] {
+            let deep = format!("{{\"items\":{}{}}}", "[".repeat(depth), "]".repeat(depth));
+            assert!(parse_answer(deep.as_bytes(), 1).is_err());
+            let objects = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+            assert!(parse_answer(objects.as_bytes(), 1).is_err());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Every cut of a real answer short of its end is an error: a truncated answer never
+        /// counts anything as done.
+        #[test]
+        fn every_truncation_of_an_answer_is_an_error(statuses in proptest::collection::vec(prop_oneof![Just(200u16), Just(201), Just(400), Just(409), Just(429), Just(503)], 1..40)) {
+            let answer = answer_for(&statuses);
+            let bytes = answer.as_bytes();
+            prop_assert_eq!(parse_answer(bytes, statuses.len()).map(|v| v.len()), Ok(statuses.len()));
+            for cut in 0..bytes.len() {
+                prop_assert!(parse_answer(&bytes[..cut], statuses.len()).is_err(), "accepted a cut at {cut}");
+            }
+        }
+
+        /// Random answers of up to 2,000 items: one verdict per item when the count matches
+        /// (done, retry or rejection according to the status), an error otherwise.
+        #[test]
+        fn verdicts_follow_the_status_of_each_item(
+            statuses in proptest::collection::vec(any::<u16>(), 0..2_000),
+            off_by in prop_oneof![Just(0usize), 1usize..3],
+        ) {
+            let answer = answer_for(&statuses);
+            let expected = statuses.len() + off_by;
+            let verdicts = parse_answer(answer.as_bytes(), expected);
+            if off_by > 0 {
+                prop_assert!(verdicts.is_err());
+                return Ok(());
+            }
+            let verdicts = verdicts.map_err(TestCaseError::fail)?;
+            for (status, verdict) in statuses.iter().zip(&verdicts) {
+                match verdict {
+                    ItemVerdict::Done => prop_assert!((200..300).contains(status)),
+                    ItemVerdict::Retry { status: s, .. } => prop_assert!(s == status && is_retriable_status(*s)),
+                    ItemVerdict::Rejected { status: s, .. } => prop_assert!(s == status && !(200..300).contains(s)),
+                }
+            }
+        }
+
+        /// Large random bytes (up to 64 KiB), and a valid answer with random bytes spliced in.
+        #[test]
+        fn large_random_and_corrupted_answers_never_panic(
+            noise in proptest::collection::vec(any::<u8>(), 0..65_536),
+            at in any::<prop::sample::Index>(),
+            statuses in proptest::collection::vec(Just(201u16), 1..20),
+        ) {
+            prop_assert!(parse_answer(&noise, 1).is_err());
+            let answer = answer_for(&statuses);
+            let mut corrupted = answer.into_bytes();
+            let at = at.index(corrupted.len());
+            corrupted.splice(at..at, noise.iter().copied().take(64));
+            let _ = parse_answer(&corrupted, statuses.len());
+        }
+    }
 }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::retry::RetryPolicy;
+use super::sigv4::SigV4;
 use crate::validate::NodeUrl;
 
 /// A failure talking to the search cluster.
@@ -35,6 +36,9 @@ pub enum SinkError {
     },
     #[error("{op}: unexpected answer from the search cluster: {reason}")]
     Decode { op: String, reason: String },
+    /// The request could not be signed (no AWS credentials, or a signing failure).
+    #[error("{op}: {reason}")]
+    Signing { op: String, reason: String },
 }
 
 impl SinkError {
@@ -44,7 +48,7 @@ impl SinkError {
             // A certificate verdict does not change by asking again.
             SinkError::Transport { cause, .. } => !cause.contains("certificate"),
             SinkError::Status { status, .. } => super::retry::is_retriable_status(*status),
-            SinkError::Decode { .. } => false,
+            SinkError::Decode { .. } | SinkError::Signing { .. } => false,
         }
     }
 }
@@ -94,13 +98,22 @@ impl std::fmt::Debug for BasicAuth {
     }
 }
 
+/// How requests prove who sends them.
+#[derive(Debug, Clone, Default)]
+pub enum Auth {
+    #[default]
+    None,
+    Basic(BasicAuth),
+    SigV4(SigV4),
+}
+
 /// A client for one cluster.
 #[derive(Clone)]
 pub struct SearchClient {
     http: reqwest::Client,
     node: NodeUrl,
     retry: RetryPolicy,
-    auth: Option<BasicAuth>,
+    auth: Auth,
 }
 
 /// How TLS certificates are verified. Verification is on by default against the system's roots.
@@ -110,6 +123,9 @@ pub struct TlsOptions {
     pub extra_roots: Vec<reqwest::Certificate>,
     /// Accept any certificate. Only for explicit, logged use.
     pub insecure: bool,
+    /// Fixed addresses for host names, like curl's `--resolve`: the host keeps its name (for
+    /// TLS verification, the `Host` header and signing) but is reached at this address.
+    pub resolve: Vec<(String, std::net::SocketAddr)>,
 }
 
 impl SearchClient {
@@ -130,6 +146,9 @@ impl SearchClient {
         if tls.insecure {
             builder = builder.danger_accept_invalid_certs(true);
         }
+        for (host, addr) in &tls.resolve {
+            builder = builder.resolve(host, *addr);
+        }
         let http = builder.build().map_err(|source| SinkError::Transport {
             op: "create HTTP client".into(),
             host: node.to_string(),
@@ -139,7 +158,7 @@ impl SearchClient {
             http,
             node,
             retry,
-            auth: None,
+            auth: Auth::None,
         })
     }
 
@@ -147,10 +166,15 @@ impl SearchClient {
         &self.node
     }
 
-    /// Sends HTTP basic credentials with every request.
-    pub fn with_basic_auth(mut self, auth: BasicAuth) -> SearchClient {
-        self.auth = Some(auth);
+    /// Authenticates every request this way.
+    pub fn with_auth(mut self, auth: Auth) -> SearchClient {
+        self.auth = auth;
         self
+    }
+
+    /// Sends HTTP basic credentials with every request.
+    pub fn with_basic_auth(self, auth: BasicAuth) -> SearchClient {
+        self.with_auth(Auth::Basic(auth))
     }
 
     /// Sends a request and returns status and body, without judging the status.
@@ -161,9 +185,21 @@ impl SearchClient {
         path: &str,
         body: Option<(Vec<u8>, &str)>,
     ) -> Result<(StatusCode, Vec<u8>), SinkError> {
-        let mut request = self.http.request(method, self.node.join(path));
-        if let Some(auth) = &self.auth {
-            request = request.basic_auth(&auth.user, Some(&auth.password));
+        let url = self.node.join(path);
+        let mut request = self.http.request(method.clone(), url.clone());
+        match &self.auth {
+            Auth::None => {}
+            Auth::Basic(auth) => request = request.basic_auth(&auth.user, Some(&auth.password)),
+            Auth::SigV4(signer) => {
+                let content_type = body.as_ref().map(|(_, content_type)| *content_type);
+                let bytes = body
+                    .as_ref()
+                    .map(|(bytes, _)| bytes.as_slice())
+                    .unwrap_or_default();
+                for (name, value) in sign(signer, op, &method, &url, content_type, bytes).await? {
+                    request = request.header(name, value);
+                }
+            }
         }
         if let Some((bytes, content_type)) = body {
             request = request.header("content-type", content_type).body(bytes);
@@ -548,8 +584,39 @@ impl SearchClient {
     }
 }
 
+/// The signing headers for a request, `host` set explicitly so that the signed value is the one
+/// sent (`name:port` when the port is not the scheme's default, as HTTP clients send it).
+async fn sign(
+    signer: &SigV4,
+    op: &str,
+    method: &Method,
+    url: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, SinkError> {
+    let failed = |reason: String| SinkError::Signing {
+        op: op.to_owned(),
+        reason,
+    };
+    let url = reqwest::Url::parse(url).map_err(|e| failed(format!("cannot sign {url}: {e}")))?;
+    let host = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    let mut headers = vec![("host", host.as_str())];
+    if let Some(content_type) = content_type {
+        headers.push(("content-type", content_type));
+    }
+    let mut signed = signer
+        .sign(method.as_str(), url.as_str(), &headers, body)
+        .await
+        .map_err(|error| failed(error.to_string()))?;
+    signed.push(("host".to_owned(), host));
+    Ok(signed)
+}
+
 /// An error and its sources, joined: `error sending request: …: invalid peer certificate: …`.
-fn cause_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn cause_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -6,3 +6,4 @@ pub mod batch;
 pub mod bulk;
 pub mod client;
 pub mod retry;
+pub mod sigv4;

@@ -10,7 +10,10 @@
 //! - numbers keep their exact decimal text ([`Number`]): DynamoDB carries 38 significant digits,
 //!   a JSON double does not, and money and ids must not lose precision;
 //! - a number or boolean stored as a string (`"12.50"`, `"true"`) is accepted, since owning
-//!   services have done both over the years; anything else of the wrong type is an error.
+//!   services have done both over the years; anything else of the wrong type is an error;
+//! - an item nested deeper than DynamoDB's own limit of [`MAX_DEPTH`] levels of maps and lists
+//!   cannot be genuine table data: [`Fields::checked`] refuses it (the item is dead-lettered), and
+//!   [`to_dynamo_json`] renders at most that many levels, so no input can exhaust the stack.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,6 +26,30 @@ use serde_json::value::RawValue;
 
 /// One DynamoDB item as the SDK returns it.
 pub type Item = HashMap<String, AttributeValue>;
+
+/// The deepest nesting of maps and lists DynamoDB stores (its documented limit is 32 levels).
+pub const MAX_DEPTH: usize = 32;
+
+/// The top-level attribute holding a value nested deeper than [`MAX_DEPTH`] maps and lists, if
+/// any. Walks the item with an explicit stack: no recursion, whatever the input.
+pub fn too_deep(item: &Item) -> Option<&str> {
+    let mut pending: Vec<(&AttributeValue, usize)> = Vec::new();
+    for (name, value) in item {
+        pending.push((value, 0));
+        while let Some((value, depth)) = pending.pop() {
+            let children: Box<dyn Iterator<Item = &AttributeValue>> = match value {
+                AttributeValue::L(values) => Box::new(values.iter()),
+                AttributeValue::M(map) => Box::new(map.values()),
+                _ => continue,
+            };
+            if depth + 1 > MAX_DEPTH {
+                return Some(name);
+            }
+            pending.extend(children.map(|child| (child, depth + 1)));
+        }
+    }
+    None
+}
 
 /// Why an item could not be mapped to a document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -168,6 +195,19 @@ impl<'a> Nested<'a> {
 }
 
 impl<'a> Fields<'a> {
+    /// Fields of a top-level item, after checking it is no deeper than DynamoDB allows.
+    pub fn checked(item: &'a Item) -> Result<Fields<'a>, MapError> {
+        match too_deep(item) {
+            Some(name) => Err(MapError::Invalid {
+                path: name.to_owned(),
+                reason: format!(
+                    "nested deeper than {MAX_DEPTH} levels of maps and lists, DynamoDB's own limit"
+                ),
+            }),
+            None => Ok(Fields::of(item)),
+        }
+    }
+
     /// Fields of a top-level item.
     pub fn of(item: &'a Item) -> Fields<'a> {
         Fields {
@@ -402,17 +442,25 @@ impl<'a> Fields<'a> {
 
 /// Renders an item in DynamoDB JSON (`{"id": {"S": "…"}}`), lossless: numbers stay text and
 /// binaries are base64. Used for the dead-letter file, so a failed item can be inspected and
-/// re-put exactly as it was read.
+/// re-put exactly as it was read. A value nested deeper than [`MAX_DEPTH`] (which DynamoDB
+/// cannot hold) is rendered as `{"TRUNCATED": "…"}`, which [`from_dynamo_json`] refuses.
 pub fn to_dynamo_json(item: &Item) -> serde_json::Value {
     serde_json::Value::Object(
         item.iter()
-            .map(|(k, v)| (k.clone(), attr_json(v)))
+            .map(|(k, v)| (k.clone(), attr_json(v, 0)))
             .collect(),
     )
 }
 
-fn attr_json(value: &AttributeValue) -> serde_json::Value {
+fn attr_json(value: &AttributeValue, depth: usize) -> serde_json::Value {
     use serde_json::{Value, json};
+    let depth = match value {
+        AttributeValue::L(_) | AttributeValue::M(_) if depth >= MAX_DEPTH => {
+            return json!({ "TRUNCATED": format!("nested deeper than {MAX_DEPTH} levels") });
+        }
+        AttributeValue::L(_) | AttributeValue::M(_) => depth + 1,
+        _ => depth,
+    };
     match value {
         AttributeValue::S(s) => json!({ "S": s }),
         AttributeValue::N(n) => json!({ "N": n }),
@@ -420,10 +468,10 @@ fn attr_json(value: &AttributeValue) -> serde_json::Value {
         AttributeValue::Bool(b) => json!({ "BOOL": b }),
         AttributeValue::Null(b) => json!({ "NULL": b }),
         AttributeValue::L(values) => {
-            json!({ "L": values.iter().map(attr_json).collect::<Vec<_>>() })
+            json!({ "L": values.iter().map(|v| attr_json(v, depth)).collect::<Vec<_>>() })
         }
         AttributeValue::M(map) => {
-            json!({ "M": Value::Object(map.iter().map(|(k, v)| (k.clone(), attr_json(v))).collect()) })
+            json!({ "M": Value::Object(map.iter().map(|(k, v)| (k.clone(), attr_json(v, depth))).collect()) })
         }
         AttributeValue::Ss(values) => json!({ "SS": values }),
         AttributeValue::Ns(values) => json!({ "NS": values }),
@@ -620,6 +668,47 @@ mod tests {
         assert_eq!(json["l"]["L"][1]["BOOL"], false);
         assert_eq!(json["s"]["S"], "é");
         assert_eq!(from_dynamo_json(&json), Ok(it));
+    }
+
+    #[test]
+    fn nesting_is_allowed_up_to_dynamodb_limit_and_refused_past_it() {
+        let nest = |levels: usize| {
+            (0..levels).fold(AttributeValue::S("leaf".into()), |inner, level| {
+                if level % 2 == 0 {
+                    AttributeValue::L(vec![AttributeValue::Null(true), inner])
+                } else {
+                    AttributeValue::M([("k".to_owned(), inner)].into())
+                }
+            })
+        };
+        let at_limit = item(&[
+            ("id", AttributeValue::S("1".into())),
+            ("deep", nest(MAX_DEPTH)),
+        ]);
+        assert_eq!(too_deep(&at_limit), None);
+        assert!(Fields::checked(&at_limit).is_ok());
+        let rendered = to_dynamo_json(&at_limit).to_string();
+        assert!(!rendered.contains("TRUNCATED"));
+        let past = item(&[
+            ("id", AttributeValue::S("1".into())),
+            ("deep", nest(MAX_DEPTH + 1)),
+        ]);
+        assert_eq!(too_deep(&past), Some("deep"));
+        let Err(error) = Fields::checked(&past) else {
+            panic!("33 levels must be refused")
+        };
+        assert_eq!(
+            error.to_string(),
+            "attribute `deep`: nested deeper than 32 levels of maps and lists, DynamoDB's own limit"
+        );
+        assert_eq!(error.kind(), "invalid_value");
+        assert_eq!(
+            to_dynamo_json(&past)
+                .to_string()
+                .matches("TRUNCATED")
+                .count(),
+            1
+        );
     }
 
     proptest! {
