@@ -188,7 +188,14 @@ pub async fn work(
             Some(arn) if stream::has_new_images(&streams, arn).await? => {
                 Some((streams, arn.clone()))
             }
-            _ => None,
+            Some(_) => {
+                summary.warnings.push(format!(
+                    "the stream of table {} carries no new images, so it cannot be replayed: writes made to the table while the rebuild ran may be missing from the new index; check with `indexer verify --table {} --index {}` (and repair with --fix)",
+                    plan.table, plan.table, plan.alias
+                ));
+                None
+            }
+            None => None,
         };
         match setup(
             &store,
