@@ -33,17 +33,39 @@ fn version_of(item: &fixtures::Item) -> Option<u64> {
 
 #[tokio::test]
 async fn writes_made_during_a_rebuild_of_a_table_with_a_stream_are_not_lost() {
-    rebuild_while_writing(&[]).await;
+    rebuild_while_writing(&[], false).await;
 }
 
 #[tokio::test]
 async fn writes_made_during_a_rebuild_split_over_workers_are_not_lost() {
-    rebuild_while_writing(&["--workers", "2", "--heartbeat", "1", "--lease", "10"]).await;
+    let args = ["--workers", "2", "--heartbeat", "1", "--lease", "10"];
+    rebuild_while_writing(&args, false).await;
+}
+
+#[tokio::test]
+async fn writes_are_not_lost_when_the_worker_that_set_the_job_up_dies() {
+    let args = ["--workers", "2", "--heartbeat", "1", "--lease", "3"];
+    rebuild_while_writing(&args, true).await;
+}
+
+/// The process id of the worker that set the alias's running job up, once a second worker has
+/// registered as its stream backup and both have joined.
+async fn setup_worker_pid(search: &Search, alias: &str) -> Option<String> {
+    let job = search.latest_job(alias).await?;
+    let setup = job["setup_by"].as_u64()?;
+    job["stream_backup"].as_u64()?;
+    let states = job["worker_states"].as_array()?;
+    if states.len() < 2 {
+        return None;
+    }
+    let state = states.iter().find(|s| s["worker"] == setup)?;
+    Some(state["holder"].as_str()?.rsplit(':').next()?.to_owned())
 }
 
 /// Rebuilds (with `extra` arguments) while a writer creates, changes and deletes items, then
-/// checks the writes reached the index and `verify` finds no drift.
-async fn rebuild_while_writing(extra: &[&str]) {
+/// checks the writes reached the index and `verify` finds no drift. With `kill_setup_worker`,
+/// the worker that set a split job up (and tails the stream) is killed with SIGKILL mid-run.
+async fn rebuild_while_writing(extra: &[&str], kill_setup_worker: bool) {
     let names = unique("Persons", "persons");
     let client = services().dynamo();
     fixtures::create_table(&client, &names.table, true)
@@ -81,11 +103,24 @@ async fn rebuild_while_writing(extra: &[&str]) {
     let mut writes = Writes::default();
     let mut next_new = SEEDED;
     let mut stopped_by = "the write bound";
+    let mut killed: Option<u64> = None;
     let started = Instant::now();
     for i in 0..MAX_WRITES {
         if rebuild.is_finished() {
             stopped_by = "the rebuild's exit";
             break;
+        }
+        if kill_setup_worker
+            && killed.is_none()
+            && i % 10 == 5
+            && let Some(pid) = setup_worker_pid(&search, &names.alias).await
+        {
+            let status = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status()
+                .expect("kill");
+            assert!(status.success());
+            killed = Some(writes.created + writes.changed + writes.deleted);
         }
         // Writes after the swap belong to the live index's own updates, not to the rebuild; the
         // rebuild replays those made until its final drain, which lasts past the swap.
@@ -137,6 +172,12 @@ async fn rebuild_while_writing(extra: &[&str]) {
     let writing = started.elapsed();
     let run = rebuild.await.expect("the rebuild task");
     assert_eq!(run.code, 0, "{run:?}");
+    if kill_setup_worker {
+        let before = killed.expect("the setup worker was killed mid-run");
+        let after = writes.created + writes.changed + writes.deleted - before;
+        assert!(after > 10, "writes continued after the kill: {after}");
+        eprintln!("setup worker killed after {before} writes; {after} more writes followed");
+    }
     let summary = &run.summary;
     assert_eq!(summary["status"], "succeeded", "{summary}");
     assert_eq!(summary["swapped"], true, "{summary}");

@@ -18,9 +18,9 @@
 //!   stops reading it at once and drops what it had not saved: a segment's counts come only from
 //!   its owner's checkpoints, so the totals stay exact.
 //! - The worker whose write finds every segment done claims the **finish**: it moves the job to
-//!   [`Phase::Finishing`] and names itself the finisher; only it gates and swaps. The setup
-//!   worker (which tails the stream, if any) is preferred while it is alive; a dead finisher is
-//!   replaced the same way.
+//!   [`Phase::Finishing`] and names itself the finisher; only it gates and swaps. The workers
+//!   tailing the stream (the setup worker, then its backup) are preferred while alive; a dead
+//!   finisher is replaced the same way.
 //! - A worker stopped by a signal saves its checkpoints and says so; the last live worker to stop
 //!   marks the job interrupted, so the next rebuild resumes it.
 
@@ -170,11 +170,13 @@ pub fn merge(mut job: JobRecord, local: &Local<'_>, now: DateTime<Utc>, lease: D
     let all_done = all_done(&job);
     let mut finishing = job.phase == Phase::Finishing && job.finisher == Some(me);
     if running && all_done && !finishing {
-        let preferred = job
-            .setup_by
-            .filter(|&setup| setup != me && alive(&job, setup, now, lease));
+        // The workers tailing the stream finish first, so the stream is drained before the gate.
+        let preferred = [job.setup_by, job.stream_backup]
+            .into_iter()
+            .flatten()
+            .find(|&w| w == me || alive(&job, w, now, lease));
         let claim = match (job.phase, job.finisher) {
-            (Phase::Loading, _) => preferred.is_none(),
+            (Phase::Loading, _) => preferred.is_none_or(|w| w == me),
             (Phase::Finishing, Some(other)) => !alive(&job, other, now, lease),
             (Phase::Finishing, None) => true,
             (Phase::Setup, _) => false,
@@ -355,6 +357,32 @@ mod tests {
         );
         assert!(takeover.finishing);
         assert_eq!(takeover.job.finisher, Some(1));
+    }
+
+    #[test]
+    fn with_the_setup_worker_dead_its_stream_backup_finishes_before_any_other() {
+        let mut record = job(3, 3);
+        record.stream_backup = Some(2);
+        record.checkpoints[0] = done(0, 0, 1);
+        record.checkpoints[2] = done(2, 2, 1);
+        record = merge(record, &local(1, &[], false), at(29), LEASE).job;
+        record = merge(record, &local(2, &[done(2, 2, 1)], true), at(29), LEASE).job;
+        // Worker 0 (setup) never beat, so it is dead at 30 s; workers 1 and 2 beat at 29 s.
+        let by_one = merge(
+            record.clone(),
+            &local(1, &[done(1, 1, 1)], true),
+            at(30),
+            LEASE,
+        );
+        assert!(
+            by_one.all_done && !by_one.finishing,
+            "the live backup goes first"
+        );
+        let by_two = merge(by_one.job, &local(2, &[done(2, 2, 1)], true), at(31), LEASE);
+        assert!(by_two.finishing);
+        // With the backup dead too, anyone finishes.
+        let late = merge(record, &local(1, &[done(1, 1, 1)], true), at(60), LEASE);
+        assert!(late.finishing);
     }
 
     #[test]

@@ -136,6 +136,10 @@ pub struct JobRecord {
     /// Whether the setup worker tails the table's stream into the new index.
     #[serde(default)]
     pub stream_tailed: bool,
+    /// A second worker tailing the stream from before the scan began, so the job's writes are
+    /// replayed even if the setup worker dies (DynamoDB Streams allows two readers per shard).
+    #[serde(default)]
+    pub stream_backup: Option<u32>,
     /// Abandoned with its building index deleted: a run still writing when it notices deletes
     /// the index again after its last write (a bulk write re-creates a missing index).
     #[serde(default)]
@@ -180,6 +184,7 @@ impl JobRecord {
             setup_by: None,
             finisher: None,
             stream_tailed: false,
+            stream_backup: None,
             index_discarded: false,
         }
     }

@@ -414,6 +414,7 @@ async fn load_and_swap(
     if let Some(tail) = &tail {
         drain(tail, Duration::ZERO, "before the gate", plan, summary).await?;
     }
+    let streamed = tail.is_some();
     gate_and_swap(
         search,
         plan,
@@ -422,12 +423,15 @@ async fn load_and_swap(
         &previous,
         live_count,
         tail,
+        streamed,
         summary,
     )
     .await
 }
 
-/// [`finish`] (gate, swap, retire), then [`close_tail`] when the stream is tailed.
+/// [`finish`] (gate, swap, retire), then [`close_tail`] when the stream is tailed. `streamed`:
+/// a stream tail (this run's or another worker's) wrote into the index, so its count is not
+/// exact (see [`GateInput::exact_count`]).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn gate_and_swap(
     search: &SearchClient,
@@ -437,6 +441,7 @@ pub(super) async fn gate_and_swap(
     previous: &Previous,
     live_count: Option<u64>,
     tail: Option<StreamTail>,
+    streamed: bool,
     summary: &mut Summary,
 ) -> Result<Status, Error> {
     let status = finish(
@@ -446,7 +451,7 @@ pub(super) async fn gate_and_swap(
         new_index,
         previous,
         live_count,
-        tail.is_none(),
+        !streamed && tail.is_none(),
         summary,
     )
     .await?;

@@ -98,20 +98,73 @@ fn error(
     }
 }
 
-struct State {
+/// Where the tail is in the stream: the shards seen and an iterator for each one still read.
+struct Shards {
     client: StreamsClient,
     arn: String,
-    entity: &'static dyn Entity,
-    search: SearchClient,
-    index: String,
-    retry: RetryPolicy,
     /// Every shard seen, open or not.
     known: HashSet<String>,
     /// The iterator of each shard still being read.
     iterators: HashMap<String, String>,
     described: Instant,
+}
+
+struct State {
+    shards: Shards,
+    entity: &'static dyn Entity,
+    search: SearchClient,
+    index: String,
+    retry: RetryPolicy,
     stats: TailStats,
     failure: Option<String>,
+}
+
+/// A stream with `LATEST` iterators taken on its open shards and nothing read yet: opened before
+/// a scan starts, and tailed ([`OpenedStream::tail`]) once the index to write into is known.
+/// Iterators stay valid for 15 minutes.
+pub struct OpenedStream(Shards);
+
+impl OpenedStream {
+    /// Takes `LATEST` iterators on the stream's open shards: every write from now on is read.
+    pub async fn open(client: StreamsClient, arn: &str) -> Result<OpenedStream, StreamError> {
+        let mut shards = Shards {
+            client,
+            arn: arn.to_owned(),
+            known: HashSet::new(),
+            iterators: HashMap::new(),
+            described: Instant::now(),
+        };
+        shards.discover(ShardIteratorType::Latest).await?;
+        Ok(OpenedStream(shards))
+    }
+
+    /// Starts polling in the background, applying records to `index`.
+    pub fn tail(
+        self,
+        entity: &'static dyn Entity,
+        search: SearchClient,
+        index: String,
+        retry: RetryPolicy,
+    ) -> StreamTail {
+        let shards = self.0;
+        tracing::info!(stream = %shards.arn, shards = shards.iterators.len(), "tailing the table's stream");
+        let state = Arc::new(Mutex::new(State {
+            shards,
+            entity,
+            search,
+            index,
+            retry,
+            stats: TailStats::default(),
+            failure: None,
+        }));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(poll_forever(Arc::clone(&state), stop.clone()));
+        StreamTail {
+            state,
+            stop,
+            task: Some(task),
+        }
+    }
 }
 
 /// A running tail; [`StreamTail::drain`] catches up, [`StreamTail::stop`] ends it.
@@ -139,29 +192,9 @@ impl StreamTail {
         index: String,
         retry: RetryPolicy,
     ) -> Result<StreamTail, StreamError> {
-        let mut state = State {
-            client,
-            arn: arn.to_owned(),
-            entity,
-            search,
-            index,
-            retry,
-            known: HashSet::new(),
-            iterators: HashMap::new(),
-            described: Instant::now(),
-            stats: TailStats::default(),
-            failure: None,
-        };
-        state.discover(ShardIteratorType::Latest).await?;
-        tracing::info!(stream = %arn, shards = state.iterators.len(), "tailing the table's stream from now on");
-        let state = Arc::new(Mutex::new(state));
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(poll_forever(Arc::clone(&state), stop.clone()));
-        Ok(StreamTail {
-            state,
-            stop,
-            task: Some(task),
-        })
+        Ok(OpenedStream::open(client, arn)
+            .await?
+            .tail(entity, search, index, retry))
     }
 
     /// Reads and applies records up to the present: until, in one round that started at least
@@ -240,18 +273,7 @@ async fn poll_forever(state: Arc<Mutex<State>>, stop: CancellationToken) {
     }
 }
 
-impl State {
-    fn check(&self) -> Result<(), StreamError> {
-        match &self.failure {
-            Some(message) => Err(StreamError {
-                stream: self.arn.clone(),
-                op: "tailing",
-                message: message.clone(),
-            }),
-            None => Ok(()),
-        }
-    }
-
+impl Shards {
     /// Describes the stream and takes an iterator of type `kind` on every open shard not seen
     /// before.
     async fn discover(&mut self, kind: ShardIteratorType) -> Result<(), StreamError> {
@@ -302,37 +324,52 @@ impl State {
         self.described = Instant::now();
         Ok(())
     }
+}
+
+impl State {
+    fn check(&self) -> Result<(), StreamError> {
+        match &self.failure {
+            Some(message) => Err(StreamError {
+                stream: self.shards.arn.clone(),
+                op: "tailing",
+                message: message.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
 
     /// One `GetRecords` per shard being read; applies what came. Returns how many records came,
     /// and whether every shard has caught up with `target`: its answer reached the shard's end
     /// at the time of the call ([`at_tip`]), or its last record was made at or after `target`.
     async fn round(&mut self, target: Option<SystemTime>) -> Result<(u64, bool), StreamError> {
-        if self.described.elapsed() >= DESCRIBE_EVERY {
-            self.discover(ShardIteratorType::TrimHorizon).await?;
+        if self.shards.described.elapsed() >= DESCRIBE_EVERY {
+            self.shards.discover(ShardIteratorType::TrimHorizon).await?;
         }
         let mut records = Vec::new();
         let mut caught_up = true;
         let shards: Vec<(String, String)> = self
+            .shards
             .iterators
             .iter()
             .map(|(shard, iterator)| (shard.clone(), iterator.clone()))
             .collect();
         for (shard, iterator) in shards {
             let output = self
+                .shards
                 .client
                 .get_records()
                 .shard_iterator(iterator)
                 .limit(RECORDS_PER_CALL)
                 .send()
                 .await
-                .map_err(|e| error(&self.arn, "GetRecords", e))?;
+                .map_err(|e| error(&self.shards.arn, "GetRecords", e))?;
             match output.next_shard_iterator() {
                 Some(next) => {
-                    self.iterators.insert(shard, next.to_owned());
+                    self.shards.iterators.insert(shard, next.to_owned());
                 }
                 None => {
                     tracing::debug!(shard = %shard, "stream shard closed and read to its end");
-                    self.iterators.remove(&shard);
+                    self.shards.iterators.remove(&shard);
                 }
             }
             let page = output.records.unwrap_or_default();
@@ -373,7 +410,7 @@ impl State {
             let outcome = bulk::send(&self.search, part, &self.retry)
                 .await
                 .map_err(|e| StreamError {
-                    stream: self.arn.clone(),
+                    stream: self.shards.arn.clone(),
                     op: "bulk",
                     message: e.to_string(),
                 })?;

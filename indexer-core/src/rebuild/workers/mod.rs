@@ -12,8 +12,10 @@
 //! to stop marks the job interrupted, so the next rebuild resumes it.
 //!
 //! The alias's lock belongs to the job: every live worker renews it, and whoever ends the job
-//! releases it. Only the setup worker tails the table's stream; it is the preferred finisher, so
-//! the stream is drained before the gate unless that worker died (then the summary says so).
+//! releases it. The table's stream is tailed by two workers (DynamoDB Streams allows two readers
+//! per shard), both from before the scan begins: the setup worker, and the first worker to wait
+//! for the setup, its backup. They are the preferred finishers, so the stream is drained before
+//! the gate unless both died (then the summary says so).
 //!
 //! [`run_local`] runs the K workers as child processes of this one, for a rebuild on one machine.
 
@@ -216,7 +218,22 @@ pub async fn work(
             }
         }
     } else {
-        (wait_for_setup(&store, &plan, &spec).await?, None)
+        let stream_source = match &info.stream_arn {
+            Some(arn) if stream::has_new_images(&streams, arn).await? => {
+                Some((streams, arn.clone()))
+            }
+            _ => None,
+        };
+        let (job, backup) = wait_for_setup(&store, &plan, &spec, stream_source).await?;
+        let tail = backup.map(|opened| {
+            opened.tail(
+                entity,
+                search.clone(),
+                job.new_index.clone().unwrap_or_default(),
+                plan.retry,
+            )
+        });
+        (job, tail)
     };
     if info.stream_arn.is_none() {
         summary.warnings.push(format!(

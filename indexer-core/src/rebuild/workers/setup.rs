@@ -14,7 +14,7 @@ use crate::jobs::{JobRecord, JobStatus, LockRecord, Phase};
 use crate::rebuild::run::{inspect, resumable, start_tail};
 use crate::rebuild::{RebuildPlan, build_definition};
 use crate::sink::client::{NameState, SearchClient};
-use crate::source::stream::StreamTail;
+use crate::source::stream::{OpenedStream, StreamTail};
 use crate::summary::Summary;
 
 use super::WorkerSpec;
@@ -147,15 +147,22 @@ pub(super) async fn abort_setup(store: &JobStore, plan: &RebuildPlan, job_id: &s
 }
 
 /// Waits until the setup worker has set the job up (polling its record), within one lease.
+///
+/// While the job is still being set up — before any segment is read — the first waiting worker
+/// given a `stream` opens it and registers as the job's stream backup, in one conditional write:
+/// its iterators then predate the scan, so its tail misses no write even if the setup worker dies.
+/// Returns the job, and the opened stream when this worker is the backup.
 pub(super) async fn wait_for_setup(
     store: &JobStore,
     plan: &RebuildPlan,
     spec: &WorkerSpec,
-) -> Result<JobRecord, Error> {
+    mut stream: Option<(StreamsClient, String)>,
+) -> Result<(JobRecord, Option<OpenedStream>), Error> {
     let deadline = Instant::now() + plan.timing.lease;
+    let mut backup: Option<OpenedStream> = None;
     loop {
-        let job = store
-            .job(&spec.job_id)
+        let (mut job, token) = store
+            .job_versioned(&spec.job_id)
             .await?
             .ok_or_else(|| Error::Job(format!("job {} has no record any more", spec.job_id)))?;
         if job.status.is_finished() {
@@ -174,7 +181,18 @@ pub(super) async fn wait_for_setup(
                     spec.job_id, job.alias, job.table, plan.alias, plan.table
                 )));
             }
-            return Ok(job);
+            return Ok((job, backup));
+        }
+        if job.stream_backup.is_none()
+            && let Some((client, arn)) = stream.take()
+        {
+            let opened = OpenedStream::open(client, &arn).await?;
+            job.stream_backup = Some(spec.worker);
+            if store.save_job_if(&job, token).await? {
+                tracing::info!(job = %spec.job_id, worker = spec.worker, "tailing the stream as the setup worker's backup");
+                backup = Some(opened);
+            }
+            continue;
         }
         if Instant::now() > deadline {
             return Err(Error::Job(format!(

@@ -309,7 +309,7 @@ pub(super) async fn finish_job(
         drain(tail, Duration::ZERO, "before the gate", plan, summary).await?;
     } else if job.stream_tailed {
         summary.warnings.push(format!(
-            "the worker tailing the table's stream died, so writes made to the table while the rebuild ran may be missing from the new index; check with `indexer verify --table {} --index {}` (and repair with --fix)",
+            "the workers tailing the table's stream died, so writes made to the table while the rebuild ran may be missing from the new index; check with `indexer verify --table {} --index {}` (and repair with --fix)",
             plan.table, plan.alias
         ));
     }
@@ -332,6 +332,7 @@ pub(super) async fn finish_job(
         &previous,
         live_count,
         tail,
+        job.stream_tailed,
         summary,
     )
     .await
