@@ -446,6 +446,26 @@ pub fn dead_letters(path: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Sends `signal` (`-TERM`, `-KILL`, …) to process `pid`, as an operator or ECS would.
+pub fn signal(signal: &str, pid: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, pid])
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "kill {signal} {pid} failed"
+    );
+}
+
+/// The process id of worker `worker` in a job record (its `holder` is `host:pid`).
+pub fn worker_pid(job: &Value, worker: u64) -> Option<String> {
+    let state = job["worker_states"]
+        .as_array()?
+        .iter()
+        .find(|s| s["worker"] == worker)?;
+    Some(state["holder"].as_str()?.rsplit(':').next()?.to_owned())
+}
+
 /// Polls `probe` every 50 ms until it yields a value; panics after `timeout`.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
 where

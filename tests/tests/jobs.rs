@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use indexer_tests::faults::FaultProxy;
 use indexer_tests::harness::{
-    Search, eventually, finish, indexer, rebuild_args, seed, spawn_indexer,
+    Search, eventually, finish, indexer, rebuild_args, seed, signal, spawn_indexer,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -198,11 +198,7 @@ async fn sigterm_stops_within_the_timeout_and_the_next_run_resumes() {
     checkpointed(&search, &names.alias, 100).await;
     let pid = victim.id().expect("pid").to_string();
     let signalled = Instant::now();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    signal("-TERM", &pid);
     let stopped = finish(victim, &args).await;
     assert!(
         signalled.elapsed() < Duration::from_secs(12),

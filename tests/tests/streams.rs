@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use indexer_tests::faults::{FaultPlan, FaultProxy};
 use indexer_tests::fixtures;
 use indexer_tests::harness::{
-    Search, finish, indexer, put, rebuild_args, services, spawn_indexer, unique,
+    Search, finish, indexer, put, rebuild_args, services, signal, spawn_indexer, unique, worker_pid,
 };
 
 const SEEDED: u64 = 400;
@@ -54,12 +54,10 @@ async fn setup_worker_pid(search: &Search, alias: &str) -> Option<String> {
     let job = search.latest_job(alias).await?;
     let setup = job["setup_by"].as_u64()?;
     job["stream_backup"].as_u64()?;
-    let states = job["worker_states"].as_array()?;
-    if states.len() < 2 {
+    if job["worker_states"].as_array()?.len() < 2 {
         return None;
     }
-    let state = states.iter().find(|s| s["worker"] == setup)?;
-    Some(state["holder"].as_str()?.rsplit(':').next()?.to_owned())
+    worker_pid(&job, setup)
 }
 
 /// Rebuilds (with `extra` arguments) while a writer creates, changes and deletes items, then
@@ -115,11 +113,7 @@ async fn rebuild_while_writing(extra: &[&str], kill_setup_worker: bool) {
             && i % 10 == 5
             && let Some(pid) = setup_worker_pid(&search, &names.alias).await
         {
-            let status = std::process::Command::new("kill")
-                .args(["-KILL", &pid])
-                .status()
-                .expect("kill");
-            assert!(status.success());
+            signal("-KILL", &pid);
             killed = Some(writes.created + writes.changed + writes.deleted);
         }
         // Writes after the swap belong to the live index's own updates, not to the rebuild; the

@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use indexer_tests::faults::FaultProxy;
 use indexer_tests::fixtures;
 use indexer_tests::harness::{
-    Run, Search, eventually, finish, indexer, put, rebuild_args, seed, spawn_indexer,
+    Names, Run, Search, eventually, finish, indexer, put, rebuild_args, seed, signal,
+    spawn_indexer, worker_pid,
 };
 use serde_json::Value;
 
@@ -54,23 +55,58 @@ async fn joined(search: &Search, alias: &str, workers: usize, busy: &[u64]) -> V
     .await
 }
 
-/// The process id of worker `worker` in a job record (`holder` is `host:pid`).
+/// The process id of worker `worker` in a job record.
 fn pid_of(job: &Value, worker: u64) -> String {
-    job["worker_states"]
-        .as_array()
-        .and_then(|states| states.iter().find(|s| s["worker"] == worker))
-        .and_then(|s| s["holder"].as_str())
-        .and_then(|holder| holder.rsplit(':').next())
-        .expect("the worker's pid")
-        .to_owned()
+    worker_pid(job, worker).expect("the worker's pid")
 }
 
-fn kill(signal: &str, pid: &str) {
-    let status = std::process::Command::new("kill")
-        .args([signal, pid])
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill {signal} {pid}");
+/// A slowed `--workers K` rebuild of `count` seeded items of `entity`, running.
+struct Started {
+    names: Names,
+    search: Search,
+    proxy: FaultProxy,
+    args: Vec<String>,
+    parent: tokio::process::Child,
+    /// The job's record once every worker joined and those in `busy` checkpointed a page.
+    job: Value,
+}
+
+impl Started {
+    async fn new(
+        entity: &str,
+        count: u64,
+        delay_ms: u64,
+        extra: &[&str],
+        workers: usize,
+        busy: &[u64],
+    ) -> Started {
+        let names = seed(entity, count).await;
+        let search = Search::default();
+        let proxy = proxy(&search, delay_ms).await;
+        let mut flags = SLOW.to_vec();
+        flags.extend_from_slice(extra);
+        let args: Vec<String> = rebuild_args(&names, entity, &proxy.url, &flags)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let parent = spawn_indexer(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+        let job = joined(&search, &names.alias, workers, busy).await;
+        Started {
+            names,
+            search,
+            proxy,
+            args,
+            parent,
+            job,
+        }
+    }
+
+    /// Waits for the parent process and returns its run.
+    async fn finish(self) -> (Run, Names, Search, FaultProxy, Value) {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let run = finish(self.parent, &args).await;
+        (run, self.names, self.search, self.proxy, self.job)
+    }
 }
 
 /// Asserts a finished job with exact counts, every segment done, and the alias on its index.
@@ -162,13 +198,8 @@ async fn three_workers_rebuild_with_exact_counts_and_one_swap() {
 #[tokio::test]
 async fn a_worker_killed_mid_run_has_its_segments_finished_by_the_others() {
     let count = 1200;
-    let names = seed("assets", count).await;
-    let search = Search::default();
-    let proxy = proxy(&search, 150).await;
-    let mut args = rebuild_args(&names, "assets", &proxy.url, &SLOW);
-    args.extend_from_slice(&["--workers", "3"]);
-    let parent = spawn_indexer(&args, &[]);
-    let job = joined(&search, &names.alias, 3, &[0, 1, 2]).await;
+    let started = Started::new("assets", count, 150, &["--workers", "3"], 3, &[0, 1, 2]).await;
+    let (names, search, job) = (&started.names, &started.search, started.job.clone());
 
     // `status` shows every worker while the job runs.
     let status = indexer(&[
@@ -200,9 +231,9 @@ async fn a_worker_killed_mid_run_has_its_segments_finished_by_the_others() {
         .filter(|c| c["owner"] == 1)
         .map(|c| c["scanned"].as_u64().unwrap_or(0))
         .sum();
-    kill("-KILL", &victim);
+    signal("-KILL", &victim);
     let killed_at = Instant::now();
-    let run = finish(parent, &args).await;
+    let (run, names, search, proxy, _) = started.finish().await;
     let job = assert_complete(&run, &search, &names.alias, count).await;
     assert_eq!(proxy.seen().alias_updates, 1, "one swap");
     let workers = run.summary["workers"].as_array().expect("workers");
@@ -233,17 +264,11 @@ async fn a_worker_killed_mid_run_has_its_segments_finished_by_the_others() {
 #[tokio::test]
 async fn with_all_but_one_worker_killed_the_survivor_finishes() {
     let count = 900;
-    let names = seed("tenures", count).await;
-    let search = Search::default();
-    let proxy = proxy(&search, 150).await;
-    let mut args = rebuild_args(&names, "tenures", &proxy.url, &SLOW);
-    args.extend_from_slice(&["--workers", "3"]);
-    let parent = spawn_indexer(&args, &[]);
-    let job = joined(&search, &names.alias, 3, &[0, 2]).await;
+    let started = Started::new("tenures", count, 150, &["--workers", "3"], 3, &[0, 2]).await;
     // Worker 0 set the job up and is the preferred finisher: the survivor must do without it.
-    kill("-KILL", &pid_of(&job, 0));
-    kill("-KILL", &pid_of(&job, 2));
-    let run = finish(parent, &args).await;
+    signal("-KILL", &pid_of(&started.job, 0));
+    signal("-KILL", &pid_of(&started.job, 2));
+    let (run, names, search, proxy, _) = started.finish().await;
     let job = assert_complete(&run, &search, &names.alias, count).await;
     assert_eq!(proxy.seen().alias_updates, 1, "one swap");
     assert_eq!(job["finisher"], 1, "{job}");
@@ -326,18 +351,12 @@ async fn a_gate_failure_stops_every_worker_and_leaves_the_alias_untouched() {
 
 #[tokio::test]
 async fn abandoning_a_running_job_stops_every_worker() {
-    let count = 900;
-    let names = seed("assets", count).await;
-    let search = Search::default();
-    let proxy = proxy(&search, 200).await;
-    let mut args = rebuild_args(&names, "assets", &proxy.url, &SLOW);
-    args.extend_from_slice(&["--workers", "2"]);
-    let parent = spawn_indexer(&args, &[]);
-    let job = joined(&search, &names.alias, 2, &[0, 1]).await;
-    let abandoned = indexer(&["abandon", "--index", &names.alias, "--host", &search.url]).await;
+    let started = Started::new("assets", 900, 200, &["--workers", "2"], 2, &[0, 1]).await;
+    let (alias, url) = (started.names.alias.clone(), started.search.url.clone());
+    let abandoned = indexer(&["abandon", "--index", &alias, "--host", &url]).await;
     assert_eq!(abandoned.code, 0, "{abandoned:?}");
     let asked = Instant::now();
-    let run = finish(parent, &args).await;
+    let (run, names, search, _, job) = started.finish().await;
     assert!(
         asked.elapsed() < Duration::from_secs(30),
         "{:?}",
@@ -362,15 +381,10 @@ async fn abandoning_a_running_job_stops_every_worker() {
 #[tokio::test]
 async fn a_stopped_multi_worker_job_is_resumed_by_a_different_number_of_workers() {
     let count = 900;
-    let names = seed("persons", count).await;
-    let search = Search::default();
-    let proxy = proxy(&search, 150).await;
-    let mut args = rebuild_args(&names, "persons", &proxy.url, &SLOW);
-    args.extend_from_slice(&["--workers", "3", "--stop-timeout", "10"]);
-    let parent = spawn_indexer(&args, &[]);
-    let job = joined(&search, &names.alias, 3, &[0, 1, 2]).await;
-    kill("-TERM", &parent.id().expect("pid").to_string());
-    let stopped = finish(parent, &args).await;
+    let extra = ["--workers", "3", "--stop-timeout", "10"];
+    let started = Started::new("persons", count, 150, &extra, 3, &[0, 1, 2]).await;
+    signal("-TERM", &started.parent.id().expect("pid").to_string());
+    let (stopped, names, search, proxy, job) = started.finish().await;
     assert_eq!(stopped.code, 5, "{stopped:?}");
     let id = job["job_id"].as_str().expect("id").to_owned();
     let record = search.job_doc(&format!("job:{id}")).await.expect("job");
