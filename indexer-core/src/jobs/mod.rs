@@ -49,6 +49,19 @@ impl JobStatus {
     }
 }
 
+impl From<crate::summary::Status> for JobStatus {
+    /// How a run that ended with this summary status leaves its job.
+    fn from(status: crate::summary::Status) -> JobStatus {
+        use crate::summary::Status;
+        match status {
+            Status::Succeeded => JobStatus::Succeeded,
+            Status::GateFailed => JobStatus::GateFailed,
+            Status::Interrupted => JobStatus::Interrupted,
+            Status::Failed => JobStatus::Failed,
+        }
+    }
+}
+
 /// Where a job split over workers stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

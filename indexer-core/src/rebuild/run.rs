@@ -189,12 +189,7 @@ pub async fn rebuild(
     {
         Ok(status) => {
             summary.set_elapsed(started.elapsed());
-            let job_status = match status {
-                Status::Succeeded => JobStatus::Succeeded,
-                Status::GateFailed => JobStatus::GateFailed,
-                Status::Interrupted => JobStatus::Interrupted,
-                Status::Failed => JobStatus::Failed,
-            };
+            let job_status = JobStatus::from(status);
             summary.status = status;
             let message = closing_message(&summary);
             let snapshot = summary.clone();

@@ -260,12 +260,7 @@ pub(super) async fn run_worker(
     beating.cancel();
     let _ = heartbeat.await;
     let status = outcome?;
-    let job_status = match status {
-        Status::Succeeded => JobStatus::Succeeded,
-        Status::GateFailed => JobStatus::GateFailed,
-        Status::Interrupted => JobStatus::Interrupted,
-        Status::Failed => JobStatus::Failed,
-    };
+    let job_status = JobStatus::from(status);
     summary.status = status;
     let message = closing_message(summary);
     worker
