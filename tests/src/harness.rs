@@ -486,6 +486,11 @@ where
 }
 
 impl Search {
+    /// Runs an operator report (`status`, `jobs`) on `alias` of this cluster, as JSON.
+    pub async fn report(&self, command: &str, alias: &str) -> Run {
+        indexer(&[command, "--index", alias, "--host", &self.url, "--json"]).await
+    }
+
     /// A document of the job status index (`lock:<alias>`, `job:<id>`, `latest:<alias>`).
     pub async fn job_doc(&self, id: &str) -> Option<Value> {
         self.source("indexer-jobs", id).await

@@ -83,15 +83,7 @@ async fn a_second_rebuild_of_the_same_alias_is_refused_naming_the_first() {
         error.contains(first_job) && error.contains("locked by job") && error.contains("scanned"),
         "{error}"
     );
-    let status = indexer(&[
-        "status",
-        "--index",
-        &names.alias,
-        "--host",
-        &search.url,
-        "--json",
-    ])
-    .await;
+    let status = search.report("status", &names.alias).await;
     assert_eq!(status.code, 0, "{status:?}");
     assert_eq!(status.summary["lock"]["job_id"], first_job);
     assert_eq!(status.summary["lock"]["hung"], false);
@@ -347,15 +339,7 @@ async fn status_and_jobs_report_the_live_index_and_the_history() {
         let run = indexer(&rebuild_args(&names, "assets", &search.url, &[])).await;
         assert_eq!(run.code, 0, "{run:?}");
     }
-    let status = indexer(&[
-        "status",
-        "--index",
-        &names.alias,
-        "--host",
-        &search.url,
-        "--json",
-    ])
-    .await;
+    let status = search.report("status", &names.alias).await;
     assert_eq!(status.code, 0, "{status:?}");
     let live = search.alias_targets(&names.alias).await;
     assert_eq!(status.summary["live_index"], live[0].as_str());
@@ -373,15 +357,7 @@ async fn status_and_jobs_report_the_live_index_and_the_history() {
         "one previous index kept"
     );
 
-    let jobs = indexer(&[
-        "jobs",
-        "--index",
-        &names.alias,
-        "--host",
-        &search.url,
-        "--json",
-    ])
-    .await;
+    let jobs = search.report("jobs", &names.alias).await;
     assert_eq!(jobs.code, 0, "{jobs:?}");
     let list = jobs.summary["jobs"].as_array().expect("jobs");
     assert_eq!(list.len(), 2);

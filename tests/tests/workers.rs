@@ -202,15 +202,7 @@ async fn a_worker_killed_mid_run_has_its_segments_finished_by_the_others() {
     let (names, search, job) = (&started.names, &started.search, started.job.clone());
 
     // `status` shows every worker while the job runs.
-    let status = indexer(&[
-        "status",
-        "--index",
-        &names.alias,
-        "--host",
-        &search.url,
-        "--json",
-    ])
-    .await;
+    let status = search.report("status", &names.alias).await;
     assert_eq!(status.code, 0, "{status:?}");
     let list = status.summary["running_job"]["workers"]["list"]
         .as_array()
