@@ -301,8 +301,9 @@ pub struct RebuildArgs {
     #[arg(long, env = "MIN_RATIO", default_value_t = 0.9, value_parser = parse_ratio)]
     pub min_ratio: f64,
 
-    /// Previous physical indexes to keep for rollback; older ones are deleted.
-    #[arg(long, env = "KEEP", default_value_t = 1)]
+    /// Previous physical indexes to keep for rollback, at least 1 (the index just replaced is
+    /// always kept: rollback returns to it); older ones are deleted.
+    #[arg(long, env = "KEEP", default_value_t = 1, value_parser = parse_keep)]
     pub keep: usize,
 
     /// Where to write items that could not be indexed (JSON lines); default
@@ -420,6 +421,14 @@ fn parse_read_units(text: &str) -> Result<f64, String> {
         ));
     }
     Ok(units)
+}
+
+fn parse_keep(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("0 would delete the index just replaced, which rollback returns to; use 1 or more".into()),
+        Ok(keep) => Ok(keep),
+        Err(_) => Err(format!("{text:?} is not a whole number of indexes (1 or more)")),
+    }
 }
 
 fn parse_ratio(text: &str) -> Result<f64, String> {
@@ -723,16 +732,16 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
         timing: args.lease.timing()?,
         stop_timeout: Duration::from_secs(args.stop_timeout),
         workers: args.workers,
-        worker: args.job_id.map(|job_id| rebuild::workers::WorkerSpec {
+        worker: args.job_id.map(|job_id| rebuild::WorkerSpec {
             job_id,
             worker: args.worker.unwrap_or(0),
         }),
     };
-    rebuild::workers::validate(&plan)?;
+    rebuild::validate(&plan)?;
     if plan.workers > 1 && plan.worker.is_none() && !plan.dry_run {
         let search = search.ok_or_else(|| Error::Input("no host given".into()))?;
         let (value, code) =
-            rebuild::workers::run_local(&search, &plan, std::env::args_os().skip(1).collect())
+            rebuild::run_local(&search, &plan, std::env::args_os().skip(1).collect())
                 .await?;
         return Ok(Rebuilt::Workers(value, code));
     }

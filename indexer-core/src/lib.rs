@@ -6,6 +6,7 @@
 //! concurrency, [`rebuild`] runs the blue/green swap behind a gate, and [`cli`] is the one
 //! configuration for flags and environment. See `rebuild` for the model.
 
+pub mod aliases;
 pub mod cli;
 pub mod connect;
 pub mod credentials;

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::jobs::session::{Session, Timing};
 use crate::jobs::store::JobStore;
-use crate::jobs::{JobRecord, JobStatus, holder};
-use crate::rebuild::{Previous, inspect, is_physical_of, physical_name, swap_actions};
+use crate::jobs::{JobMode, JobRecord, JobStatus, Phase, holder};
+use crate::aliases::{Previous, inspect, physical_indexes, physical_name, swap_actions};
 use crate::sink::client::SearchClient;
 use crate::validate::IndexName;
 
@@ -79,26 +79,6 @@ fn workers_view(job: &JobRecord) -> Value {
     })
 }
 
-/// The alias's physical indexes, newest first, and which one is live.
-async fn physical_indexes(
-    search: &SearchClient,
-    alias: &IndexName,
-) -> Result<(Option<String>, Vec<String>), Error> {
-    let live = match inspect(search, alias).await? {
-        Previous::Physical { index, .. } => Some(index),
-        Previous::Legacy => Some(alias.to_string()),
-        Previous::None => None,
-    };
-    let mut all: Vec<String> = search
-        .indexes_matching(&format!("{alias}-*"))
-        .await?
-        .into_iter()
-        .filter(|name| is_physical_of(alias, name))
-        .collect();
-    all.sort_unstable_by(|a, b| b.cmp(a));
-    Ok((live, all))
-}
-
 /// `indexer status`: the live index, kept indexes, the running job and the last finished one.
 pub async fn status(search: &SearchClient, alias: &IndexName) -> Result<Value, Error> {
     let store = JobStore::new(search.clone());
@@ -149,32 +129,12 @@ pub async fn jobs(search: &SearchClient, alias: &IndexName, limit: usize) -> Res
     )
 }
 
-/// After a run stopped because its job was abandoned: deletes the job's building index if the
-/// operator asked for that and the run's last writes re-created it. Returns whether it did.
-pub async fn discard_abandoned(search: &SearchClient, job_id: &str) -> Result<bool, Error> {
-    let store = JobStore::new(search.clone());
-    let Some(job) = store.job(job_id).await? else {
-        return Ok(false);
-    };
-    let Some(index) = job
-        .new_index
-        .filter(|_| job.status == JobStatus::Abandoned && job.index_discarded)
-    else {
-        return Ok(false);
-    };
-    let alias = IndexName::try_from(job.alias.as_str())?;
-    let (live, _) = physical_indexes(search, &alias).await?;
-    if live.as_deref() == Some(index.as_str())
-        || search.name_state(&index).await? != crate::sink::client::NameState::Index
-    {
-        return Ok(false);
-    }
-    search.delete_index(&index).await?;
-    tracing::warn!(job = job_id, index = %index, "the job was abandoned: deleted its index again after this run's last writes");
-    Ok(true)
-}
-
 /// `indexer abandon`: gives up on a running, hung or interrupted job.
+///
+/// The job record is written under optimistic concurrency, so a run that is still writing sees
+/// the abandon at its next write and stops; a run past its swap fence (phase `swapping`, its
+/// finisher alive) cannot be abandoned — its alias is moving. Only a rebuild's building index is
+/// ever deleted, never the live index nor the index a rollback or repair job names.
 pub async fn abandon(
     search: &SearchClient,
     alias: &IndexName,
@@ -197,45 +157,68 @@ pub async fn abandon(
             }
         },
     };
-    let Some(mut job) = store.job(&target).await? else {
-        return Err(Error::Input(format!("job {target:?} does not exist")));
+    let mut discard = None;
+    let mut marked = None;
+    for _ in 0..20 {
+        let Some((mut job, token)) = store.job_versioned(&target).await? else {
+            return Err(Error::Input(format!("job {target:?} does not exist")));
+        };
+        if job.alias != alias.as_str() {
+            return Err(Error::Input(format!(
+                "job {target:?} belongs to alias {:?}, not \"{alias}\"",
+                job.alias
+            )));
+        }
+        if !matches!(job.status, JobStatus::Running | JobStatus::Interrupted) {
+            return Err(Error::Input(format!(
+                "job {target:?} already ended ({}); nothing to abandon",
+                job.status
+            )));
+        }
+        if job.phase == Phase::Swapping
+            && lock
+                .as_ref()
+                .is_some_and(|l| l.record.job_id == target && !l.stale)
+        {
+            return Err(Error::Input(format!(
+                "job {target:?} passed its gate and is moving alias \"{alias}\" right now; wait a few seconds and see `indexer status`"
+            )));
+        }
+        let (live, _) = physical_indexes(search, alias).await?;
+        discard = job
+            .new_index
+            .clone()
+            .filter(|index| job.mode == JobMode::Rebuild && !keep_index && Some(index) != live.as_ref());
+        let now = Utc::now();
+        job.status = JobStatus::Abandoned;
+        job.ended_at = Some(now);
+        job.index_discarded = discard.is_some();
+        job.message = Some(format!(
+            "abandoned by an operator on {} at {}",
+            holder(),
+            now.to_rfc3339()
+        ));
+        if store.save_job_if(&job, token).await? {
+            marked = Some(job);
+            break;
+        }
+    }
+    let Some(job) = marked else {
+        return Err(Error::Job(format!(
+            "job {target:?} kept changing while it was being abandoned; try again"
+        )));
     };
-    if job.alias != alias.as_str() {
-        return Err(Error::Input(format!(
-            "job {target:?} belongs to alias {:?}, not \"{alias}\"",
-            job.alias
-        )));
-    }
-    if !matches!(job.status, JobStatus::Running | JobStatus::Interrupted) {
-        return Err(Error::Input(format!(
-            "job {target:?} already ended ({:?}); nothing to abandon",
-            job.status
-        )));
-    }
-    // Mark the job first: its workers stop at their next heartbeat, and delete the index again
-    // if their last writes re-created it.
-    let (live, _) = physical_indexes(search, alias).await?;
-    let discard = job
-        .new_index
-        .clone()
-        .filter(|index| !keep_index && Some(index) != live.as_ref());
-    let now = Utc::now();
-    job.status = JobStatus::Abandoned;
-    job.ended_at = Some(now);
-    job.index_discarded = discard.is_some();
-    job.message = Some(format!(
-        "abandoned by an operator on {} at {}",
-        holder(),
-        now.to_rfc3339()
-    ));
-    store.save(&job).await?;
     let mut released = false;
     if let Some(lock) = lock.filter(|l| l.record.job_id == target) {
         released = store.break_lock(&lock).await?;
     }
     let mut deleted = None;
     if let Some(index) = discard {
-        if search.name_state(&index).await? == crate::sink::client::NameState::Index {
+        // Read the alias again just before deleting: never delete what readers see.
+        let (live, _) = physical_indexes(search, alias).await?;
+        if live.as_deref() != Some(index.as_str())
+            && search.name_state(&index).await? == crate::sink::client::NameState::Index
+        {
             search.delete_index(&index).await?;
             deleted = Some(index);
         }
@@ -245,6 +228,7 @@ pub async fn abandon(
         "status": "abandoned",
         "alias": alias.as_str(),
         "job_id": target,
+        "mode": job.mode,
         "lock_released": released,
         "deleted_index": deleted,
         "kept_index": if keep_index { job.new_index } else { None },
@@ -264,13 +248,16 @@ pub async fn rollback(
         )));
     };
     let (_, all) = physical_indexes(search, alias).await?;
+    let served = JobStore::new(search.clone())
+        .succeeded_indexes(alias.as_str())
+        .await?;
     let Some(target) = all
         .iter()
-        .find(|name| name.as_str() < live.as_str())
+        .find(|name| name.as_str() < live.as_str() && served.contains(*name))
         .cloned()
     else {
         return Err(Error::Input(format!(
-            "no index older than the live {live} is kept for alias \"{alias}\"; nothing to roll back to (rebuilds keep --keep previous indexes)"
+            "no index older than the live {live} that a successful rebuild built is kept for alias \"{alias}\"; nothing to roll back to (rebuilds keep --keep previous indexes; gate-refused and failed builds are never rollback targets)"
         )));
     };
     let now = Utc::now();
@@ -282,7 +269,7 @@ pub async fn rollback(
             alias.as_str(),
             "",
             "",
-            "rollback",
+            JobMode::Rollback,
             now,
         )
     };
@@ -302,9 +289,17 @@ pub async fn rollback(
             )));
         }
     };
-    let result = search
+    let mut result = search
         .update_aliases(swap_actions(alias.as_str(), &target, &previous))
-        .await;
+        .await
+        .map_err(Error::from);
+    if result.is_err()
+        && let Ok(now) = inspect(search, alias).await
+        && now.index_name(alias).as_deref() == Some(target.as_str())
+    {
+        // The answer was lost, but the alias did move.
+        result = Ok(());
+    }
     let (status, message) = match &result {
         Ok(()) => (
             JobStatus::Succeeded,

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use indexer_core::rebuild::workers::MAX_WORKERS;
+use indexer_core::rebuild::MAX_WORKERS;
 use indexer_core::validate::{IndexName, NodeUrl, TableName};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -24,7 +24,7 @@ use crate::config::{ConfigError, LauncherConfig};
 use crate::ecs::{Ecs, TaskSpec};
 use crate::error::LaunchError;
 use crate::event::{Mode, Request};
-use indexer_core::rebuild::physical_name;
+use indexer_core::aliases::physical_name;
 use indexer_core::validate::IndexName;
 
 /// The start of every `startedBy` the launcher sets.
@@ -471,7 +471,7 @@ mod tests {
         let job_id = answer["jobId"].as_str().expect("jobId").to_owned();
         let alias = IndexName::try_from("persons").expect("alias");
         assert!(
-            indexer_core::rebuild::is_physical_of(&alias, &job_id),
+            indexer_core::aliases::is_physical_of(&alias, &job_id),
             "the job id is a physical index name of the alias: {job_id}"
         );
         for (worker, spec) in specs.iter().enumerate() {

@@ -225,7 +225,7 @@ async fn two_workers_are_two_tasks_of_one_job() -> anyhow::Result<()> {
     assert_eq!(answer.task_arns.len(), 2);
     let alias = indexer_core::validate::IndexName::try_from("persons")?;
     assert!(
-        indexer_core::rebuild::is_physical_of(&alias, &answer.job_id),
+        indexer_core::aliases::is_physical_of(&alias, &answer.job_id),
         "the job id names a physical index of the alias: {}",
         answer.job_id
     );

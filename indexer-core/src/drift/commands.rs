@@ -12,8 +12,8 @@ use super::{DriftCount, Target};
 use crate::error::{Error, exit};
 use crate::jobs::session::Session;
 use crate::jobs::store::JobStore;
-use crate::jobs::{JobRecord, JobStatus};
-use crate::rebuild::{Previous, inspect, physical_name};
+use crate::jobs::{JobMode, JobRecord, JobStatus};
+use crate::aliases::{Previous, inspect, physical_name};
 use crate::sink::client::SearchClient;
 use crate::source::scan;
 use crate::validate::IndexName;
@@ -22,7 +22,7 @@ use crate::validate::IndexName;
 async fn live_index(search: &SearchClient, alias: &IndexName) -> Result<String, Error> {
     match inspect(search, alias).await? {
         Previous::Physical { index, .. } => Ok(index),
-        Previous::Legacy => Ok(alias.to_string()),
+        Previous::Legacy { .. } => Ok(alias.to_string()),
         Previous::None => Err(Error::Input(format!(
             "alias \"{alias}\" does not exist on the cluster; run a rebuild first"
         ))),
@@ -41,7 +41,7 @@ fn drift_json(drift: &Drift) -> Value {
 }
 
 /// A job record for a writing drift command.
-fn record(target: &Target, mode: &str, index: &str) -> JobRecord {
+fn record(target: &Target, mode: JobMode, index: &str) -> JobRecord {
     let now = Utc::now();
     JobRecord {
         new_index: Some(index.to_owned()),
@@ -61,7 +61,7 @@ fn record(target: &Target, mode: &str, index: &str) -> JobRecord {
 async fn locked<T>(
     search: &SearchClient,
     target: &Target,
-    mode: &str,
+    mode: JobMode,
     index: &str,
     work: impl std::future::Future<Output = Result<(T, String), Error>>,
 ) -> Result<T, Error> {
@@ -166,7 +166,7 @@ pub async fn verify(
             return Ok((report, code));
         }
         let upsert = keys_of(&[drift.missing.clone(), drift.stale.clone()].concat());
-        let repaired = locked(search, target, "verify-fix", &index, async {
+        let repaired = locked(search, target, JobMode::VerifyFix, &index, async {
             let done = repair(dynamo, search, target, &index, &upsert, &drift.extra).await?;
             let message = format!(
                 "fixed: {} upserted, {} deleted, {} failed",
@@ -217,7 +217,7 @@ pub async fn resync(
         ));
     }
     let index = live_index(search, &target.alias).await?;
-    let report = locked(search, target, "resync", &index, async {
+    let report = locked(search, target, JobMode::Resync, &index, async {
         let done = repair(dynamo, search, target, &index, &keys, &[]).await?;
         let message = format!(
             "{} upserted, {} deleted, {} absent, {} failed",
@@ -258,7 +258,7 @@ pub async fn sync(
     let started = Instant::now();
     scan::describe(dynamo, &target.table).await?;
     let index = live_index(search, &target.alias).await?;
-    let (drift, repaired) = locked(search, target, "sync", &index, async {
+    let (drift, repaired) = locked(search, target, JobMode::Sync, &index, async {
         let drift = compare(dynamo, search, target, &index, Fingerprint::Content).await?;
         let upsert = keys_of(&[drift.missing.clone(), drift.stale.clone()].concat());
         let done = repair(dynamo, search, target, &index, &upsert, &drift.extra).await?;

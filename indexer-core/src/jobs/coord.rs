@@ -168,7 +168,8 @@ pub fn merge(mut job: JobRecord, local: &Local<'_>, now: DateTime<Utc>, lease: D
     let (scanned, indexed, dead_lettered) = totals(&job);
     (job.scanned, job.indexed, job.dead_lettered) = (scanned, indexed, dead_lettered);
     let all_done = all_done(&job);
-    let mut finishing = job.phase == Phase::Finishing && job.finisher == Some(me);
+    let mut finishing =
+        matches!(job.phase, Phase::Finishing | Phase::Swapping) && job.finisher == Some(me);
     if running && all_done && !finishing {
         // The workers tailing the stream finish first, so the stream is drained before the gate.
         let preferred = [job.setup_by, job.stream_backup]
@@ -177,12 +178,14 @@ pub fn merge(mut job: JobRecord, local: &Local<'_>, now: DateTime<Utc>, lease: D
             .find(|&w| w == me || alive(&job, w, now, lease));
         let claim = match (job.phase, job.finisher) {
             (Phase::Loading, _) => preferred.is_none_or(|w| w == me),
-            (Phase::Finishing, Some(other)) => !alive(&job, other, now, lease),
-            (Phase::Finishing, None) => true,
+            (Phase::Finishing | Phase::Swapping, Some(other)) => !alive(&job, other, now, lease),
+            (Phase::Finishing | Phase::Swapping, None) => true,
             (Phase::Setup, _) => false,
         };
         if claim {
-            job.phase = Phase::Finishing;
+            if job.phase != Phase::Swapping {
+                job.phase = Phase::Finishing;
+            }
             job.finisher = Some(me);
             finishing = true;
         }
@@ -225,7 +228,7 @@ mod tests {
             "persons",
             "Persons",
             "persons",
-            "rebuild",
+            crate::jobs::JobMode::Rebuild,
             at(0),
         );
         job.workers = workers;

@@ -49,6 +49,19 @@ impl JobStatus {
     }
 }
 
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::GateFailed => "gate_failed",
+            JobStatus::Interrupted => "interrupted",
+            JobStatus::Abandoned => "abandoned",
+        })
+    }
+}
+
 impl From<crate::summary::Status> for JobStatus {
     /// How a run that ended with this summary status leaves its job.
     fn from(status: crate::summary::Status) -> JobStatus {
@@ -59,6 +72,31 @@ impl From<crate::summary::Status> for JobStatus {
             Status::Interrupted => JobStatus::Interrupted,
             Status::Failed => JobStatus::Failed,
         }
+    }
+}
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobMode {
+    Rebuild,
+    Rollback,
+    /// `verify --fix`.
+    #[serde(rename = "verify-fix")]
+    VerifyFix,
+    Sync,
+    Resync,
+}
+
+impl std::fmt::Display for JobMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobMode::Rebuild => "rebuild",
+            JobMode::Rollback => "rollback",
+            JobMode::VerifyFix => "verify-fix",
+            JobMode::Sync => "sync",
+            JobMode::Resync => "resync",
+        })
     }
 }
 
@@ -73,6 +111,9 @@ pub enum Phase {
     Loading,
     /// Every segment is done; one worker (the finisher) gates and swaps.
     Finishing,
+    /// The finisher passed the gate and is moving the alias: from here on the job cannot be
+    /// abandoned while the finisher lives (abandon would delete an index about to go live).
+    Swapping,
 }
 
 /// What one worker of a job is doing.
@@ -114,7 +155,7 @@ pub struct JobRecord {
     pub alias: String,
     pub table: String,
     pub entity: String,
-    pub mode: String,
+    pub mode: JobMode,
     pub status: JobStatus,
     /// Where it runs: host name and process id.
     pub holder: String,
@@ -157,6 +198,9 @@ pub struct JobRecord {
     /// the index again after its last write (a bulk write re-creates a missing index).
     #[serde(default)]
     pub index_discarded: bool,
+    /// Why the gate refused the swap, each reason in words (status `gate_failed`).
+    #[serde(default)]
+    pub gate_refusals: Vec<String>,
 }
 
 impl JobRecord {
@@ -166,7 +210,7 @@ impl JobRecord {
         alias: &str,
         table: &str,
         entity: &str,
-        mode: &str,
+        mode: JobMode,
         now: DateTime<Utc>,
     ) -> JobRecord {
         JobRecord {
@@ -174,7 +218,7 @@ impl JobRecord {
             alias: alias.to_owned(),
             table: table.to_owned(),
             entity: entity.to_owned(),
-            mode: mode.to_owned(),
+            mode,
             status: JobStatus::Running,
             holder: holder(),
             started_at: now,
@@ -199,6 +243,7 @@ impl JobRecord {
             stream_tailed: false,
             stream_backup: None,
             index_discarded: false,
+            gate_refusals: Vec::new(),
         }
     }
 
@@ -255,6 +300,34 @@ pub fn holder() -> String {
         })
         .unwrap_or_else(|| "unknown-host".to_owned());
     format!("{host}:{}", std::process::id())
+}
+
+/// After a run stopped because its job was abandoned: deletes the job's building index if the
+/// operator asked for that and the run's last writes re-created it (a bulk write re-creates a
+/// missing index). Never the live index. Returns whether it deleted it.
+pub async fn discard_abandoned(
+    search: &crate::sink::client::SearchClient,
+    job_id: &str,
+) -> Result<bool, crate::error::Error> {
+    let store = store::JobStore::new(search.clone());
+    let Some(job) = store.job(job_id).await? else {
+        return Ok(false);
+    };
+    let Some(index) = job.new_index.filter(|_| {
+        job.status == JobStatus::Abandoned && job.index_discarded && job.mode == JobMode::Rebuild
+    }) else {
+        return Ok(false);
+    };
+    let alias = crate::validate::IndexName::try_from(job.alias.as_str())?;
+    let (live, _) = crate::aliases::physical_indexes(search, &alias).await?;
+    if live.as_deref() == Some(index.as_str())
+        || search.name_state(&index).await? != crate::sink::client::NameState::Index
+    {
+        return Ok(false);
+    }
+    search.delete_index(&index).await?;
+    tracing::warn!(job = job_id, index = %index, "the job was abandoned: deleted its index again after this run's last writes");
+    Ok(true)
 }
 
 #[cfg(test)]

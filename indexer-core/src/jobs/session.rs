@@ -178,6 +178,10 @@ impl Session {
         if let Some(heartbeat) = self.heartbeat.take() {
             let _ = heartbeat.await;
         }
+        if self.lost() {
+            // Another run holds the alias now: its records are not ours to write.
+            return Ok(());
+        }
         let now = Utc::now();
         self.update(|job| {
             job.status = status;

@@ -147,6 +147,16 @@ impl JobStore {
             let Some(current) = self.lock(&record.alias, Utc::now()).await? else {
                 continue; // released in between: try to create it again
             };
+            if current.record.job_id == record.job_id && current.record.holder == record.holder {
+                // Our own write, whose answer was lost: the lock is ours.
+                return Ok(Acquire::Taken {
+                    lock: HeldLock {
+                        record: current.record,
+                        token: current.token,
+                    },
+                    took_over: None,
+                });
+            }
             if !(current.stale && take_over_stale) {
                 let job = self.job(&current.record.job_id).await?.map(Box::new);
                 return Ok(Acquire::Held {
@@ -371,6 +381,37 @@ impl JobStore {
             Some(id) => self.job(id).await,
             None => Ok(None),
         }
+    }
+
+    /// The indexes that a rebuild of the alias built and swapped in successfully: the only ones
+    /// `rollback` may return to (a gate-refused or failed build never served readers).
+    pub async fn succeeded_indexes(
+        &self,
+        alias: &str,
+    ) -> Result<std::collections::BTreeSet<String>, SinkError> {
+        let query = json!({
+            "size": 1000,
+            "query": { "bool": { "filter": [
+                { "term": { "kind": "job" } },
+                { "term": { "alias": alias } },
+                { "term": { "status": "succeeded" } }
+            ] } }
+        });
+        let answer = match self.client.search(STATUS_INDEX, &query).await {
+            Err(SinkError::Status { status: 404, .. }) => return Ok(Default::default()),
+            other => other?,
+        };
+        let hits = answer["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        let mut indexes = std::collections::BTreeSet::new();
+        for hit in hits {
+            let job: JobRecord = decode("job", hit.get("_source").cloned().unwrap_or(Value::Null))?;
+            if job.mode == super::JobMode::Rebuild
+                && let Some(index) = job.new_index
+            {
+                indexes.insert(index);
+            }
+        }
+        Ok(indexes)
     }
 
     /// The alias's jobs, newest first.

@@ -22,21 +22,41 @@
 //! A rebuild holds its alias's lock for its whole run and records itself as a job (see
 //! [`crate::jobs`]); it resumes an interrupted or hung predecessor into the same building index
 //! from its checkpoints, and stops cleanly on SIGTERM/SIGINT, saving checkpoints.
+//!
+//! The layers, each calling only down:
+//! - [`crate::aliases`]: physical names, what an alias points at, the swap's actions, retention;
+//! - `phases`: the steps of a run, each once — resume-or-create, stream tail, drain, finish
+//!   (restore settings, refresh, gate, fenced swap, retire) — on a [`phases::Run`] context;
+//! - `setup`, `worker`: one job's state machine, shared by every worker of it; `driver` runs this
+//!   process as one worker (a single-process rebuild is worker 0 of 1), `local` starts K worker
+//!   processes on this machine, and `dry_run` reads without writing.
 
-mod run;
-pub mod workers;
+mod driver;
+mod dry_run;
+mod local;
+mod phases;
+mod setup;
+mod worker;
+
+pub use driver::{MAX_WORKERS, WorkerSpec, validate};
+pub use local::run_local;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use aws_sdk_dynamodb::Client as DynamoClient;
+use aws_sdk_dynamodbstreams::Client as StreamsClient;
+use chrono::Utc;
 use serde_json::{Value, json};
 
+use crate::aliases::physical_name;
+use crate::error::Error;
 use crate::jobs::session::Timing;
+use crate::sink::client::SearchClient;
+use crate::summary::Summary;
 use crate::sink::retry::RetryPolicy;
 use crate::validate::{IndexName, TableName};
 
-pub use run::{inspect, rebuild};
 
 /// Everything a rebuild needs, validated.
 #[derive(Debug, Clone)]
@@ -62,10 +82,10 @@ pub struct RebuildPlan {
     pub timing: Timing,
     /// How long a stop (SIGTERM/SIGINT) may take to drain in-flight work.
     pub stop_timeout: Duration,
-    /// How many workers share the job (see [`workers`]).
+    /// How many workers share the job (see `driver`).
     pub workers: u32,
     /// Set when this process is one worker of a job split over several.
-    pub worker: Option<workers::WorkerSpec>,
+    pub worker: Option<WorkerSpec>,
 }
 
 /// The gate's inputs.
@@ -122,25 +142,6 @@ pub fn gate(input: &GateInput) -> Result<(), Vec<String>> {
     }
 }
 
-/// The physical index name for a rebuild started at `at`, to the millisecond; names sort by age.
-pub fn physical_name(alias: &IndexName, at: DateTime<Utc>) -> String {
-    format!("{}-{}", alias, at.format("%Y%m%dt%H%M%S%3fz"))
-}
-
-/// Whether `index` is one of this alias's physical indexes.
-pub fn is_physical_of(alias: &IndexName, index: &str) -> bool {
-    index
-        .strip_prefix(alias.as_str())
-        .and_then(|rest| rest.strip_prefix('-'))
-        .is_some_and(|stamp| {
-            let b = stamp.as_bytes();
-            b.len() == 19
-                && b[8] == b't'
-                && b[18] == b'z'
-                && b[..8].iter().chain(&b[9..18]).all(u8::is_ascii_digit)
-        })
-}
-
 /// The index definition with build settings: no refresh and no replicas while loading.
 pub fn build_definition(definition: &Value) -> Value {
     let mut definition = definition.clone();
@@ -168,76 +169,37 @@ pub fn live_settings(definition: &Value, previous_replicas: Option<u64>) -> Valu
     json!({ "refresh_interval": refresh, "number_of_replicas": replicas })
 }
 
-/// Which of an alias's previous physical indexes to delete: `keep` are kept, and the index just
-/// replaced (`replaced`) is always among them, since it is what `rollback` returns to.
-pub fn to_retire(mut previous: Vec<String>, replaced: Option<&str>, keep: usize) -> Vec<String> {
-    previous.sort_unstable_by(|a, b| b.cmp(a));
-    let mut kept = 0;
-    if let Some(replaced) = replaced.filter(|r| previous.iter().any(|p| p == r)) {
-        if keep > 0 {
-            kept = 1;
-            previous.retain(|p| p != replaced);
+/// Runs a rebuild and returns its summary.
+///
+/// A dry run reads, maps and encodes without writing or taking a job. Every other rebuild is a
+/// job run by one driver: a single process is worker 0 of a job of one worker, so a rebuild goes
+/// through the same state machine (setup, load, finish) however many workers share it. Errors
+/// before anything is written are returned as `Err`; later failures are reported in the summary
+/// with status `failed`.
+pub async fn rebuild(
+    dynamo: DynamoClient,
+    streams: StreamsClient,
+    search: Option<SearchClient>,
+    plan: RebuildPlan,
+) -> Result<Summary, Error> {
+    match search {
+        Some(search) if !plan.dry_run => {
+            let spec = match plan.worker.clone() {
+                Some(spec) => spec,
+                None => WorkerSpec {
+                    job_id: physical_name(&plan.alias, Utc::now()),
+                    worker: 0,
+                },
+            };
+            driver::work(dynamo, streams, search, plan, spec).await
         }
-    }
-    previous
-        .into_iter()
-        .skip(keep.saturating_sub(kept))
-        .collect()
-}
-
-/// The single `_aliases` call that swaps `alias` (and its companions) onto `new_index`.
-pub fn swap_actions(alias: &str, new_index: &str, previous: &Previous) -> Vec<Value> {
-    match previous {
-        Previous::None => vec![json!({ "add": { "index": new_index, "alias": alias } })],
-        Previous::Legacy => vec![
-            json!({ "remove_index": { "index": alias } }),
-            json!({ "add": { "index": new_index, "alias": alias } }),
-        ],
-        Previous::Physical { index, aliases } => {
-            let mut actions = Vec::new();
-            for (name, props) in aliases {
-                actions.push(json!({ "remove": { "index": index, "alias": name } }));
-                let mut add = serde_json::to_value(props).unwrap_or_else(|_| json!({}));
-                add["index"] = json!(new_index);
-                add["alias"] = json!(name);
-                actions.push(json!({ "add": add }));
-            }
-            if !aliases.contains_key(alias) {
-                actions.push(json!({ "add": { "index": new_index, "alias": alias } }));
-            }
-            actions
-        }
-    }
-}
-
-/// What the alias name points at before the rebuild.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Previous {
-    /// Nothing: a first build.
-    None,
-    /// A concrete index of that name (the original tool's layout).
-    Legacy,
-    /// A physical index and every alias on it.
-    Physical {
-        index: String,
-        aliases: std::collections::BTreeMap<String, crate::sink::client::AliasProps>,
-    },
-}
-
-impl Previous {
-    pub fn index_name(&self, alias: &IndexName) -> Option<String> {
-        match self {
-            Previous::None => None,
-            Previous::Legacy => Some(alias.to_string()),
-            Previous::Physical { index, .. } => Some(index.clone()),
-        }
+        _ => dry_run::dry_run(dynamo, plan).await,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::client::AliasProps;
 
     fn input() -> GateInput {
         GateInput {
@@ -333,25 +295,6 @@ mod tests {
     }
 
     #[test]
-    fn physical_names_carry_a_sortable_utc_timestamp() {
-        let alias = IndexName::try_from("persons").expect("valid");
-        let at = DateTime::parse_from_rfc3339("2026-11-22T05:35:13.042Z")
-            .expect("valid")
-            .with_timezone(&Utc);
-        let name = physical_name(&alias, at);
-        assert_eq!(name, "persons-20261122t053513042z");
-        assert!(is_physical_of(&alias, &name));
-        assert!(IndexName::try_from(name.as_str()).is_ok());
-        assert!(!is_physical_of(&alias, "persons-archive"));
-        assert!(!is_physical_of(&alias, "persons-x-20261122t053513042z"));
-        assert!(!is_physical_of(&alias, "persons-20261122t053513z"));
-        assert!(!is_physical_of(
-            &IndexName::try_from("person").expect("valid"),
-            &name
-        ));
-    }
-
-    #[test]
     fn build_settings_disable_refresh_and_replicas_and_live_settings_restore_them() {
         let definition = json!({"settings": {"number_of_shards": 1, "number_of_replicas": 2, "refresh_interval": "5s"}, "mappings": {}});
         let build = build_definition(&definition);
@@ -365,72 +308,6 @@ mod tests {
         assert_eq!(
             live_settings(&definition, Some(3)),
             json!({"refresh_interval": "5s", "number_of_replicas": 3})
-        );
-    }
-
-    #[test]
-    fn the_swap_moves_every_alias_with_its_properties_in_one_call() {
-        let mut aliases = std::collections::BTreeMap::new();
-        aliases.insert("persons".to_owned(), AliasProps::default());
-        aliases.insert(
-            "tenants".to_owned(),
-            AliasProps {
-                filter: Some(json!({"term": {"personTypes": "Tenant"}})),
-                is_write_index: Some(false),
-                ..AliasProps::default()
-            },
-        );
-        let previous = Previous::Physical {
-            index: "persons-1".into(),
-            aliases,
-        };
-        let actions = swap_actions("persons", "persons-2", &previous);
-        assert_eq!(
-            actions,
-            vec![
-                json!({"remove": {"index": "persons-1", "alias": "persons"}}),
-                json!({"add": {"index": "persons-2", "alias": "persons"}}),
-                json!({"remove": {"index": "persons-1", "alias": "tenants"}}),
-                json!({"add": {"index": "persons-2", "alias": "tenants", "filter": {"term": {"personTypes": "Tenant"}}, "is_write_index": false}}),
-            ]
-        );
-    }
-
-    #[test]
-    fn retention_keeps_the_replaced_index_and_the_newest_others() {
-        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let previous = names(&["a-1", "a-2", "a-3", "a-4"]);
-        assert_eq!(
-            to_retire(previous.clone(), Some("a-3"), 1),
-            names(&["a-4", "a-2", "a-1"])
-        );
-        assert_eq!(
-            to_retire(previous.clone(), Some("a-1"), 2),
-            names(&["a-3", "a-2"])
-        );
-        assert_eq!(to_retire(previous.clone(), None, 2), names(&["a-2", "a-1"]));
-        assert_eq!(
-            to_retire(previous.clone(), Some("a-4"), 0),
-            names(&["a-4", "a-3", "a-2", "a-1"])
-        );
-        assert_eq!(
-            to_retire(previous, Some("legacy"), 1),
-            names(&["a-3", "a-2", "a-1"])
-        );
-    }
-
-    #[test]
-    fn a_legacy_concrete_index_is_replaced_by_the_alias_atomically() {
-        assert_eq!(
-            swap_actions("persons", "persons-2", &Previous::Legacy),
-            vec![
-                json!({"remove_index": {"index": "persons"}}),
-                json!({"add": {"index": "persons-2", "alias": "persons"}}),
-            ]
-        );
-        assert_eq!(
-            swap_actions("persons", "persons-2", &Previous::None),
-            vec![json!({"add": {"index": "persons-2", "alias": "persons"}})]
         );
     }
 }

@@ -215,6 +215,38 @@ impl SearchClient {
         Ok((status, bytes.to_vec()))
     }
 
+    /// Sends a conditional request, retrying transient failures (throttling, server errors,
+    /// resets, timeouts) and returning the first other answer unjudged. A conditional write whose
+    /// first answer was lost after it applied meets a conflict on its retry: callers treat a
+    /// conflict as "read again and decide", never as proof that someone else wrote.
+    async fn raw_retrying(
+        &self,
+        op: &str,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Vec<u8>), SinkError> {
+        let mut attempt = 0;
+        loop {
+            let sent = body.clone().map(|bytes| (bytes, "application/json"));
+            let result = match self.raw(op, method.clone(), path, sent).await {
+                Ok((status, bytes)) if super::retry::is_retriable_status(status.as_u16()) => {
+                    Err(status_error(op, status.as_u16(), &bytes))
+                }
+                other => other,
+            };
+            match result {
+                Err(error) if error.is_retriable() && attempt < self.retry.max_retries => {
+                    tracing::warn!(attempt, op, error = %error, "request failed, retrying");
+                    let wait = self.retry.backoff(attempt, &mut rand::rng());
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Sends a request and decodes a successful JSON answer, retrying transient failures.
     async fn call(
         &self,
@@ -287,12 +319,14 @@ impl SearchClient {
         .map(drop)
     }
 
+    /// Deletes an index. After a retry, a 404 means the lost first attempt deleted it.
     pub async fn delete_index(&self, name: &str) -> Result<(), SinkError> {
-        self.call(
+        self.call_retrying(
             &format!("delete index {name}"),
             Method::DELETE,
             &format!("/{name}"),
             None,
+            |error| matches!(error, SinkError::Status { status: 404, .. }),
         )
         .await
         .map(drop)
@@ -396,16 +430,19 @@ impl SearchClient {
             .unwrap_or_default())
     }
 
-    /// Applies alias actions in one atomic `_aliases` call.
+    /// Applies alias actions in one atomic `_aliases` call, sent once: never retried, because a
+    /// lost answer may hide an applied change. After an error the caller reads the aliases back
+    /// to learn what happened.
     pub async fn update_aliases(&self, actions: Vec<Value>) -> Result<(), SinkError> {
-        let answer = self
-            .call(
-                "update aliases",
-                Method::POST,
-                "/_aliases",
-                Some(json!({ "actions": actions })),
-            )
+        let op = "update aliases";
+        let body = json!({ "actions": actions }).to_string().into_bytes();
+        let (status, bytes) = self
+            .raw(op, Method::POST, "/_aliases", Some((body, "application/json")))
             .await?;
+        if !status.is_success() {
+            return Err(status_error(op, status.as_u16(), &bytes));
+        }
+        let answer = decode(op, &bytes)?;
         if answer.get("acknowledged").and_then(Value::as_bool) == Some(false) {
             return Err(SinkError::Decode {
                 op: "update aliases".into(),
@@ -463,7 +500,7 @@ impl SearchClient {
     pub async fn get_doc(&self, index: &str, id: &str) -> Result<Option<Versioned>, SinkError> {
         let op = format!("read {index}/{id}");
         let (status, bytes) = self
-            .raw(&op, Method::GET, &format!("/{index}/_doc/{id}"), None)
+            .raw_retrying(&op, Method::GET, &format!("/{index}/_doc/{id}"), None)
             .await?;
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -501,7 +538,7 @@ impl SearchClient {
         let op = format!("write {index}/{id}");
         let bytes = body.to_string().into_bytes();
         let (status, answer) = self
-            .raw(&op, Method::PUT, &path, Some((bytes, "application/json")))
+            .raw_retrying(&op, Method::PUT, &path, Some(bytes))
             .await?;
         if status == StatusCode::CONFLICT {
             return Ok(Conditional::Conflict);
@@ -541,7 +578,7 @@ impl SearchClient {
             "/{index}/_doc/{id}?if_seq_no={}&if_primary_term={}&refresh=wait_for",
             guard.0, guard.1
         );
-        let (status, bytes) = self.raw(&op, Method::DELETE, &path, None).await?;
+        let (status, bytes) = self.raw_retrying(&op, Method::DELETE, &path, None).await?;
         match status {
             StatusCode::CONFLICT | StatusCode::NOT_FOUND => Ok(false),
             s if s.is_success() => Ok(true),

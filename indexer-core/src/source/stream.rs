@@ -158,10 +158,16 @@ impl OpenedStream {
             failure: None,
         }));
         let stop = CancellationToken::new();
-        let task = tokio::spawn(poll_forever(Arc::clone(&state), stop.clone()));
+        let failed = CancellationToken::new();
+        let task = tokio::spawn(poll_forever(
+            Arc::clone(&state),
+            stop.clone(),
+            failed.clone(),
+        ));
         StreamTail {
             state,
             stop,
+            failed,
             task: Some(task),
         }
     }
@@ -172,6 +178,8 @@ impl OpenedStream {
 pub struct StreamTail {
     state: Arc<Mutex<State>>,
     stop: CancellationToken,
+    /// Cancelled the moment the tail fails: a run must not learn of it only at its final drain.
+    failed: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -214,6 +222,7 @@ impl StreamTail {
                 let round = state.round(Some(target)).await;
                 if let Err(e) = &round {
                     state.failure = Some(e.to_string());
+                    self.failed.cancel();
                 }
                 round?
             };
@@ -242,13 +251,23 @@ impl StreamTail {
         Ok(state.stats)
     }
 
+    /// Resolves when the tail has failed (it stopped applying records).
+    pub async fn failed(&self) {
+        self.failed.cancelled().await
+    }
+
+    /// The tail's failure, if it failed.
+    pub async fn failure(&self) -> Option<StreamError> {
+        self.state.lock().await.check().err()
+    }
+
     /// What the tail did so far.
     pub async fn stats(&self) -> TailStats {
         self.state.lock().await.stats
     }
 }
 
-async fn poll_forever(state: Arc<Mutex<State>>, stop: CancellationToken) {
+async fn poll_forever(state: Arc<Mutex<State>>, stop: CancellationToken, failed: CancellationToken) {
     while !stop.is_cancelled() {
         let records = {
             let mut state = state.lock().await;
@@ -260,6 +279,7 @@ async fn poll_forever(state: Arc<Mutex<State>>, stop: CancellationToken) {
                 Err(e) => {
                     tracing::error!(error = %e, "the stream tail failed");
                     state.failure = Some(e.to_string());
+                    failed.cancel();
                     return;
                 }
             }

@@ -1,5 +1,6 @@
-//! One rebuild split over K workers — ECS tasks, or processes on one machine — that survives the
-//! loss of any of them.
+//! The driver of every rebuild: this process as one worker of a job. A single-process rebuild is
+//! worker 0 of a job of one worker; a rebuild split over K workers — ECS tasks, or processes on
+//! one machine — survives the loss of any of them. Either way the same state machine runs.
 //!
 //! Every worker is told the job id, its number `i` and `K`. The first to arrive creates the job
 //! record (create-if-absent), takes the alias's lock for the job, resumes or creates the building
@@ -19,13 +20,8 @@
 //!
 //! [`run_local`] runs the K workers as child processes of this one, for a rebuild on one machine.
 
-mod local;
-mod setup;
-mod worker;
-
-pub use local::run_local;
-use setup::{abort_setup, setup, wait_for_setup};
-use worker::{Worker, run_worker};
+use super::setup::{abort_setup, setup, wait_for_setup};
+use super::worker::{Ctx, Worker, run_worker};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,13 +32,14 @@ use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use super::run::entity_of;
-use super::{RebuildPlan, is_physical_of, physical_name};
+use super::RebuildPlan;
+use super::phases::{Run, entity_of};
+use crate::aliases::{inspect, is_physical_of, physical_name};
 use crate::deadletter::DeadLetters;
 use crate::error::Error;
 use crate::jobs::coord;
 use crate::jobs::store::JobStore;
-use crate::jobs::{JobRecord, JobStatus, Phase, holder};
+use crate::jobs::{JobMode, JobRecord, JobStatus, Phase, holder};
 use crate::pipeline::{Counters, Handles, Trackers};
 use crate::progress::Progress;
 use crate::sink::client::SearchClient;
@@ -97,11 +94,15 @@ pub fn validate(plan: &RebuildPlan) -> Result<(), Error> {
 
 /// The dead-letter file of worker `worker`: the plan's path (or the index's default) with the
 /// worker's number before its extension, so workers on one machine never share a file.
+/// A job of one worker keeps the plain name.
 pub(super) fn dead_letter_path(plan: &RebuildPlan, index: &str, worker: u32) -> PathBuf {
     let base = plan
         .dead_letter
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{index}.dead-letter.jsonl")));
+    if plan.workers == 1 && plan.worker.is_none() {
+        return base;
+    }
     worker_file(&base, worker)
 }
 
@@ -144,6 +145,21 @@ impl Signals {
     }
 }
 
+/// Creates the job's record; `true` when this process created it (and so sets the job up). A
+/// create whose answer was lost after it applied finds its own record: this process's holder
+/// and worker number, still in setup.
+async fn created_by_me(store: &JobStore, record: &JobRecord) -> Result<bool, Error> {
+    if store.create_job(record).await? {
+        return Ok(true);
+    }
+    Ok(store.job(&record.job_id).await?.is_some_and(|job| {
+        job.holder == record.holder
+            && job.setup_by == record.setup_by
+            && job.phase == Phase::Setup
+            && job.status == JobStatus::Running
+    }))
+}
+
 /// Runs this process as worker `spec.worker` of job `spec.job_id` and returns its summary.
 pub async fn work(
     dynamo: DynamoClient,
@@ -167,6 +183,8 @@ pub async fn work(
         of: plan.workers,
         ..WorkerReport::default()
     };
+    // Refuse an alias over several indexes before writing anything (read again under the lock).
+    inspect(&search, &plan.alias).await?;
     let store = JobStore::new(search.clone());
     store.ensure().await?;
     let record = JobRecord {
@@ -180,11 +198,11 @@ pub async fn work(
             plan.alias.as_str(),
             plan.table.as_str(),
             entity.name(),
-            "rebuild",
+            JobMode::Rebuild,
             Utc::now(),
         )
     };
-    let (job, tail) = if store.create_job(&record).await? {
+    let (job, tail) = if created_by_me(&store, &record).await? {
         tracing::info!(job = %spec.job_id, worker = me, workers = plan.workers, "setting the job up");
         let stream_arn = match &info.stream_arn {
             Some(arn) if stream::has_new_images(&streams, arn).await? => {
@@ -255,6 +273,7 @@ pub async fn work(
     summary.previous_index = job.previous_index.clone();
     summary.resumed_from = job.resumed_from.clone();
     let trackers = Arc::new(Trackers::for_worker(job.segments, &job.checkpoints, me));
+    let solo = plan.workers == 1 && plan.worker.is_none();
     let mine = trackers.active_checkpoints();
     let handles = Handles {
         counters: Arc::new(Counters::resuming(&mine)),
@@ -280,19 +299,18 @@ pub async fn work(
         plan.progress_interval,
     );
     tracing::info!(job = %spec.job_id, worker = me, segments = ?mine.iter().filter(|c| !c.done).map(|c| c.segment).collect::<Vec<_>>(), "worker joined");
-    let ended = run_worker(
-        &worker,
-        &dynamo,
-        &search,
-        entity,
-        &handles,
-        job.segments,
-        &index,
-        tail,
-        &mut summary,
-        &mut report,
-    )
-    .await;
+    let ctx = Ctx {
+        run: Run {
+            search: &search,
+            plan: &plan,
+            entity,
+            index: &index,
+        },
+        dynamo: &dynamo,
+        handles: &handles,
+        segments: job.segments,
+    };
+    let ended = run_worker(&worker, ctx, tail, &mut summary, &mut report).await;
     progress.finish();
     let dead_file = handles.dead.finish();
     report.scanned_this_run = Counters::get(&handles.counters.scanned) - already_scanned;
@@ -302,7 +320,9 @@ pub async fn work(
     summary.concurrency = Counters::get(&handles.counters.concurrency);
     summary.max_concurrency_reached = Counters::get(&handles.counters.max_concurrency);
     summary.dead_letter_path = dead_file?.map(|p| p.display().to_string());
-    summary.worker = Some(report);
+    if !solo {
+        summary.worker = Some(report);
+    }
     let result = match ended {
         Ok(status) => Ok(status),
         Err(error) => {

@@ -10,10 +10,11 @@ use tokio::io::AsyncReadExt;
 use crate::error::Error;
 use crate::jobs::session::held_message;
 use crate::jobs::store::JobStore;
-use crate::rebuild::{RebuildPlan, physical_name};
+use crate::aliases::physical_name;
+use crate::rebuild::RebuildPlan;
 use crate::sink::client::SearchClient;
 
-use super::{Signals, validate};
+use super::driver::{Signals, validate};
 
 /// Runs a K-worker rebuild on this machine: starts K copies of this program as workers of one
 /// new job, forwards SIGTERM/SIGINT to them, and reports the job with every worker's part.

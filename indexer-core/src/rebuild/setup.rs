@@ -11,13 +11,14 @@ use crate::jobs::coord;
 use crate::jobs::session::held_message;
 use crate::jobs::store::{Acquire, JobStore};
 use crate::jobs::{JobRecord, JobStatus, LockRecord, Phase};
-use crate::rebuild::run::{inspect, resumable, start_tail};
-use crate::rebuild::{RebuildPlan, build_definition};
+use super::phases::{Run, resumable, start_tail};
+use super::{RebuildPlan, build_definition};
+use crate::aliases::inspect;
 use crate::sink::client::{NameState, SearchClient};
 use crate::source::stream::{OpenedStream, StreamTail};
 use crate::summary::Summary;
 
-use super::WorkerSpec;
+use super::driver::WorkerSpec;
 
 /// Sets the job up: takes the lock, resumes or creates the index, assigns the segments and
 /// moves the job to [`Phase::Loading`]. Returns the job and, if the table has a stream, its tail.
@@ -88,19 +89,15 @@ pub(super) async fn setup(
     coord::distribute(&mut checkpoints, plan.workers);
     let previous_index = inspect(search, &plan.alias).await?.index_name(&plan.alias);
     let tail = match stream_source {
-        Some((client, arn)) => Some(
-            start_tail(
-                client,
-                &arn,
-                entity,
+        Some((client, arn)) => {
+            let run = Run {
                 search,
-                &index,
                 plan,
-                resume.is_some(),
-                summary,
-            )
-            .await?,
-        ),
+                entity,
+                index: &index,
+            };
+            Some(start_tail(run, client, &arn, resume.is_some(), summary).await?)
+        }
         None => None,
     };
     for _ in 0..50 {

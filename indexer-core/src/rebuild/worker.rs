@@ -9,22 +9,28 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::entities::Entity;
 use crate::error::Error;
 use crate::jobs::checkpoint::Checkpoint;
 use crate::jobs::coord::{self, Local, Merged};
 use crate::jobs::store::JobStore;
-use crate::jobs::{JobRecord, JobStatus, WorkerStatus};
+use crate::jobs::{JobRecord, JobStatus, Phase, WorkerStatus, discard_abandoned};
 use crate::pipeline::{
     self, Assignment, Counters, Handles, PipelineError, RunStats, Sink, Trackers,
 };
+use crate::aliases::{Previous, inspect};
 use crate::rebuild::RebuildPlan;
-use crate::rebuild::run::{closing_message, drain, gate_and_swap, inspect, pipeline_settings};
+use crate::rebuild::phases::{
+    Run, close_tail, closing_message, drain, pipeline_settings, restore_and_gate,
+    retire_after_swap, swap,
+};
 use crate::sink::client::SearchClient;
 use crate::source::stream::StreamTail;
 use crate::summary::{Status, Summary, WorkerReport};
 
-use super::Signals;
+use super::driver::Signals;
+
+/// The pipeline's task.
+type Loading = tokio::task::JoinHandle<Result<RunStats, PipelineError>>;
 
 /// What one worker shares with its heartbeat.
 #[derive(Clone)]
@@ -90,6 +96,54 @@ impl Worker {
         )))
     }
 
+    /// The fence before the swap: renews the lock for this job, then moves the job to
+    /// [`Phase::Swapping`] in one conditional write. A run that lost its lock, whose job was
+    /// abandoned or ended, or that lost the finish to another worker fails here and never swaps;
+    /// once it passes, `abandon` refuses the job while this worker lives.
+    pub(super) async fn fence(&self) -> Result<(), Error> {
+        let alias = self.plan.alias.as_str();
+        for _ in 0..50 {
+            let (mut job, token) = self
+                .store
+                .job_versioned(&self.job_id)
+                .await?
+                .ok_or_else(|| Error::Job(format!("job {} has no record any more", self.job_id)))?;
+            if job.status.is_finished() {
+                return Err(Error::Job(format!(
+                    "job {} ended ({}) before its swap: {}; the alias was not moved",
+                    self.job_id,
+                    job.status,
+                    job.message.as_deref().unwrap_or("no message")
+                )));
+            }
+            if job.finisher != Some(self.me) {
+                return Err(Error::LockLost(format!(
+                    "another worker took the finish of job {} over; this worker did not move the alias",
+                    self.job_id
+                )));
+            }
+            let now = Utc::now();
+            if !self.store.renew_for_job(alias, &self.job_id, now).await? {
+                return Err(Error::LockLost(format!(
+                    "the lock of alias {alias:?} no longer belongs to job {}; the alias was not moved",
+                    self.job_id
+                )));
+            }
+            job.phase = Phase::Swapping;
+            job.heartbeat_at = now;
+            if let Some(state) = job.worker_states.iter_mut().find(|w| w.worker == self.me) {
+                state.heartbeat_at = now;
+            }
+            if self.store.save_job_if(&job, token).await? {
+                return Ok(());
+            }
+        }
+        Err(Error::Job(format!(
+            "the record of job {} kept changing before its swap",
+            self.job_id
+        )))
+    }
+
     /// Ends the job (if it has not ended) with `status`, then releases the lock.
     pub(super) async fn end_job(
         &self,
@@ -127,22 +181,24 @@ impl Worker {
     }
 }
 
+/// Everything one worker's loop needs besides the shared [`Worker`].
+pub(super) struct Ctx<'a> {
+    pub run: Run<'a>,
+    pub dynamo: &'a DynamoClient,
+    pub handles: &'a Handles,
+    pub segments: u32,
+}
+
 /// The worker's life after joining: read, take over, finish or wait for the end. Returns the
 /// job's status as this worker reports it.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn run_worker(
     worker: &Worker,
-    dynamo: &DynamoClient,
-    search: &SearchClient,
-    entity: &'static dyn Entity,
-    handles: &Handles,
-    segments: u32,
-    index: &str,
+    ctx: Ctx<'_>,
     tail: Option<StreamTail>,
     summary: &mut Summary,
     report: &mut WorkerReport,
 ) -> Result<Status, Error> {
-    let plan = &worker.plan;
+    let (plan, handles, search) = (&worker.plan, ctx.handles, ctx.run.search);
     let (assign, assignments) = mpsc::unbounded_channel();
     let mut readers: HashMap<u32, CancellationToken> = HashMap::new();
     for checkpoint in worker.trackers.active_checkpoints() {
@@ -154,11 +210,11 @@ pub(super) async fn run_worker(
     }
     let mut assign = Some(assign);
     let mut loading = tokio::spawn(pipeline::run_assigned(
-        dynamo.clone(),
+        ctx.dynamo.clone(),
         plan.table.clone(),
-        entity,
+        ctx.run.entity,
         Sink::Cluster(search.clone()),
-        pipeline_settings(plan, segments, index.to_owned()),
+        pipeline_settings(plan, ctx.segments, ctx.run.index.to_owned()),
         handles.clone(),
         assignments,
     ));
@@ -167,17 +223,33 @@ pub(super) async fn run_worker(
     let mut ticker = tokio::time::interval(plan.timing.heartbeat);
     let mut last_synced = Instant::now();
     let mut stopping = false;
+    let mut tail_failed = false;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = worker.trackers.segment_done() => {}
             _ = signals.recv(), if !stopping => stopping = true,
+            _ = async { match &tail { Some(tail) => tail.failed().await, None => std::future::pending().await } }, if !tail_failed => tail_failed = true,
             joined = &mut loading, if loaded.is_none() => {
                 loaded = Some(joined.map_err(|e| PipelineError::Task(e.to_string()))??);
             }
         }
         if stopping {
-            return stop(worker, handles, assign.take(), loading, loaded.is_some()).await;
+            let loading = loaded.is_none().then_some(loading);
+            return stop(worker, handles, assign.take(), loading).await;
+        }
+        if tail_failed {
+            // Writes made from now on would be lost: fail at once rather than hours later.
+            let loading = loaded.is_none().then_some(loading);
+            wind_down(worker, search, handles, assign.take(), loading).await;
+            let cause = match &tail {
+                Some(tail) => tail.failure().await.map(|e| e.to_string()),
+                None => None,
+            };
+            return Err(Error::Job(format!(
+                "the table's stream could not be tailed ({}), so writes made during the rebuild would be lost; nothing was swapped, and the next rebuild resumes from the checkpoints",
+                cause.unwrap_or_else(|| "no reason given".into())
+            )));
         }
         let outcome = match worker.sync(WorkerStatus::Running).await {
             Ok(Synced::Merged(merged)) => Ok(merged),
@@ -194,15 +266,8 @@ pub(super) async fn run_worker(
         let merged = match outcome {
             Ok(merged) => merged,
             Err(end) => {
-                wind_down(
-                    worker,
-                    search,
-                    handles,
-                    assign.take(),
-                    loading,
-                    loaded.is_some(),
-                )
-                .await;
+                let loading = loaded.is_none().then_some(loading);
+                wind_down(worker, search, handles, assign.take(), loading).await;
                 return end;
             }
         };
@@ -256,20 +321,27 @@ pub(super) async fn run_worker(
     tracing::info!(job = %worker.job_id, worker = worker.me, "every segment is done; this worker gates and swaps");
     let beating = CancellationToken::new();
     let heartbeat = tokio::spawn(heartbeat(worker.clone(), beating.clone()));
-    let outcome = finish_job(worker, search, entity, index, tail, summary).await;
+    let outcome = finish_job(worker, ctx.run, tail, &mut signals, summary).await;
     beating.cancel();
     let _ = heartbeat.await;
-    let status = outcome?;
-    let job_status = JobStatus::from(status);
+    let status = match outcome? {
+        Finish::Ended(status) => status,
+        Finish::Stopped => return stop(worker, handles, None, None).await,
+    };
     summary.status = status;
     let message = closing_message(summary);
+    let refusals = summary.gate_refusals.clone();
     worker
-        .end_job(job_status, |job| job.message = Some(message.clone()))
+        .end_job(JobStatus::from(status), |job| {
+            job.message = Some(message.clone());
+            job.gate_refusals = refusals.clone();
+        })
         .await?;
     Ok(status)
 }
 
-/// Keeps the finisher's heartbeat (and the lock) fresh while it gates and swaps.
+/// Keeps the finisher's heartbeat (and the lock) fresh while it gates and swaps. It stops
+/// renewing when the job ended or the lock is lost; the fence before the swap notices.
 pub(super) async fn heartbeat(worker: Worker, stop: CancellationToken) {
     let mut ticker = tokio::time::interval(worker.plan.timing.heartbeat);
     ticker.tick().await;
@@ -278,21 +350,35 @@ pub(super) async fn heartbeat(worker: Worker, stop: CancellationToken) {
             _ = ticker.tick() => {}
             _ = stop.cancelled() => return,
         }
-        if let Err(error) = worker.sync(WorkerStatus::Running).await {
-            tracing::warn!(error = %error, "heartbeat failed; will retry");
+        match worker.sync(WorkerStatus::Running).await {
+            Ok(Synced::Merged(_)) => {}
+            Ok(Synced::Ended(_)) => return,
+            Err(error @ (Error::LockLost(_) | Error::Job(_))) => {
+                tracing::error!(error = %error, "the finisher lost its job; it will not swap");
+                return;
+            }
+            Err(error) => tracing::warn!(error = %error, "heartbeat failed; will retry"),
         }
     }
 }
 
-/// Gates and swaps a job whose segments are all done.
+/// How the finish ended.
+pub(super) enum Finish {
+    Ended(Status),
+    /// Stopped by a signal before the swap: the job is interrupted, and resumes at its finish.
+    Stopped,
+}
+
+/// Gates and swaps a job whose segments are all done. A signal before the swap stops the finish
+/// (the next rebuild resumes it); once the fence has passed, the swap completes and a signal
+/// only cuts the stream's catch-up short, with a warning.
 pub(super) async fn finish_job(
     worker: &Worker,
-    search: &SearchClient,
-    entity: &'static dyn Entity,
-    index: &str,
+    run: Run<'_>,
     tail: Option<StreamTail>,
+    signals: &mut Signals,
     summary: &mut Summary,
-) -> Result<Status, Error> {
+) -> Result<Finish, Error> {
     let plan = &worker.plan;
     let job = worker
         .store
@@ -300,37 +386,83 @@ pub(super) async fn finish_job(
         .await?
         .ok_or_else(|| Error::Job(format!("job {} has no record any more", worker.job_id)))?;
     (summary.scanned, summary.indexed, summary.dead_lettered) = coord::totals(&job);
-    if let Some(tail) = &tail {
+    let gated = tokio::select! {
+        gated = gate_step(run, tail.as_ref(), job.stream_tailed, summary) => gated?,
+        _ = signals.recv() => return Ok(Finish::Stopped),
+    };
+    let previous = match gated {
+        Gated::AlreadySwapped => {
+            summary.swapped = true;
+            if let Some(tail) = tail {
+                close_tail(tail, true, plan, summary).await?;
+            }
+            return Ok(Finish::Ended(Status::Succeeded));
+        }
+        Gated::Refused => {
+            if let Some(tail) = tail {
+                close_tail(tail, false, plan, summary).await?;
+            }
+            return Ok(Finish::Ended(Status::GateFailed));
+        }
+        Gated::Passed(previous) => previous,
+    };
+    worker.fence().await?;
+    swap(run, &previous).await?;
+    summary.swapped = true;
+    tracing::info!(alias = %plan.alias, index = %run.index, previous = ?summary.previous_index, "alias swapped");
+    if let Some(tail) = tail {
+        tokio::select! {
+            closed = close_tail(tail, true, plan, summary) => closed?,
+            _ = signals.recv() => summary.warnings.push(format!(
+                "stopped during the stream's catch-up after the swap: writes made since may be missing; check with `indexer verify --table {} --index {}`",
+                plan.table, plan.alias
+            )),
+        }
+    }
+    retire_after_swap(run, &previous, summary).await;
+    Ok(Finish::Ended(Status::Succeeded))
+}
+
+/// What the steps before the swap found.
+enum Gated {
+    /// A finisher that died after swapping: the alias is already on the new index.
+    AlreadySwapped,
+    Refused,
+    /// The gate passed; the alias still points at this.
+    Passed(Previous),
+}
+
+/// The finish up to the swap: the stream drained, settings restored, refreshed, gated.
+async fn gate_step(
+    run: Run<'_>,
+    tail: Option<&StreamTail>,
+    stream_tailed: bool,
+    summary: &mut Summary,
+) -> Result<Gated, Error> {
+    let plan = run.plan;
+    if let Some(tail) = tail {
         drain(tail, Duration::ZERO, "before the gate", plan, summary).await?;
-    } else if job.stream_tailed {
+    } else if stream_tailed {
         summary.warnings.push(format!(
             "the workers tailing the table's stream died, so writes made to the table while the rebuild ran may be missing from the new index; check with `indexer verify --table {} --index {}` (and repair with --fix)",
             plan.table, plan.alias
         ));
     }
-    let previous = inspect(search, &plan.alias).await?;
-    if previous.index_name(&plan.alias).as_deref() == Some(index) {
-        // A finisher that died after swapping: the alias is already on the new index.
-        tracing::info!(alias = %plan.alias, index, "the alias already points at the new index");
-        summary.swapped = true;
-        return Ok(Status::Succeeded);
+    let previous = inspect(run.search, &plan.alias).await?;
+    if previous.index_name(&plan.alias).as_deref() == Some(run.index) {
+        tracing::info!(alias = %plan.alias, index = run.index, "the alias already points at the new index");
+        return Ok(Gated::AlreadySwapped);
     }
     let live_count = match previous.index_name(&plan.alias) {
-        Some(live) => Some(search.count(&live).await?),
+        Some(live) => Some(run.search.count(&live).await?),
         None => None,
     };
-    gate_and_swap(
-        search,
-        plan,
-        &entity.index_definition(),
-        index,
-        &previous,
-        live_count,
-        tail,
-        job.stream_tailed,
-        summary,
-    )
-    .await
+    let exact = !stream_tailed && tail.is_none();
+    if restore_and_gate(run, &previous, live_count, exact, summary).await? {
+        Ok(Gated::Passed(previous))
+    } else {
+        Ok(Gated::Refused)
+    }
 }
 
 /// Stops reading and lets in-flight writes end (within the stop timeout); then, if the job was
@@ -340,15 +472,14 @@ pub(super) async fn wind_down(
     search: &SearchClient,
     handles: &Handles,
     assign: Option<mpsc::UnboundedSender<Assignment>>,
-    loading: tokio::task::JoinHandle<Result<RunStats, PipelineError>>,
-    loaded: bool,
+    loading: Option<Loading>,
 ) {
     handles.stop.cancel();
     drop(assign);
-    if !loaded {
+    if let Some(loading) = loading {
         let _ = tokio::time::timeout(worker.plan.stop_timeout, loading).await;
     }
-    if let Err(error) = crate::ops::discard_abandoned(search, &worker.job_id).await {
+    if let Err(error) = discard_abandoned(search, &worker.job_id).await {
         tracing::warn!(error = %error, "cannot check whether the abandoned job's index must be deleted");
     }
 }
@@ -359,12 +490,11 @@ pub(super) async fn stop(
     worker: &Worker,
     handles: &Handles,
     assign: Option<mpsc::UnboundedSender<Assignment>>,
-    loading: tokio::task::JoinHandle<Result<RunStats, PipelineError>>,
-    loaded: bool,
+    loading: Option<Loading>,
 ) -> Result<Status, Error> {
     handles.stop.cancel();
     drop(assign);
-    if !loaded
+    if let Some(loading) = loading
         && tokio::time::timeout(worker.plan.stop_timeout, loading)
             .await
             .is_err()
@@ -389,16 +519,12 @@ pub(super) fn ended(job: &JobRecord, summary: &mut Summary) -> Status {
     match job.status {
         JobStatus::Succeeded => Status::Succeeded,
         JobStatus::GateFailed => {
-            summary.gate_refusals = message
-                .strip_prefix("gate refused: ")
-                .map(|m| m.split("; ").map(str::to_owned).collect())
-                .unwrap_or_default();
+            summary.gate_refusals = job.gate_refusals.clone();
             Status::GateFailed
         }
         JobStatus::Interrupted => Status::Interrupted,
         JobStatus::Running | JobStatus::Failed | JobStatus::Abandoned => {
-            summary.error =
-                Some(format!("job {} {:?}: {message}", job.job_id, job.status).to_lowercase());
+            summary.error = Some(format!("job {} {}: {message}", job.job_id, job.status));
             Status::Failed
         }
     }
