@@ -493,17 +493,29 @@ async fn write_batches(
     loop {
         // A partial batch waits for more documents only briefly: when the readers pause (a slow
         // page, or a worker waiting for segments to take over), what they read is still sent.
-        let next = if batcher.is_empty() {
-            rx.recv().await
-        } else {
-            match tokio::time::timeout(LINGER, rx.recv()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    if let Some(batch) = batcher.take() {
-                        dispatch(&shared, &mut writers, batch).await?;
-                    }
-                    continue;
+        // A writer's failure ends the run at once, even while the readers are idle.
+        let idle = batcher.is_empty();
+        let received = async {
+            if idle {
+                Ok(rx.recv().await)
+            } else {
+                tokio::time::timeout(LINGER, rx.recv()).await
+            }
+        };
+        let received = tokio::select! {
+            Some(joined) = writers.join_next() => {
+                joined.map_err(|e| PipelineError::Task(e.to_string()))??;
+                continue;
+            }
+            received = received => received,
+        };
+        let next = match received {
+            Ok(next) => next,
+            Err(_) => {
+                if let Some(batch) = batcher.take() {
+                    dispatch(&shared, &mut writers, batch).await?;
                 }
+                continue;
             }
         };
         let Some((doc, ticket)) = next else {

@@ -6,8 +6,10 @@
 //! with an error status, resets the connection of others, and rewrites chosen items of a bulk
 //! request into per-item failures (those items are not forwarded, so the upstream index holds
 //! exactly what the proxy reported as indexed; `delete` actions, which have no source line, pass
-//! through). It speaks just enough HTTP/1.1 for the indexer:
-//! `Content-Length` bodies and keep-alive.
+//! through). [`Rule`]s fault any other request the indexer makes — index create and delete,
+//! settings, refresh, count, `_aliases`, lock and job-record writes — including the fault no real
+//! server shows: the request is **forwarded and applied, then its answer dropped**. It speaks just
+//! enough HTTP/1.1 for the indexer: `Content-Length` bodies and keep-alive.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,9 +34,67 @@ pub enum RequestFault {
     Garbage(u16, &'static str),
 }
 
+/// What a [`Rule`] does to the request it catches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status and an error body; forward nothing.
+    Status(u16),
+    /// Close the connection with a TCP reset before forwarding.
+    Reset,
+    /// Never answer, forward nothing (until the client gives up).
+    Hang,
+    /// Forward the request (the server applies it), then reset the connection instead of
+    /// answering: the client cannot know whether it was applied.
+    DropAnswer,
+}
+
+/// Which requests a rule catches: method and a test on the path (without the query).
+pub type Matcher = std::sync::Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+/// A fault for the `nth` (1-based) request that `matches`, fired once.
+#[derive(Clone)]
+pub struct Rule {
+    pub name: String,
+    pub matches: Matcher,
+    pub nth: u32,
+    pub fault: Fault,
+    /// Only requests whose body is at least this long count (0: all).
+    pub min_body: usize,
+    /// Fire for every matching request from the `nth` on, not once.
+    pub repeat: bool,
+}
+
+impl std::fmt::Debug for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} #{}: {:?}", self.name, self.nth, self.fault)
+    }
+}
+
+impl Rule {
+    /// A rule for the `nth` request with `method` whose path `test` accepts.
+    pub fn new(
+        name: &str,
+        method: &'static str,
+        nth: u32,
+        fault: Fault,
+        test: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) -> Rule {
+        Rule {
+            name: name.to_owned(),
+            matches: std::sync::Arc::new(move |m: &str, path: &str| m == method && test(path)),
+            nth,
+            fault,
+            min_body: 0,
+            repeat: false,
+        }
+    }
+}
+
 /// Faults to inject, consumed as requests arrive.
 #[derive(Debug, Default, Clone)]
 pub struct FaultPlan {
+    /// Faults for any request (see [`Rule`]), checked before the `_bulk` faults below.
+    pub rules: Vec<Rule>,
     /// Faults for the 1st, 2nd, … `_bulk` request; requests past the list pass through.
     pub bulk_requests: Vec<Option<RequestFault>>,
     /// Per document id: the statuses to answer for its next attempts (then it passes through).
@@ -58,11 +118,35 @@ pub struct Seen {
     pub authorizations: Vec<String>,
     /// `POST /_aliases` requests: alias swaps and rollbacks.
     pub alias_updates: u32,
+    /// How often each rule (by position) fired.
+    pub rule_hits: Vec<u32>,
 }
 
 struct State {
     plan: FaultPlan,
     seen: Seen,
+    /// Matching requests seen per rule.
+    rule_counts: Vec<u32>,
+}
+
+impl State {
+    /// The fault of the first rule that fires for this request, counting it.
+    fn rule_fault(&mut self, request: &Request) -> Option<Fault> {
+        let path = request.path().to_owned();
+        let mut fired = None;
+        for (i, rule) in self.plan.rules.iter().enumerate() {
+            if request.body.len() < rule.min_body || !(rule.matches)(&request.method, &path) {
+                continue;
+            }
+            self.rule_counts[i] += 1;
+            let n = self.rule_counts[i];
+            if fired.is_none() && (n == rule.nth || (rule.repeat && n > rule.nth)) {
+                self.seen.rule_hits[i] += 1;
+                fired = Some(rule.fault);
+            }
+        }
+        fired
+    }
 }
 
 /// A running proxy; stops when dropped.
@@ -82,9 +166,14 @@ impl FaultProxy {
     pub async fn start(upstream: &str, plan: FaultPlan) -> anyhow::Result<FaultProxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
+        let rules = plan.rules.len();
         let state = Arc::new(Mutex::new(State {
             plan,
-            seen: Seen::default(),
+            seen: Seen {
+                rule_hits: vec![0; rules],
+                ..Seen::default()
+            },
+            rule_counts: vec![0; rules],
         }));
         let upstream = upstream.trim_end_matches('/').to_owned();
         let shared = Arc::clone(&state);
@@ -146,6 +235,48 @@ async fn serve(
             }
         }
         let is_bulk = request.path().ends_with("/_bulk");
+        let ruled = state.lock().ok().and_then(|mut s| s.rule_fault(&request));
+        match ruled {
+            Some(Fault::Status(status)) => {
+                let body = json!({"error": {"type": "injected", "reason": format!("injected {status}")}, "status": status});
+                if write_response(&mut reader, status, body.to_string().as_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
+            Some(Fault::Reset) => {
+                let stream = reader.into_inner();
+                let _ = stream.set_zero_linger();
+                return;
+            }
+            Some(Fault::Hang) => {
+                let mut rest = Vec::new();
+                let _ = reader.read_to_end(&mut rest).await;
+                return;
+            }
+            Some(Fault::DropAnswer) => {
+                if is_bulk {
+                    let _ = bulk_with_item_faults(&request, &upstream, &http, &state).await;
+                } else {
+                    let _ = forward(
+                        &http,
+                        &upstream,
+                        &request.method,
+                        &request.target,
+                        request.header("content-type"),
+                        request.body.clone(),
+                    )
+                    .await;
+                }
+                let stream = reader.into_inner();
+                let _ = stream.set_zero_linger();
+                return;
+            }
+            None => {}
+        }
         if is_bulk {
             let fault = {
                 let Ok(mut state) = state.lock() else { return };

@@ -4,8 +4,10 @@
 
 mod bad_input;
 mod drift;
+mod engine;
 mod faults;
 mod jobs;
+mod matrix;
 mod rebuild;
 mod security;
 mod sigv4;

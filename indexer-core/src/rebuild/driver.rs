@@ -372,3 +372,23 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod signal_tests {
+    use super::Signals;
+
+    #[tokio::test]
+    async fn no_signal_means_recv_waits() {
+        let mut signals = Signals::new();
+        let waited = tokio::select! {
+            _ = signals.recv() => false,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(300)) => true,
+        };
+        assert!(waited);
+        let waited = tokio::select! {
+            _ = signals.recv() => false,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(300)) => true,
+        };
+        assert!(waited);
+    }
+}

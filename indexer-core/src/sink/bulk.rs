@@ -170,6 +170,10 @@ pub async fn send(
         };
         let verdicts = match verdicts {
             Ok(verdicts) => verdicts,
+            Err(e) if e.too_large() => {
+                split(client, pending, policy, &mut outcome, &e).await?;
+                return Ok(outcome);
+            }
             Err(e)
                 if (e.is_retriable() || matches!(e, SinkError::Decode { .. }))
                     && attempt < policy.max_retries =>
@@ -230,6 +234,43 @@ pub async fn send(
         attempt += 1;
         outcome.retries += 1;
     }
+}
+
+/// A request the cluster refused as too large: sends each half on its own (halving again as
+/// needed); a single document still too large is rejected with the cluster's reason.
+async fn split(
+    client: &SearchClient,
+    pending: Batch,
+    policy: &RetryPolicy,
+    outcome: &mut BulkOutcome,
+    error: &SinkError,
+) -> Result<(), SinkError> {
+    outcome.signal = Some(super::adaptive::Signal::Pressure);
+    if pending.len() <= 1 {
+        for entry in &pending.entries {
+            outcome.rejected.push(Rejection {
+                id: entry.id.clone(),
+                ticket: entry.ticket,
+                status: 413,
+                error_type: "request_too_large".into(),
+                reason: format!("the cluster refused even this document alone as too large: {error}"),
+                document: pending.source(entry).to_vec(),
+            });
+        }
+        return Ok(());
+    }
+    tracing::warn!(docs = pending.len(), bytes = pending.body.len(), "the cluster refused the bulk request as too large; sending it in two halves");
+    let half = pending.len() / 2;
+    for part in [
+        pending.subset(&pending.entries[..half]),
+        pending.subset(&pending.entries[half..]),
+    ] {
+        let sent = Box::pin(send(client, part, policy)).await?;
+        outcome.indexed.extend(sent.indexed);
+        outcome.rejected.extend(sent.rejected);
+        outcome.retries += sent.retries;
+    }
+    Ok(())
 }
 
 async fn backoff(policy: &RetryPolicy, attempt: u32) {

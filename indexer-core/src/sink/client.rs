@@ -33,6 +33,8 @@ pub enum SinkError {
         op: String,
         status: u16,
         reason: String,
+        /// The cluster's error type (`resource_already_exists_exception`, …), empty if none.
+        error_type: String,
     },
     #[error("{op}: unexpected answer from the search cluster: {reason}")]
     Decode { op: String, reason: String },
@@ -42,6 +44,18 @@ pub enum SinkError {
 }
 
 impl SinkError {
+    /// The cluster refused the request for its size: a 413, or a 400 whose type says the
+    /// content is too long. Sending it in smaller pieces may succeed.
+    pub fn too_large(&self) -> bool {
+        matches!(self, SinkError::Status { status: 413, .. })
+            || matches!(self, SinkError::Status { status: 400, error_type, .. } if error_type == "content_too_long_exception")
+    }
+
+    /// The cluster refused to create what already exists.
+    pub fn already_exists(&self) -> bool {
+        matches!(self, SinkError::Status { status: 400, error_type, .. } if error_type == "resource_already_exists_exception")
+    }
+
     /// Whether trying again later may succeed (throttling, server errors, timeouts, resets).
     pub fn is_retriable(&self) -> bool {
         match self {
@@ -307,13 +321,15 @@ impl SearchClient {
         Ok(bytes)
     }
 
-    /// Creates an index with the given settings and mappings.
+    /// Creates an index with the given settings and mappings. After a retry, "already exists"
+    /// means the lost first attempt created it.
     pub async fn create_index(&self, name: &str, definition: &Value) -> Result<(), SinkError> {
-        self.call(
+        self.call_retrying(
             &format!("create index {name}"),
             Method::PUT,
             &format!("/{name}"),
             Some(definition.clone()),
+            SinkError::already_exists,
         )
         .await
         .map(drop)
@@ -611,11 +627,7 @@ impl SearchClient {
     /// Creates an index unless it exists.
     pub async fn ensure_index(&self, name: &str, definition: &Value) -> Result<(), SinkError> {
         match self.create_index(name, definition).await {
-            Err(SinkError::Status {
-                status: 400,
-                reason,
-                ..
-            }) if reason.contains("already_exists") => Ok(()),
+            Err(error) if error.already_exists() => Ok(()),
             other => other,
         }
     }
@@ -683,6 +695,10 @@ pub(crate) fn snippet(bytes: &[u8]) -> String {
 /// Turns an error answer into a message: the cluster's `error.type: error.reason` when it sent
 /// one, else the start of the body.
 fn status_error(op: &str, status: u16, bytes: &[u8]) -> SinkError {
+    let error_type = serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|v| v["error"]["type"].as_str().map(str::to_owned))
+        .unwrap_or_default();
     let reason = serde_json::from_slice::<Value>(bytes)
         .ok()
         .and_then(|v| {
@@ -701,6 +717,7 @@ fn status_error(op: &str, status: u16, bytes: &[u8]) -> SinkError {
         op: op.to_owned(),
         status,
         reason,
+        error_type,
     }
 }
 

@@ -1,0 +1,257 @@
+//! The job engine's edge paths: a legacy index's companions, rollback targets and retention,
+//! abandon that sticks and deletes only a building index, and a run killed after its swap.
+
+use std::time::Duration;
+
+use indexer_tests::faults::{FaultPlan, FaultProxy};
+use indexer_tests::harness::{
+    Names, Search, eventually, finish, indexer, rebuild_args, rebuilt, seed, spawn_indexer,
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const SLOW: [&str; 12] = [
+    "--batch-docs",
+    "25",
+    "--page-size",
+    "25",
+    "--concurrency",
+    "1",
+    "--heartbeat",
+    "1",
+    "--lease",
+    "3",
+    "--segments",
+    "4",
+];
+
+/// Writes a document of the job status index by hand, as a crashed or foreign run left it.
+async fn put_job_doc(search: &Search, id: &str, body: &Value) {
+    let (status, answer) = search
+        .call(
+            Method::PUT,
+            &format!("/indexer-jobs/_doc/{id}?refresh=true"),
+            Some(body.clone()),
+        )
+        .await;
+    assert!(status < 300, "{answer}");
+}
+
+/// Leaves `job` behind as a hung run: its record `running` with `edit` applied, the alias's
+/// latest job, and a lock whose heartbeat is long past its lease.
+async fn leave_hung(search: &Search, names: &Names, mut job: Value, edit: impl FnOnce(&mut Value)) {
+    job["status"] = json!("running");
+    job["ended_at"] = Value::Null;
+    job["kind"] = json!("job");
+    edit(&mut job);
+    let id = job["job_id"].as_str().expect("job id").to_owned();
+    put_job_doc(search, &format!("job:{id}"), &job).await;
+    put_job_doc(
+        search,
+        &format!("latest:{}", names.alias),
+        &json!({"kind": "latest", "alias": names.alias, "job_id": id}),
+    )
+    .await;
+    put_job_doc(
+        search,
+        &format!("lock:{}", names.alias),
+        &json!({"kind": "lock", "alias": names.alias, "job_id": id, "holder": "gone:1",
+                "acquired_at": "2026-01-01T00:00:00Z", "heartbeat_at": "2026-01-01T00:00:00Z", "lease_secs": 1}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_legacy_index_keeps_its_companion_aliases_through_the_migration() {
+    let names = seed("persons", 60).await;
+    let search = Search::default();
+    let (status, body) = search
+        .call(Method::PUT, &format!("/{}", names.alias), Some(json!({})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let tenants = format!("{}-tenants", names.alias);
+    let filter = json!({"term": {"personTypes": "Tenant"}});
+    let actions = json!({"actions": [{"add": {"index": names.alias, "alias": tenants, "filter": filter}}]});
+    assert_eq!(
+        search
+            .call(Method::POST, "/_aliases", Some(actions))
+            .await
+            .0,
+        200
+    );
+
+    let run = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let new_index = run.summary["new_index"].as_str().expect("index").to_owned();
+    assert_eq!(search.alias_targets(&names.alias).await, vec![new_index.clone()]);
+    assert_eq!(
+        search.alias_targets(&tenants).await,
+        vec![new_index.clone()],
+        "the companion alias moved to the new index"
+    );
+    let (_, aliases) = search
+        .call(Method::GET, &format!("/{new_index}/_alias"), None)
+        .await;
+    assert_eq!(aliases[&new_index]["aliases"][&tenants]["filter"], filter);
+    let tenants_now = search.count(&tenants).await;
+    assert!(
+        tenants_now > 0 && tenants_now < 60,
+        "the filter still applies: {tenants_now}"
+    );
+}
+
+#[tokio::test]
+async fn rollback_returns_only_to_a_build_that_succeeded() {
+    let (names, search, good_a) = rebuilt("tenures", 40).await;
+    // Build B: one item refused by the cluster, so the gate refuses it.
+    let (_, hits) = search
+        .call(
+            Method::POST,
+            &format!("/{good_a}/_search"),
+            Some(json!({"size": 1})),
+        )
+        .await;
+    let refused_id = hits["hits"]["hits"][0]["_id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let refusing = FaultProxy::start(
+        &search.url,
+        FaultPlan {
+            always_reject: vec![refused_id],
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .expect("proxy");
+    let b = indexer(&rebuild_args(&names, "tenures", &refusing.url, &["--keep", "2"])).await;
+    assert_eq!(b.code, 3, "the gate refuses build B: {b:?}");
+    let refused_b = b.summary["new_index"].as_str().expect("index").to_owned();
+    // Build C succeeds.
+    let c = indexer(&rebuild_args(&names, "tenures", &search.url, &["--keep", "2"])).await;
+    assert_eq!(c.code, 0, "{c:?}");
+    let good_c = c.summary["new_index"].as_str().expect("index").to_owned();
+    assert!(
+        !search.indexes(&refused_b).await.is_empty(),
+        "B is still kept (--keep 2), so rollback could pick it"
+    );
+
+    let run = indexer(&["rollback", "--index", &names.alias, "--host", &search.url]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.summary["from"], good_c.as_str());
+    assert_eq!(
+        run.summary["to"],
+        good_a.as_str(),
+        "rollback skips the refused build B"
+    );
+    assert_eq!(search.alias_targets(&names.alias).await, vec![good_a]);
+}
+
+#[tokio::test]
+async fn keep_zero_is_refused_and_nothing_is_written() {
+    let names = seed("assets", 5).await;
+    let search = Search::default();
+    let run = indexer(&rebuild_args(&names, "assets", &search.url, &["--keep", "0"])).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("rollback returns to"),
+        "the message names the rule: {run:?}"
+    );
+    assert!(search.indexes(&format!("{}-", names.alias)).await.is_empty());
+    assert!(search.alias_targets(&names.alias).await.is_empty());
+}
+
+#[tokio::test]
+async fn abandoning_a_live_run_sticks_and_leaves_no_index_behind() {
+    let search = Search::default();
+    for round in 0..2 {
+        let names = seed("persons", 300).await;
+        let proxy = FaultProxy::slowed(&search.url, Duration::from_millis(150)).await;
+        let args = rebuild_args(&names, "persons", &proxy.url, &SLOW);
+        let run = spawn_indexer(&args, &[]);
+        let job = eventually("a checkpoint", Duration::from_secs(120), || async {
+            let job = search.latest_job(&names.alias).await?;
+            let saved: u64 = job["checkpoints"]
+                .as_array()?
+                .iter()
+                .filter_map(|c| c["scanned"].as_u64())
+                .sum();
+            (saved >= 25).then_some(job)
+        })
+        .await;
+        let building = job["new_index"].as_str().expect("index").to_owned();
+        let abandoned = indexer(&["abandon", "--index", &names.alias, "--host", &search.url]).await;
+        assert_eq!(abandoned.code, 0, "round {round}: {abandoned:?}");
+        let ended = finish(run, &args).await;
+        assert_eq!(ended.code, 1, "round {round}: the run stops: {ended:?}");
+        assert!(!ended.summary["swapped"].as_bool().unwrap_or(true));
+        let record = search
+            .job_doc(&format!("job:{}", job["job_id"].as_str().expect("id")))
+            .await
+            .expect("record");
+        assert_eq!(
+            record["status"], "abandoned",
+            "round {round}: the run never overwrote the abandon: {record}"
+        );
+        assert!(
+            search.indexes(&building).await.is_empty(),
+            "round {round}: the building index stays deleted"
+        );
+        assert!(search.alias_targets(&names.alias).await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn abandon_deletes_only_a_rebuild_s_building_index() {
+    let (names, search, live) = rebuilt("persons", 20).await;
+    let second = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
+    assert_eq!(second.code, 0, "{second:?}");
+    let newest = second.summary["new_index"].as_str().expect("index").to_owned();
+    let template = search.latest_job(&names.alias).await.expect("a job");
+    // A rollback that hung while moving the alias back to the kept index.
+    leave_hung(&search, &names, template.clone(), |job| {
+        job["job_id"] = json!(format!("{}-20260101t000000000z", names.alias));
+        job["mode"] = json!("rollback");
+        job["new_index"] = json!(live);
+        job["previous_index"] = json!(newest);
+    })
+    .await;
+    let run = indexer(&["abandon", "--index", &names.alias, "--host", &search.url]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.summary["deleted_index"].is_null(), "{run:?}");
+    assert!(
+        !search.indexes(&live).await.is_empty(),
+        "the rollback's target is kept"
+    );
+    // A repair job that hung: it names the live index.
+    leave_hung(&search, &names, template, |job| {
+        job["job_id"] = json!(format!("{}-20260101t000000001z", names.alias));
+        job["mode"] = json!("verify-fix");
+        job["new_index"] = json!(newest);
+    })
+    .await;
+    let run = indexer(&["abandon", "--index", &names.alias, "--host", &search.url]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.summary["deleted_index"].is_null(), "{run:?}");
+    assert_eq!(search.count(&names.alias).await, 20, "the live index is untouched");
+}
+
+#[tokio::test]
+async fn a_run_killed_after_its_swap_is_not_resumed_into_the_live_index() {
+    let (names, search, live) = rebuilt("assets", 30).await;
+    let finished = search.latest_job(&names.alias).await.expect("a job");
+    // As if killed -9 right after the swap: its record still says running.
+    leave_hung(&search, &names, finished, |job| {
+        job["phase"] = json!("swapping");
+    })
+    .await;
+    let run = indexer(&rebuild_args(&names, "assets", &search.url, &[])).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.summary["resumed_from"].is_null(), "{run:?}");
+    assert_eq!(run.summary["scanned_this_run"], 30);
+    let new_index = run.summary["new_index"].as_str().expect("index");
+    assert_ne!(new_index, live, "a fresh index was built");
+    assert_eq!(run.summary["previous_index"], live.as_str());
+    assert_eq!(search.alias_targets(&names.alias).await, vec![new_index.to_owned()]);
+    assert_eq!(search.count(&names.alias).await, 30);
+}
