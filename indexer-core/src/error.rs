@@ -32,6 +32,9 @@ pub enum Error {
     /// The job this worker belongs to failed or ended without it.
     #[error("{0}")]
     Job(String),
+    /// Stopped by a signal before anything needed saving (exit 5).
+    #[error("{0}")]
+    Interrupted(String),
     #[error(transparent)]
     Source(SourceError),
     #[error(transparent)]
@@ -64,6 +67,7 @@ impl Error {
         match self {
             Error::Input(_) => exit::BAD_INPUT,
             Error::Locked(_) => exit::LOCKED,
+            Error::Interrupted(_) => exit::INTERRUPTED,
             _ => exit::FAILURE,
         }
     }

@@ -46,6 +46,9 @@ pub enum Fault {
     /// Forward the request (the server applies it), then reset the connection instead of
     /// answering: the client cannot know whether it was applied.
     DropAnswer,
+    /// Forward the request (the server applies it), then never answer: the run is held just
+    /// after that request took effect (to kill it there).
+    ApplyThenHang,
 }
 
 /// Which requests a rule catches: method and a test on the path (without the query).
@@ -257,7 +260,7 @@ async fn serve(
                 let _ = reader.read_to_end(&mut rest).await;
                 return;
             }
-            Some(Fault::DropAnswer) => {
+            Some(fault @ (Fault::DropAnswer | Fault::ApplyThenHang)) => {
                 if is_bulk {
                     let _ = bulk_with_item_faults(&request, &upstream, &http, &state).await;
                 } else {
@@ -270,6 +273,11 @@ async fn serve(
                         request.body.clone(),
                     )
                     .await;
+                }
+                if fault == Fault::ApplyThenHang {
+                    let mut rest = Vec::new();
+                    let _ = reader.read_to_end(&mut rest).await;
+                    return;
                 }
                 let stream = reader.into_inner();
                 let _ = stream.set_zero_linger();

@@ -45,7 +45,7 @@ use crate::progress::Progress;
 use crate::sink::client::SearchClient;
 use crate::source::scan;
 use crate::source::stream;
-use crate::summary::{Summary, WorkerReport};
+use crate::summary::{Status, Summary, WorkerReport};
 
 /// Which worker of which job this process is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +169,8 @@ pub async fn work(
     spec: WorkerSpec,
 ) -> Result<Summary, Error> {
     let started = Instant::now();
+    // Listen from the start: a signal during setup must stop the run cleanly too.
+    let mut signals = Signals::new();
     validate(&plan)?;
     let entity = entity_of(&plan)?;
     let info = scan::describe(&dynamo, &plan.table).await?;
@@ -217,21 +219,24 @@ pub async fn work(
             }
             None => None,
         };
-        match setup(
-            &store,
-            &search,
-            &plan,
-            entity,
-            record,
-            stream_arn,
-            &mut summary,
-        )
-        .await
-        {
+        let set_up = tokio::select! {
+            set_up = setup(&store, &search, &plan, entity, record, stream_arn, &mut summary) => set_up,
+            _ = signals.recv() => Err(Error::Interrupted(format!(
+                "stopped by a signal while setting job {} up; nothing was read, and the next rebuild starts afresh",
+                spec.job_id
+            ))),
+        };
+        match set_up {
             Ok(set_up) => set_up,
             Err(error @ Error::Locked(_)) => return Err(error),
             Err(error) => {
                 abort_setup(&store, &plan, &spec.job_id, &error).await;
+                if let Error::Interrupted(message) = error {
+                    summary.status = Status::Interrupted;
+                    summary.warnings.push(message);
+                    summary.set_elapsed(started.elapsed());
+                    return Ok(summary);
+                }
                 return Err(error);
             }
         }
@@ -242,7 +247,13 @@ pub async fn work(
             }
             _ => None,
         };
-        let (job, backup) = wait_for_setup(&store, &plan, &spec, stream_source).await?;
+        let (job, backup) = tokio::select! {
+            waited = wait_for_setup(&store, &plan, &spec, stream_source) => waited?,
+            _ = signals.recv() => return Err(Error::Interrupted(format!(
+                "stopped by a signal while waiting for job {} to be set up; this worker read nothing",
+                spec.job_id
+            ))),
+        };
         let tail = backup.map(|opened| {
             opened.tail(
                 entity,
@@ -310,7 +321,7 @@ pub async fn work(
         handles: &handles,
         segments: job.segments,
     };
-    let ended = run_worker(&worker, ctx, tail, &mut summary, &mut report).await;
+    let ended = run_worker(&worker, ctx, tail, &mut signals, &mut summary, &mut report).await;
     progress.finish();
     let dead_file = handles.dead.finish();
     report.scanned_this_run = Counters::get(&handles.counters.scanned) - already_scanned;
@@ -348,6 +359,11 @@ pub async fn work(
             Ok(summary)
         }
         Err(error @ (Error::Input(_) | Error::Locked(_))) => Err(error),
+        Err(Error::Interrupted(message)) => {
+            summary.status = Status::Interrupted;
+            summary.warnings.push(message);
+            Ok(summary)
+        }
         Err(error) => Ok(summary.failed(&error)),
     }
 }

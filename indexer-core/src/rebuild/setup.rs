@@ -130,11 +130,16 @@ pub(super) async fn setup(
 /// workers stop at once and the next rebuild need not wait for the lease.
 pub(super) async fn abort_setup(store: &JobStore, plan: &RebuildPlan, job_id: &str, error: &Error) {
     let recorded = async {
-        if let Some(mut job) = store.job(job_id).await? {
-            job.status = JobStatus::Failed;
+        if let Some((mut job, token)) = store.job_versioned(job_id).await?
+            && !job.status.is_finished()
+        {
+            job.status = match error {
+                Error::Interrupted(_) => JobStatus::Interrupted,
+                _ => JobStatus::Failed,
+            };
             job.ended_at = Some(Utc::now());
             job.message = Some(format!("setup failed: {error:#}"));
-            store.save(&job).await?;
+            store.save_job_if(&job, token).await?;
         }
         store.release_for_job(plan.alias.as_str(), job_id).await
     };

@@ -195,6 +195,7 @@ pub(super) async fn run_worker(
     worker: &Worker,
     ctx: Ctx<'_>,
     tail: Option<StreamTail>,
+    signals: &mut Signals,
     summary: &mut Summary,
     report: &mut WorkerReport,
 ) -> Result<Status, Error> {
@@ -219,7 +220,6 @@ pub(super) async fn run_worker(
         assignments,
     ));
     let mut loaded: Option<RunStats> = None;
-    let mut signals = Signals::new();
     let mut ticker = tokio::time::interval(plan.timing.heartbeat);
     let mut last_synced = Instant::now();
     let mut stopping = false;
@@ -321,7 +321,7 @@ pub(super) async fn run_worker(
     tracing::info!(job = %worker.job_id, worker = worker.me, "every segment is done; this worker gates and swaps");
     let beating = CancellationToken::new();
     let heartbeat = tokio::spawn(heartbeat(worker.clone(), beating.clone()));
-    let outcome = finish_job(worker, ctx.run, tail, &mut signals, summary).await;
+    let outcome = finish_job(worker, ctx.run, tail, signals, summary).await;
     beating.cancel();
     let _ = heartbeat.await;
     let status = match outcome? {
