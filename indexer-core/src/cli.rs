@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 pub use crate::connect::ConnectArgs;
 use crate::entities;
 use crate::error::Error;
 use crate::jobs::session::Timing;
+pub use crate::logging::LogFormat;
 use crate::rebuild::{self, RebuildPlan};
 use crate::sink::client::SearchClient;
 use crate::sink::retry::RetryPolicy;
@@ -34,13 +35,6 @@ pub struct Cli {
     /// Log format on stderr: `auto` is human-readable on a terminal and JSON lines otherwise.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
     pub log_format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Auto,
-    Json,
-    Text,
 }
 
 #[derive(Debug, Subcommand)]
@@ -425,9 +419,14 @@ fn parse_read_units(text: &str) -> Result<f64, String> {
 
 fn parse_keep(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
-        Ok(0) => Err("0 would delete the index just replaced, which rollback returns to; use 1 or more".into()),
+        Ok(0) => Err(
+            "0 would delete the index just replaced, which rollback returns to; use 1 or more"
+                .into(),
+        ),
         Ok(keep) => Ok(keep),
-        Err(_) => Err(format!("{text:?} is not a whole number of indexes (1 or more)")),
+        Err(_) => Err(format!(
+            "{text:?} is not a whole number of indexes (1 or more)"
+        )),
     }
 }
 
@@ -741,8 +740,7 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
     if plan.workers > 1 && plan.worker.is_none() && !plan.dry_run {
         let search = search.ok_or_else(|| Error::Input("no host given".into()))?;
         let (value, code) =
-            rebuild::run_local(&search, &plan, std::env::args_os().skip(1).collect())
-                .await?;
+            rebuild::run_local(&search, &plan, std::env::args_os().skip(1).collect()).await?;
         return Ok(Rebuilt::Workers(value, code));
     }
     rebuild::rebuild(dynamo, streams, search, plan)

@@ -71,7 +71,8 @@ async fn a_legacy_index_keeps_its_companion_aliases_through_the_migration() {
     assert_eq!(status, 200, "{body}");
     let tenants = format!("{}-tenants", names.alias);
     let filter = json!({"term": {"personTypes": "Tenant"}});
-    let actions = json!({"actions": [{"add": {"index": names.alias, "alias": tenants, "filter": filter}}]});
+    let actions =
+        json!({"actions": [{"add": {"index": names.alias, "alias": tenants, "filter": filter}}]});
     assert_eq!(
         search
             .call(Method::POST, "/_aliases", Some(actions))
@@ -83,7 +84,10 @@ async fn a_legacy_index_keeps_its_companion_aliases_through_the_migration() {
     let run = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
     assert_eq!(run.code, 0, "{run:?}");
     let new_index = run.summary["new_index"].as_str().expect("index").to_owned();
-    assert_eq!(search.alias_targets(&names.alias).await, vec![new_index.clone()]);
+    assert_eq!(
+        search.alias_targets(&names.alias).await,
+        vec![new_index.clone()]
+    );
     assert_eq!(
         search.alias_targets(&tenants).await,
         vec![new_index.clone()],
@@ -124,11 +128,23 @@ async fn rollback_returns_only_to_a_build_that_succeeded() {
     )
     .await
     .expect("proxy");
-    let b = indexer(&rebuild_args(&names, "tenures", &refusing.url, &["--keep", "2"])).await;
+    let b = indexer(&rebuild_args(
+        &names,
+        "tenures",
+        &refusing.url,
+        &["--keep", "2"],
+    ))
+    .await;
     assert_eq!(b.code, 3, "the gate refuses build B: {b:?}");
     let refused_b = b.summary["new_index"].as_str().expect("index").to_owned();
     // Build C succeeds.
-    let c = indexer(&rebuild_args(&names, "tenures", &search.url, &["--keep", "2"])).await;
+    let c = indexer(&rebuild_args(
+        &names,
+        "tenures",
+        &search.url,
+        &["--keep", "2"],
+    ))
+    .await;
     assert_eq!(c.code, 0, "{c:?}");
     let good_c = c.summary["new_index"].as_str().expect("index").to_owned();
     assert!(
@@ -151,13 +167,24 @@ async fn rollback_returns_only_to_a_build_that_succeeded() {
 async fn keep_zero_is_refused_and_nothing_is_written() {
     let names = seed("assets", 5).await;
     let search = Search::default();
-    let run = indexer(&rebuild_args(&names, "assets", &search.url, &["--keep", "0"])).await;
+    let run = indexer(&rebuild_args(
+        &names,
+        "assets",
+        &search.url,
+        &["--keep", "0"],
+    ))
+    .await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains("rollback returns to"),
         "the message names the rule: {run:?}"
     );
-    assert!(search.indexes(&format!("{}-", names.alias)).await.is_empty());
+    assert!(
+        search
+            .indexes(&format!("{}-", names.alias))
+            .await
+            .is_empty()
+    );
     assert!(search.alias_targets(&names.alias).await.is_empty());
 }
 
@@ -206,7 +233,10 @@ async fn abandon_deletes_only_a_rebuild_s_building_index() {
     let (names, search, live) = rebuilt("persons", 20).await;
     let second = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
     assert_eq!(second.code, 0, "{second:?}");
-    let newest = second.summary["new_index"].as_str().expect("index").to_owned();
+    let newest = second.summary["new_index"]
+        .as_str()
+        .expect("index")
+        .to_owned();
     let template = search.latest_job(&names.alias).await.expect("a job");
     // A rollback that hung while moving the alias back to the kept index.
     leave_hung(&search, &names, template.clone(), |job| {
@@ -233,7 +263,11 @@ async fn abandon_deletes_only_a_rebuild_s_building_index() {
     let run = indexer(&["abandon", "--index", &names.alias, "--host", &search.url]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.summary["deleted_index"].is_null(), "{run:?}");
-    assert_eq!(search.count(&names.alias).await, 20, "the live index is untouched");
+    assert_eq!(
+        search.count(&names.alias).await,
+        20,
+        "the live index is untouched"
+    );
 }
 
 #[tokio::test]
@@ -252,7 +286,10 @@ async fn a_run_killed_after_its_swap_is_not_resumed_into_the_live_index() {
     let new_index = run.summary["new_index"].as_str().expect("index");
     assert_ne!(new_index, live, "a fresh index was built");
     assert_eq!(run.summary["previous_index"], live.as_str());
-    assert_eq!(search.alias_targets(&names.alias).await, vec![new_index.to_owned()]);
+    assert_eq!(
+        search.alias_targets(&names.alias).await,
+        vec![new_index.to_owned()]
+    );
     assert_eq!(search.count(&names.alias).await, 30);
 }
 
@@ -291,12 +328,19 @@ async fn a_run_whose_lock_was_taken_over_writes_nothing_more_and_never_swaps() {
     let ended = finish(run, &args).await;
     assert_eq!(ended.code, 1, "{ended:?}");
     assert!(!ended.summary["swapped"].as_bool().unwrap_or(true));
-    assert!(search.alias_targets(&names.alias).await.is_empty(), "never swapped");
+    assert!(
+        search.alias_targets(&names.alias).await.is_empty(),
+        "never swapped"
+    );
     let latest = search
         .job_doc(&format!("latest:{}", names.alias))
         .await
         .expect("latest");
-    assert_eq!(latest["job_id"], usurper.as_str(), "the run that took over stays latest");
+    assert_eq!(
+        latest["job_id"],
+        usurper.as_str(),
+        "the run that took over stays latest"
+    );
     let lock = search
         .job_doc(&format!("lock:{}", names.alias))
         .await
@@ -336,10 +380,20 @@ async fn a_stream_tail_that_fails_stops_the_run_at_once() {
         &names,
         "persons",
         &slow.url,
-        &["--batch-docs", "10", "--concurrency", "1", "--heartbeat", "1"],
+        &[
+            "--batch-docs",
+            "10",
+            "--concurrency",
+            "1",
+            "--heartbeat",
+            "1",
+        ],
     );
     let run = finish(
-        spawn_indexer(&args, &[("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", &streams.url)]),
+        spawn_indexer(
+            &args,
+            &[("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", &streams.url)],
+        ),
         &args,
     )
     .await;

@@ -115,13 +115,21 @@ const FAST: [&str; 12] = [
 ];
 
 /// Checks what a faulted run reported against the cluster; returns the problems found.
-async fn check_faulted(search: &Search, names: &Names, previous: &str, run: &Value, code: i32) -> Vec<String> {
+async fn check_faulted(
+    search: &Search,
+    names: &Names,
+    previous: &str,
+    run: &Value,
+    code: i32,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let new_index = run["new_index"].as_str().unwrap_or_default().to_owned();
     let targets = search.alias_targets(&names.alias).await;
     let swapped = run["swapped"].as_bool().unwrap_or(false);
     if swapped && targets != vec![new_index.clone()] {
-        problems.push(format!("summary says swapped but the alias is on {targets:?}"));
+        problems.push(format!(
+            "summary says swapped but the alias is on {targets:?}"
+        ));
     }
     if !swapped && targets != vec![previous.to_owned()] {
         problems.push(format!(
@@ -159,7 +167,10 @@ async fn run_cell(cell: Cell) -> Result<String, String> {
     if cell.kind == "delete index" {
         // A second build, so the faulted one has an old index to retire.
         let again = indexer(&rebuild_args(&names, "tenures", &search.url, &[])).await;
-        previous = again.summary["new_index"].as_str().unwrap_or_default().to_owned();
+        previous = again.summary["new_index"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
     }
     let (method, test) = request(cell.kind, &names.alias);
     let rule = Rule {
@@ -187,7 +198,10 @@ async fn run_cell(cell: Cell) -> Result<String, String> {
     if let Some(expect) = cell.expect
         && run.code != expect
     {
-        problems.push(format!("exit {} (expected {expect}): {}", run.code, run.summary));
+        problems.push(format!(
+            "exit {} (expected {expect}): {}",
+            run.code, run.summary
+        ));
     }
     problems.extend(check_faulted(&search, &names, &previous, &run.summary, run.code).await);
     // The next run, without faults, recovers to exact counts (waiting out a lock left behind).

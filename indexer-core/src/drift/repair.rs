@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::checkpoint::Ticket;
 use crate::error::Error;
-use crate::jobs::checkpoint::Ticket;
 use crate::sink::batch::Batch;
 use crate::sink::bulk;
 use crate::sink::client::SearchClient;

@@ -188,7 +188,8 @@ pub(super) async fn close_tail(
         "check with `indexer verify --table {} --index {}`",
         plan.table, plan.alias
     );
-    if swapped && let Err(error) = drain(&tail, STREAM_SETTLE, "after the swap", plan, summary).await
+    if swapped
+        && let Err(error) = drain(&tail, STREAM_SETTLE, "after the swap", plan, summary).await
     {
         tracing::error!(error = %error, "the stream replay failed after the swap");
     }
