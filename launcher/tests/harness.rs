@@ -20,12 +20,18 @@ use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, LogConfiguration, LogDriver, NetworkMode,
 };
+use launcher::event::EventRules;
+use launcher::hosts::AllowedHosts;
+use launcher::tuning::Tuning;
 use launcher::{Launcher, LauncherConfig, SdkEcs};
 
 pub const REGION: &str = "eu-west-2";
 
 /// The console's Test event, byte for byte.
 pub const CONSOLE_EVENT: &str = include_str!("../fixtures/console-event.json");
+
+/// The hosts the tests' launchers allow: the fixtures' domain, and loopback for osmem.
+pub const ALLOWED_HOSTS: &str = "search-x.eu-west-2.es.amazonaws.com,127.0.0.1";
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
@@ -136,6 +142,42 @@ fn start_moto() -> anyhow::Result<Moto> {
         url: format!("http://127.0.0.1:{port}"),
         _server: supervised,
     })
+}
+
+/// The osmem-server (the local OpenSearch stand-in) shared by this test process, started from
+/// the binary `scripts/services` fetched and cached; its URL.
+pub fn osmem() -> &'static str {
+    static OSMEM: OnceLock<(String, Supervised)> = OnceLock::new();
+    let (url, _) = OSMEM.get_or_init(|| match start_osmem() {
+        Ok(osmem) => osmem,
+        Err(error) => panic!("cannot start osmem-server: {error:#}"),
+    });
+    url
+}
+
+fn start_osmem() -> anyhow::Result<(String, Supervised)> {
+    let output = Command::new(repo_root().join("scripts/services"))
+        .arg("paths")
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running scripts/services paths")?;
+    if !output.status.success() {
+        bail!("scripts/services paths failed: {}", output.status);
+    }
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let bin = text
+        .lines()
+        .find_map(|line| line.strip_prefix("OSMEM_BIN="))
+        .context("scripts/services paths printed no OSMEM_BIN")?
+        .to_owned();
+    let port = free_port()?;
+    let supervised = Supervised::spawn(
+        r#"exec "$1" -addr "127.0.0.1:$2" -no-stdin-watch >/dev/null 2>&1"#,
+        &[&bin, &port.to_string()],
+        &[],
+    )?;
+    wait_for_port("osmem-server", port, Duration::from_secs(60))?;
+    Ok((format!("http://127.0.0.1:{port}"), supervised))
 }
 
 /// Fake credentials and the region, for anything talking to moto.
@@ -256,6 +298,12 @@ impl World {
             assign_public_ip: false,
             log_group: format!("/ecs/{name}"),
             log_stream_prefix: "indexer".into(),
+            rebuilds_on_spot: false,
+            rules: EventRules {
+                allowed_hosts: AllowedHosts::parse(ALLOWED_HOSTS).map_err(anyhow::Error::msg)?,
+                defaults: Tuning::default(),
+                max_stop_timeout: 110,
+            },
         };
         Ok(World {
             name,
@@ -281,6 +329,11 @@ impl World {
             ("SECURITY_GROUPS", c.security_groups.join(",")),
             ("LOG_GROUP", c.log_group.clone()),
             ("LOG_STREAM_PREFIX", c.log_stream_prefix.clone()),
+            ("ALLOWED_HOSTS", ALLOWED_HOSTS.into()),
+            (
+                "MAX_STOP_TIMEOUT_SECS",
+                c.rules.max_stop_timeout.to_string(),
+            ),
         ]
     }
 }

@@ -5,3 +5,4 @@
 mod cargo_lambda;
 mod harness;
 mod moto;
+mod operator;
