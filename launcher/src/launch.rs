@@ -45,7 +45,7 @@ const STARTED_BY_MAX: usize = 36;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Reply {
-    Started(Answer),
+    Started(Box<Answer>),
     Report(Report),
 }
 
@@ -53,7 +53,7 @@ impl Reply {
     /// The launch's answer, if tasks were started.
     pub fn started(self) -> Option<Answer> {
         match self {
-            Reply::Started(answer) => Some(answer),
+            Reply::Started(answer) => Some(*answer),
             Reply::Report(_) => None,
         }
     }
@@ -169,7 +169,7 @@ impl<E: Ecs> Launcher<E> {
             .iter()
             .map(|arn| log_stream(config, arn))
             .collect();
-        Ok(Reply::Started(Answer {
+        Ok(Reply::Started(Box::new(Answer {
             job_id,
             workers,
             log_stream: log_streams.first().cloned().unwrap_or_default(),
@@ -183,7 +183,7 @@ impl<E: Ecs> Launcher<E> {
             dry_run: request.dry_run.unwrap_or(false),
             started_by: spec.started_by,
             tuning: request.tuning,
-        }))
+        })))
     }
 
     /// Starts worker 0 to `workers - 1` of job `job_id`, in order, and returns their task ARNs.

@@ -16,7 +16,7 @@ pub fn event(text: &str) -> Value {
 /// Invokes the handler, which must start tasks (or refuse to).
 pub async fn launch(world: &World, payload: Value) -> Result<Answer, LaunchError> {
     invoke(world, payload).await.map(|reply| match reply {
-        Reply::Started(answer) => answer,
+        Reply::Started(answer) => *answer,
         Reply::Report(report) => panic!("expected tasks to start, got a report: {report:?}"),
     })
 }
