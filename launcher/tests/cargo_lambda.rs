@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::{Context as _, ensure};
 use serde_json::Value;
 
-use crate::harness::{CONSOLE_EVENT, Watch, World};
+use crate::harness::{CONSOLE_EVENT, World};
+use crate::watch::Watch;
 
 /// The first invocation builds the function in its own build directory: minutes on a fresh
 /// machine with two cores, seconds once built.

@@ -6,3 +6,4 @@ mod cargo_lambda;
 mod harness;
 mod moto;
 mod operator;
+mod watch;
