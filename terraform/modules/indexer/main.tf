@@ -46,15 +46,15 @@ resource "aws_kms_key" "this" {
         }
       },
       {
-        # The alerts topic is encrypted with this key: its publishers need a data key.
+        # The alerts topic is encrypted with this key: its publishers need a data key. Who may
+        # publish is the topic policy's decision (this module's rules and alarms only); a
+        # condition here that the services' key requests did not carry would drop alerts
+        # silently.
         Sid       = "EventBridgeAndAlarmsPublishToTheAlertsTopic"
         Effect    = "Allow"
         Principal = { Service = ["events.amazonaws.com", "cloudwatch.amazonaws.com"] }
         Action    = ["kms:GenerateDataKey*", "kms:Decrypt"]
         Resource  = "*"
-        Condition = {
-          StringEquals = { "aws:SourceAccount" = local.account_id }
-        }
       },
     ]
   })
