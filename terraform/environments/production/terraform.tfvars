@@ -8,8 +8,9 @@ search_domain_name          = "housing-search-production"
 
 # One vCPU feeds about 15,000 documents/s, more than a nightly rebuild gets from the domain;
 # 2 GB is Fargate's smallest memory for one vCPU (runs measure under 150 MB).
-task_cpu     = 1024
-task_memory  = 2048
+task_cpu    = 1024
+task_memory = 2048
+# On-demand: a reclaimed nightly rebuild resumes only when someone starts it again.
 fargate_spot = false
 
 # Nightly rebuilds read live tables: cap their read capacity (RCU/s) so users' traffic keeps
