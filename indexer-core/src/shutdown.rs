@@ -4,6 +4,12 @@
 /// SIGTERM and SIGINT, listened to from creation on.
 pub struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
 
+impl Default for Signals {
+    fn default() -> Signals {
+        Signals::new()
+    }
+}
+
 impl Signals {
     pub fn new() -> Signals {
         use tokio::signal::unix::{SignalKind, signal};

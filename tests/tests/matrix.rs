@@ -15,8 +15,11 @@ use serde_json::Value;
 
 const ITEMS: u64 = 40;
 
-/// The request kinds of a rebuild of `alias`, as (name, method, path test).
-fn request(kind: &str, alias: &str) -> (&'static str, Box<dyn Fn(&str) -> bool + Send + Sync>) {
+/// A test on a request's path.
+type PathTest = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The request kinds of a rebuild of `alias`, as (method, path test).
+fn request(kind: &str, alias: &str) -> (&'static str, PathTest) {
     let building = format!("/{alias}-");
     let lock = format!("/indexer-jobs/_doc/lock:{alias}");
     match kind {
@@ -240,7 +243,7 @@ async fn every_request_kind_survives_every_fault_or_reports_the_truth() {
         }
         while let Some(done) = running.join_next().await {
             match done {
-                Ok(Ok(line)) => println!("{line}"),
+                Ok(Ok(line)) => eprintln!("{line}"),
                 Ok(Err(problem)) => failures.push(problem),
                 Err(panic) => failures.push(format!("a cell panicked: {panic}")),
             }

@@ -215,7 +215,7 @@ async fn run_all(cases: Vec<(usize, bool, u32)>) {
         }
         while let Some(done) = running.join_next().await {
             match done {
-                Ok(Ok(line)) => println!("{line}: recovered"),
+                Ok(Ok(line)) => eprintln!("{line}: recovered"),
                 Ok(Err(problem)) => failures.push(problem),
                 Err(panic) => failures.push(format!("a case panicked: {panic}")),
             }
