@@ -2,9 +2,11 @@
 //! their address, current tenure, physical characteristics, management and service-charge
 //! contract, so a search by address or postcode finds a property and what is known about it.
 //!
-//! `parentAssetIds` stays the `#`-separated string the owning service stores (it is indexed as a
-//! keyword); counts are integers, charge amounts are money and keep their exact digits in the
-//! document source.
+//! `parentAssetIds` stays the `#`-separated string the owning service stores; it is indexed as
+//! text (the standard analyzer splits it at `#`, so a search for one id finds its children) with a
+//! `keyword` sub-field for the whole string. Counts are integers, charge amounts are money and
+//! keep their exact digits in the document source. The mapping follows the live index the search
+//! API reads; `MAPPINGS.md` beside it lists where it deliberately differs, and why.
 
 use serde::Serialize;
 
@@ -31,6 +33,8 @@ pub struct Asset {
     pub is_active: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_asset_cautionary_alerted: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_cautionary_alerted: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asset_address: Option<AssetAddress>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,6 +130,16 @@ pub struct AssetCharacteristics {
     pub is_loft_converted: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epc_score: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number_of_bed_spaces: Option<Number>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number_of_cots: Option<Number>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number_of_showers: Option<Number>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_step_free: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub option_to_tax: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -155,6 +169,13 @@ pub struct AssetManagement {
     pub council_tax_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub council_tax_liability: Option<String>,
+    /// Spelt as the live index and the search API spell it (one `m`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_temporary_accomodation: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_part_of_temporary_accommodation_block: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temporary_accommodation_parent_asset_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -186,7 +207,17 @@ pub struct AssetContract {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub approval_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_status_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_active: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_approved: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -195,9 +226,25 @@ pub struct AssetContract {
     pub end_date: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub charges: Vec<Charge>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related_people: Vec<RelatedPerson>,
 }
 
-/// One service charge of a contract (indexed `nested`).
+/// Someone a contract names (an object list, like `charges`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelatedPerson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub person_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// One service charge of a contract (an object list, as in the live index).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Charge {
@@ -228,6 +275,7 @@ impl Asset {
             parent_asset_ids: text(&fields, "parentAssetIds")?,
             is_active: fields.bool("isActive")?,
             is_asset_cautionary_alerted: fields.bool("isAssetCautionaryAlerted")?,
+            is_cautionary_alerted: fields.bool("isCautionaryAlerted")?,
             asset_address: fields.with_map("assetAddress", |f| {
                 Ok(AssetAddress {
                     uprn: text(&f, "uprn")?,
@@ -291,6 +339,11 @@ fn characteristics(f: Fields<'_>) -> Result<AssetCharacteristics, MapError> {
         property_factor: text(&f, "propertyFactor")?,
         is_loft_converted: f.bool("isLoftConverted")?,
         epc_score: text(&f, "epcScore")?,
+        number_of_bed_spaces: f.number("numberOfBedSpaces")?,
+        number_of_cots: f.number("numberOfCots")?,
+        number_of_showers: f.number("numberOfShowers")?,
+        is_step_free: f.bool("isStepFree")?,
+        option_to_tax: f.bool("optionToTax")?,
     })
 }
 
@@ -308,13 +361,24 @@ fn management(f: Fields<'_>) -> Result<AssetManagement, MapError> {
         is_no_repairs_maintenance: f.bool("isNoRepairsMaintenance")?,
         council_tax_type: text(&f, "councilTaxType")?,
         council_tax_liability: text(&f, "councilTaxLiability")?,
+        is_temporary_accomodation: match f.bool("isTemporaryAccomodation")? {
+            Some(flag) => Some(flag),
+            None => f.bool("isTemporaryAccommodation")?,
+        },
+        is_part_of_temporary_accommodation_block: f.bool("isPartOfTemporaryAccommodationBlock")?,
+        temporary_accommodation_parent_asset_id: text(&f, "temporaryAccommodationParentAssetId")?,
     })
 }
 
 fn contract(f: Fields<'_>) -> Result<AssetContract, MapError> {
     Ok(AssetContract {
         id: text(&f, "id")?,
+        target_id: text(&f, "targetId")?,
+        target_type: text(&f, "targetType")?,
         approval_date: f.date("approvalDate")?,
+        approval_status: text(&f, "approvalStatus")?,
+        approval_status_reason: text(&f, "approvalStatusReason")?,
+        is_active: f.bool("isActive")?,
         is_approved: f.bool("isApproved")?,
         start_date: f.date("startDate")?,
         end_date: f.date("endDate")?,
@@ -325,6 +389,14 @@ fn contract(f: Fields<'_>) -> Result<AssetContract, MapError> {
                 sub_type: text(&c, "subType")?,
                 frequency: text(&c, "frequency")?,
                 amount: c.number("amount")?,
+            })
+        })?,
+        related_people: f.each_map("relatedPeople", |p| {
+            Ok(RelatedPerson {
+                id: text(&p, "id")?,
+                person_type: text(&p, "type")?,
+                sub_type: text(&p, "subType")?,
+                name: text(&p, "name")?,
             })
         })?,
     })
@@ -379,6 +451,7 @@ pub(super) mod tests {
             ),
             ("isActive", b(true)),
             ("isAssetCautionaryAlerted", b(true)),
+            ("isCautionaryAlerted", b(true)),
             (
                 "assetAddress",
                 m(&[
@@ -424,6 +497,11 @@ pub(super) mod tests {
                     ("propertyFactor", s("1.04")),
                     ("isLoftConverted", b(false)),
                     ("epcScore", s("C")),
+                    ("numberOfBedSpaces", n("4")),
+                    ("numberOfCots", n("1")),
+                    ("numberOfShowers", n("1")),
+                    ("isStepFree", b(false)),
+                    ("optionToTax", b(false)),
                 ]),
             ),
             (
@@ -444,6 +522,12 @@ pub(super) mod tests {
                     ("isNoRepairsMaintenance", b(false)),
                     ("councilTaxType", s("B")),
                     ("councilTaxLiability", s("Tenant")),
+                    ("isTemporaryAccomodation", b(true)),
+                    ("isPartOfTemporaryAccommodationBlock", b(true)),
+                    (
+                        "temporaryAccommodationParentAssetId",
+                        s("b1c2d3e4-0000-4000-8000-00000000b10c"),
+                    ),
                 ]),
             ),
             (
@@ -465,7 +549,12 @@ pub(super) mod tests {
                 "assetContract",
                 m(&[
                     ("id", s("e7a1b2c3-d4e5-4f60-8a9b-0c1d2e3f4a5b")),
+                    ("targetId", s("3e1d0c9b-8a7f-4e6d-9c5b-4a3f2e1d0c9b")),
+                    ("targetType", s("asset")),
                     ("approvalDate", s("2023-03-31T09:15:00Z")),
+                    ("approvalStatus", s("Approved")),
+                    ("approvalStatusReason", s("Signed by both parties")),
+                    ("isActive", b(true)),
                     ("isApproved", b(true)),
                     ("startDate", s("2023-04-01")),
                     ("endDate", s("2026-03-31")),
@@ -475,6 +564,15 @@ pub(super) mod tests {
                             charge("ch-1", "Service", "Estate cleaning", "4.37"),
                             charge("ch-2", "Service", "Lift maintenance", "12.05"),
                         ]),
+                    ),
+                    (
+                        "relatedPeople",
+                        l(vec![m(&[
+                            ("id", s("5a3f1c9e-2b7d-4e18-9c41-0d6a8b2f7e10")),
+                            ("type", s("Landlord")),
+                            ("subType", s("Private")),
+                            ("name", s("Beaumont Lettings Ltd")),
+                        ])]),
                     ),
                 ]),
             ),
@@ -495,9 +593,59 @@ pub(super) mod tests {
         assert_eq!(definition["mappings"]["dynamic"], "strict");
         let properties = &definition["mappings"]["properties"];
         let charges = &properties["assetContract"]["properties"]["charges"];
-        assert_eq!(charges["type"], "nested");
-        assert_eq!(charges["properties"]["amount"]["type"], "double");
+        assert!(
+            charges.get("type").is_none(),
+            "charges is a plain object list"
+        );
+        assert_eq!(charges["properties"]["amount"]["type"], "float");
         text_fields_have_keyword_subfields(properties, "");
+    }
+
+    /// The shapes the search API's asset queries rely on.
+    #[test]
+    fn the_fields_the_search_api_filters_on_have_the_live_shapes() {
+        let properties = &Assets.index_definition()["mappings"]["properties"];
+        assert_eq!(properties["parentAssetIds"]["type"], "text");
+        assert_eq!(
+            properties["tenure"]["properties"]["type"]["fields"]["keyword"]["type"],
+            "keyword"
+        );
+        let management = &properties["assetManagement"]["properties"];
+        assert_eq!(management["isTemporaryAccomodation"]["type"], "boolean");
+        assert_eq!(
+            management["isPartOfTemporaryAccommodationBlock"]["type"],
+            "boolean"
+        );
+        let characteristics = &properties["assetCharacteristics"]["properties"];
+        for count in ["numberOfBedSpaces", "numberOfCots", "numberOfBedrooms"] {
+            assert_eq!(characteristics[count]["type"], "long", "{count}");
+        }
+        assert_eq!(characteristics["isStepFree"]["type"], "boolean");
+    }
+
+    #[test]
+    fn temporary_accommodation_flags_come_from_either_spelling() {
+        let management = |flag: &str| {
+            with(
+                full_item(),
+                "assetManagement",
+                m(&[
+                    (flag, b(true)),
+                    ("isPartOfTemporaryAccommodationBlock", b(false)),
+                ]),
+            )
+        };
+        for flag in ["isTemporaryAccomodation", "isTemporaryAccommodation"] {
+            let json = body_json(&document(&Assets, &management(flag)));
+            assert_eq!(
+                json["assetManagement"]["isTemporaryAccomodation"], true,
+                "{flag}"
+            );
+            assert_eq!(
+                json["assetManagement"]["isPartOfTemporaryAccommodationBlock"],
+                false
+            );
+        }
     }
 
     #[test]

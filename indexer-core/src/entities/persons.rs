@@ -1,7 +1,10 @@
 //! Persons (table `Persons`, alias `persons`): people known to the housing service, with the
 //! tenures they hold or belong to, so a search by name also shows where someone lives.
 //!
-//! Names are indexed as text for search with a `keyword` sub-field for sorting and exact match.
+//! The mapping follows the live index the search API reads (`MAPPINGS.md` beside it lists the
+//! deliberate differences): `firstname` and `surname` are normalized keywords (lowercase, accents
+//! folded) so the API can sort on them and match them whole or by wildcard; the other names are
+//! text with a `keyword` sub-field.
 //! Money (`totalBalance`) and `versionNumber` keep the exact digits of the DynamoDB number in the
 //! document source; the `double`/`long` mapping only governs how they are searched and sorted.
 
@@ -30,6 +33,9 @@ pub struct Person {
     pub middle_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preferred_middle_name: Option<String>,
+    /// The all-lowercase spelling some older items carry beside `middleName`.
+    #[serde(rename = "middlename", skip_serializing_if = "Option::is_none")]
+    pub middlename_legacy: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub surname: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,6 +44,15 @@ pub struct Person {
     pub date_of_birth: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub place_of_birth: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gender: Option<String>,
+    /// Spelt as the live index spells it; read from `ethinicity` or `ethnicity`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ethinicity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nationality: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub identification: Vec<Identification>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub person_types: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -49,10 +64,29 @@ pub struct Person {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_tenure_cautionary_alert: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_person_cautionary_alerted: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_tenure_cautionary_alerted: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub version_number: Option<Number>,
 }
 
-/// One tenure of a person (indexed `nested`, so a query can match fields of the same tenure).
+/// A document proving identity, as the live index maps it (`identification`, one object list).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identification {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identification_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_document_seen: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_to_document: Option<String>,
+}
+
+/// One tenure of a person: indexed `nested` so a query can match fields of one tenure, with
+/// `include_in_parent` so a plain query on `tenures.*` (the search API's V1) matches too.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PersonTenure {
@@ -95,18 +129,47 @@ impl Person {
             preferred_firstname: text(&fields, "preferredFirstname")?,
             middle_name: text(&fields, "middleName")?,
             preferred_middle_name: text(&fields, "preferredMiddleName")?,
+            middlename_legacy: text(&fields, "middlename")?,
             surname: text(&fields, "surname")?,
             preferred_surname: text(&fields, "preferredSurname")?,
             date_of_birth: fields.date("dateOfBirth")?,
             place_of_birth: text(&fields, "placeOfBirth")?,
+            gender: text(&fields, "gender")?,
+            ethinicity: match text(&fields, "ethinicity")? {
+                Some(value) => Some(value),
+                None => text(&fields, "ethnicity")?,
+            },
+            nationality: text(&fields, "nationality")?,
+            identification: identifications(&fields)?,
             person_types: fields.strings("personTypes")?,
             tenures: fields.each_map("tenures", PersonTenure::from_fields)?,
             total_balance: fields.number("totalBalance")?,
             is_person_cautionary_alert: fields.bool("isPersonCautionaryAlert")?,
             is_tenure_cautionary_alert: fields.bool("isTenureCautionaryAlert")?,
+            is_person_cautionary_alerted: fields.bool("isPersonCautionaryAlerted")?,
+            is_tenure_cautionary_alerted: fields.bool("isTenureCautionaryAlerted")?,
             version_number: fields.number("versionNumber")?,
         })
     }
+}
+
+/// The identity documents, from `identifications` (the owning API's name) or `identification`.
+fn identifications(fields: &Fields<'_>) -> Result<Vec<Identification>, MapError> {
+    let name = match fields.get("identifications") {
+        Some(_) => "identifications",
+        None => "identification",
+    };
+    fields.each_map(name, |f| {
+        Ok(Identification {
+            identification_type: text(&f, "identificationType")?,
+            value: text(&f, "value")?,
+            original_document_seen: match f.bool("originalDocumentSeen")? {
+                Some(seen) => Some(seen),
+                None => f.bool("isOriginalDocumentSeen")?,
+            },
+            link_to_document: text(&f, "linkToDocument")?,
+        })
+    })
 }
 
 impl PersonTenure {
@@ -169,6 +232,18 @@ pub(super) mod tests {
             ("preferredSurname", s("O'Brien")),
             ("dateOfBirth", s("1984-03-17T00:00:00Z")),
             ("placeOfBirth", s("Lagos")),
+            ("gender", s("F")),
+            ("ethinicity", s("Black British")),
+            ("nationality", s("British")),
+            (
+                "identifications",
+                l(vec![m(&[
+                    ("identificationType", s("Passport")),
+                    ("value", s("123456789")),
+                    ("isOriginalDocumentSeen", b(true)),
+                    ("linkToDocument", s("")),
+                ])]),
+            ),
             ("personTypes", l(vec![s("Tenant"), s("HouseholdMember")])),
             (
                 "tenures",
@@ -207,6 +282,8 @@ pub(super) mod tests {
             ("totalBalance", n("1250.75")),
             ("isPersonCautionaryAlert", b(false)),
             ("isTenureCautionaryAlert", b(true)),
+            ("isPersonCautionaryAlerted", b(false)),
+            ("isTenureCautionaryAlerted", b(true)),
             ("versionNumber", n("7")),
         ])
     }
@@ -222,10 +299,13 @@ pub(super) mod tests {
     fn the_index_definition_parses_and_is_strict() {
         let definition = Persons.index_definition();
         assert_eq!(definition["mappings"]["dynamic"], "strict");
-        assert_eq!(
-            definition["mappings"]["properties"]["tenures"]["type"],
-            "nested"
-        );
+        let properties = &definition["mappings"]["properties"];
+        assert_eq!(properties["tenures"]["type"], "nested");
+        assert_eq!(properties["tenures"]["include_in_parent"], true);
+        for sortable in ["surname", "firstname"] {
+            assert_eq!(properties[sortable]["type"], "keyword", "{sortable}");
+            assert_eq!(properties[sortable]["normalizer"], "my_normalizer");
+        }
         assert_eq!(definition["settings"]["number_of_replicas"], 1);
         text_fields_have_keyword_subfields(&definition["mappings"]["properties"], "");
     }

@@ -2,6 +2,12 @@
 //! occupies an asset, with its members, so a search by payment reference, address or member name
 //! finds it.
 //!
+//! The mapping follows the live index the search API reads (`MAPPINGS.md` beside it lists the
+//! deliberate differences): `id` is text with a `keyword` sub-field (the API sorts on
+//! `id.keyword`), `paymentReference` and `householdMembers.fullName` are normalized keywords,
+//! `householdMembers` is a plain object list, and `startOfTenureDate` is a date (the API sorts on
+//! it) that also keeps the live index's `keyword` sub-field.
+//!
 //! Termination has been stored in two shapes over the years: a `terminated` map
 //! (`{isTerminated, reasonForTermination}`, the owning API's shape) and a flat `isTerminated`
 //! boolean. Both are read; the document always carries the `terminated` object, plus a top-level
@@ -41,6 +47,10 @@ pub struct Tenure {
     pub tenured_asset: Option<TenuredAsset>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temp_accommodation_info: Option<TempAccommodationInfo>,
+    /// A field the live index maps (written there by an older update path); kept when an item
+    /// carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_to_update: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_number: Option<Number>,
 }
@@ -63,7 +73,9 @@ pub struct Terminated {
     pub reason_for_termination: Option<String>,
 }
 
-/// A member of the household (indexed `nested`).
+/// A member of the household. Indexed as a plain object list, as in the live index: the search
+/// API queries `householdMembers.fullName` without a `nested` query, which a nested mapping
+/// would answer with nothing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HouseholdMember {
@@ -176,6 +188,7 @@ impl Tenure {
                     booking_status: text(&f, "bookingStatus")?,
                 })
             })?,
+            field_to_update: text(&fields, "fieldToUpdate")?,
             version_number: fields.number("versionNumber")?,
         })
     }
@@ -323,7 +336,16 @@ pub(super) mod tests {
         let definition = Tenures.index_definition();
         assert_eq!(definition["mappings"]["dynamic"], "strict");
         let properties = &definition["mappings"]["properties"];
-        assert_eq!(properties["householdMembers"]["type"], "nested");
+        assert!(
+            properties["householdMembers"].get("type").is_none(),
+            "householdMembers is a plain object list, as the search API queries it"
+        );
+        assert_eq!(
+            properties["householdMembers"]["properties"]["fullName"]["type"],
+            "keyword"
+        );
+        assert_eq!(properties["id"]["fields"]["keyword"]["type"], "keyword");
+        assert_eq!(properties["startOfTenureDate"]["type"], "date");
         text_fields_have_keyword_subfields(properties, "");
     }
 

@@ -127,7 +127,9 @@ fn check_value(entity: &str, mapping: &Value, value: &Value, path: &str, leaves:
     let suits = match value {
         Value::String(_) => matches!(mapped_type, "keyword" | "text" | "date"),
         Value::Number(_) => matches!(mapped_type, "integer" | "long" | "double" | "float"),
-        Value::Bool(_) => mapped_type == "boolean",
+        // The live index maps some flags (`householdMembers.isResponsible`) as text; a JSON
+        // boolean is indexed there as the text `true`/`false`.
+        Value::Bool(_) => matches!(mapped_type, "boolean" | "text" | "keyword"),
         Value::Null => false,
         Value::Object(_) | Value::Array(_) => false,
     };
