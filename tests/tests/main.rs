@@ -7,6 +7,7 @@ mod drift;
 mod faults;
 mod jobs;
 mod rebuild;
+mod search_api;
 mod security;
 mod sigv4;
 mod streams;
