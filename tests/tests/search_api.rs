@@ -22,6 +22,7 @@ use indexer_tests::harness::Search;
 use serde_json::Value;
 
 mod assets;
+mod mapping;
 mod persons;
 mod queries;
 mod tenures;

@@ -11,6 +11,7 @@
 //! them silently.
 
 pub mod assets;
+pub mod compat;
 #[cfg(test)]
 mod hostile;
 pub mod persons;
