@@ -48,6 +48,26 @@ async fn the_asset_search_v1_finds_assets_by_postcode_and_type() {
     )
     .await;
     assert_eq!(hit_ids(&answer), want);
+
+    // The listing with a search text outside temporary accommodation (wildstar and exact
+    // queries, `AssetQueryGenerator.cs:92-127`), filtered on the tenure type.
+    for tenure_type in ["Secure", "Introductory"] {
+        let filters = AssetFilters {
+            tenure_type: Some(tenure_type),
+            ..AssetFilters::default()
+        };
+        let want = expected(&assets, |a| {
+            postcode_has(a, "e8") && a["tenure"]["type"] == tenure_type
+        });
+        assert!(!want.is_empty(), "{tenure_type} near E8");
+        let answer = search(
+            &client,
+            &names.alias,
+            asset_sets_v1(Some("e8"), &filters, None, 200),
+        )
+        .await;
+        assert_eq!(hit_ids(&answer), want, "{tenure_type} near E8");
+    }
 }
 
 #[tokio::test]

@@ -50,6 +50,34 @@ async fn the_person_search_v1_finds_people_by_name_and_leaves_housing_officers_o
         assert_eq!(hit_ids(&answer), want, "search for {term}");
         assert_eq!(total(&answer), want.len() as u64);
     }
+
+    // Two words: the wildstar matches either (`(*a* AND *b*) *a* *b*`), the exact query both.
+    let person = persons
+        .iter()
+        .find(|p| {
+            let ascii = |f: &str| {
+                p[f].as_str()
+                    .is_some_and(|v| v.chars().all(|c| c.is_ascii_alphabetic()))
+            };
+            ascii("firstname") && ascii("surname") && not_a_housing_officer(p)
+        })
+        .expect("a person with plain ASCII names");
+    let (first, last) = (
+        person["firstname"].as_str().unwrap_or_default(),
+        person["surname"].as_str().unwrap_or_default(),
+    );
+    let want = expected(&persons, |p| {
+        (name_contains(p, first) || name_contains(p, last)) && not_a_housing_officer(p)
+    });
+    let text = format!("{first} {last}");
+    let answer = search(
+        &client,
+        &names.alias,
+        page(person_search_v1(&text, None), 0, 200),
+    )
+    .await;
+    assert_eq!(hit_ids(&answer), want, "search for {text}");
+    assert!(want.contains(person["id"].as_str().unwrap_or_default()));
 }
 
 #[tokio::test]
