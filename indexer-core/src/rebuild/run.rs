@@ -693,24 +693,22 @@ async fn finish(
         .await?;
     search.refresh(new_index).await?;
     let new_count = search.count(new_index).await?;
+    let verdict = gate(&GateInput {
+        scanned: summary.scanned,
+        indexed: summary.indexed,
+        dead_lettered: summary.dead_lettered,
+        new_count,
+        live_count,
+        max_errors: plan.max_errors,
+        min_ratio: plan.min_ratio,
+        exact_count,
+    });
     // A new mapping must keep what the live index maps (see `entities::compat`).
     let live_index = previous.index_name(&plan.alias);
     let mapping = compat::before_swap(search, live_index.as_deref(), definition)
         .await?
         .refusals(plan.allow_mapping_changes, &mut summary.warnings);
-    let verdict = compat::with_refusals(
-        gate(&GateInput {
-            scanned: summary.scanned,
-            indexed: summary.indexed,
-            dead_lettered: summary.dead_lettered,
-            new_count,
-            live_count,
-            max_errors: plan.max_errors,
-            min_ratio: plan.min_ratio,
-            exact_count,
-        }),
-        mapping,
-    );
+    let verdict = compat::with_refusals(verdict, mapping);
     if let Err(refusals) = verdict {
         for reason in &refusals {
             tracing::error!(index = %new_index, reason = %reason, "gate refused the swap");
