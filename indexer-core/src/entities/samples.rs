@@ -78,7 +78,7 @@ pub(crate) const OFFICERS: &[(&str, &str)] = &[
 
 // ---------------------------------------------------------------------------------------------
 // Generators. Every builder yields `Value` (`None` = attribute absent), so optional attributes
-// read inline: `("title", g.maybe().of(s(g.pick(TITLES))))`.
+// read inline: `("placeOfBirth", g.maybe().of(s(g.pick(PLACES_OF_BIRTH))))`.
 
 /// An attribute value, or `None` to leave the attribute out.
 pub(crate) type Value = Option<AttributeValue>;
