@@ -56,6 +56,19 @@ pub enum Command {
     Resync(ResyncArgs),
     /// Refresh the live index in place: write changed and missing documents, delete orphans.
     Sync(SyncArgs),
+    /// Compare the live index's mapping with the entity's, without building (exit 3 when the
+    /// new mapping lacks or changes a live field).
+    MappingDiff(MappingDiffArgs),
+}
+
+/// `indexer mapping-diff` flags.
+#[derive(Debug, Clone, Args)]
+pub struct MappingDiffArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Timeout of one request to the search cluster, in seconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub request_timeout: u64,
 }
 
 /// What `verify`, `resync` and `sync` share.
@@ -328,6 +341,10 @@ pub struct RebuildArgs {
     /// Start afresh instead of resuming an interrupted or hung rebuild of this alias.
     #[arg(long, env = "FRESH")]
     pub fresh: bool,
+
+    /// Swap even when the new mapping lacks or changes a field of the live index's.
+    #[arg(long, env = "ALLOW_MAPPING_CHANGES")]
+    pub allow_mapping_changes: bool,
 
     /// Seconds SIGTERM/SIGINT may take to drain in-flight work before exiting (ECS kills 30 s
     /// after SIGTERM).
@@ -643,6 +660,22 @@ pub async fn run(cli: Cli) -> (Output, i32) {
             })
             .await
         }
+        Command::MappingDiff(args) => {
+            coded(async move {
+                let target = args.target.resolve(false)?;
+                let host = target
+                    .host
+                    .clone()
+                    .ok_or_else(|| Error::Input("no host given".into()))?;
+                let timeout = Duration::from_secs(args.request_timeout.max(1));
+                let client = args
+                    .target
+                    .connect
+                    .connect(host, timeout, RetryPolicy::default())?;
+                entities::compat::report(&client, &target.alias, target.entity).await
+            })
+            .await
+        }
     }
 }
 
@@ -728,6 +761,7 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
         dry_run: args.dry_run,
         progress_interval: Duration::from_secs(args.progress_interval.max(1)),
         fresh: args.fresh,
+        allow_mapping_changes: args.allow_mapping_changes,
         timing: args.lease.timing()?,
         stop_timeout: Duration::from_secs(args.stop_timeout),
         workers: args.workers,

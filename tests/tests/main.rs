@@ -10,6 +10,7 @@ mod jobs;
 mod matrix;
 mod phases;
 mod rebuild;
+mod search_api;
 mod security;
 mod sigv4;
 mod streams;

@@ -77,6 +77,8 @@ pub struct RebuildPlan {
     pub progress_interval: Duration,
     /// Discard an interrupted or hung job instead of resuming it.
     pub fresh: bool,
+    /// Swap even when the new mapping lacks or changes a live field (see `entities::compat`).
+    pub allow_mapping_changes: bool,
     pub timing: Timing,
     /// How long a stop (SIGTERM/SIGINT) may take to drain in-flight work.
     pub stop_timeout: Duration,
