@@ -305,10 +305,16 @@ pub struct RebuildArgs {
     #[arg(long, env = "KEEP", default_value_t = 1)]
     pub keep: usize,
 
-    /// Where to write items that could not be indexed (JSON lines); default
+    /// Where to write items that could not be indexed (JSON lines): a file, or an
+    /// `s3://bucket/prefix/` (one object per group of records); default
     /// `<new index>.dead-letter.jsonl` in the working directory.
     #[arg(long, env = "DEAD_LETTER_PATH")]
-    pub dead_letter: Option<PathBuf>,
+    pub dead_letter: Option<crate::deadletter::Spec>,
+
+    /// KMS key (id, ARN or alias) to encrypt S3 dead letters with (SSE-KMS); without it, the
+    /// bucket's default encryption applies.
+    #[arg(long, env = "DEAD_LETTER_KMS_KEY")]
+    pub dead_letter_kms_key: Option<String>,
 
     /// Scan, map and encode everything; write nothing to the cluster.
     #[arg(long, env = "DRY_RUN")]
@@ -702,6 +708,8 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
         Some(host) => Some(args.target.connect.connect(host.clone(), timeout, retry)?),
         None => None,
     };
+    let dead_letter =
+        dead_letter_destination(args.dead_letter, args.dead_letter_kms_key, &target.alias).await?;
     let plan = RebuildPlan {
         table: target.table,
         alias: target.alias,
@@ -716,7 +724,7 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
         max_errors: args.max_errors,
         min_ratio: args.min_ratio,
         keep: args.keep,
-        dead_letter: args.dead_letter,
+        dead_letter,
         dry_run: args.dry_run,
         progress_interval: Duration::from_secs(args.progress_interval.max(1)),
         fresh: args.fresh,
@@ -739,6 +747,25 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
     rebuild::rebuild(dynamo, streams, search, plan)
         .await
         .map(|summary| Rebuilt::Summary(Box::new(summary)))
+}
+
+/// The dead-letter destination; an S3 one is probed with a write first, so a missing bucket or
+/// permission fails the run (exit 2) before it takes a lock or reads a page.
+async fn dead_letter_destination(
+    spec: Option<crate::deadletter::Spec>,
+    kms_key: Option<String>,
+    alias: &crate::validate::IndexName,
+) -> Result<Option<crate::deadletter::Destination>, Error> {
+    use crate::deadletter::{Destination, S3Target, Spec};
+    match spec {
+        None => Ok(None),
+        Some(Spec::File(path)) => Ok(Some(Destination::File(path))),
+        Some(Spec::S3(uri)) => {
+            let target = S3Target::new(uri, kms_key, &aws_config().await?);
+            target.probe(alias.as_str()).await.map_err(Error::Input)?;
+            Ok(Some(Destination::S3(target)))
+        }
+    }
 }
 
 /// What a rebuild reports: its summary, or — when it ran several worker processes — their

@@ -26,7 +26,6 @@
 mod run;
 pub mod workers;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -54,7 +53,7 @@ pub struct RebuildPlan {
     pub max_errors: u64,
     pub min_ratio: f64,
     pub keep: usize,
-    pub dead_letter: Option<PathBuf>,
+    pub dead_letter: Option<crate::deadletter::Destination>,
     pub dry_run: bool,
     pub progress_interval: Duration,
     /// Discard an interrupted or hung job instead of resuming it.

@@ -6,7 +6,6 @@
 //! A resumed run starts its tail when it resumes: writes made while the run was interrupted are
 //! covered only by `indexer verify`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,7 @@ use super::{
     GateInput, Previous, RebuildPlan, build_definition, gate, is_physical_of, live_settings,
     physical_name, swap_actions, to_retire,
 };
-use crate::deadletter::DeadLetters;
+use crate::deadletter::{self, DeadLetters, Writer};
 use crate::entities::Entity;
 use crate::error::Error;
 use crate::jobs::session::Session;
@@ -334,10 +333,22 @@ async fn load_and_swap(
         }
     };
     summary.new_index = Some(new_index.clone());
-    let dead_path = plan
-        .dead_letter
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{new_index}.dead-letter.jsonl")));
+    let dead = DeadLetters::open(
+        plan.dead_letter.as_ref(),
+        format!("{new_index}.dead-letter.jsonl"),
+        Writer {
+            alias: plan.alias.as_str(),
+            job_id: summary.job_id.as_deref().unwrap_or(&new_index),
+            worker: 0,
+        },
+    );
+    // The places earlier runs of this job wrote dead letters to, and then this run's.
+    let earlier = resume.as_ref().map(earlier_locations).unwrap_or_default();
+    summary.dead_letter_locations = deadletter::locations(&earlier, None);
+    let mut dead_letter_locations = earlier;
+    if !dead_letter_locations.contains(&dead.location()) {
+        dead_letter_locations.push(dead.location());
+    }
     let resumed_from = summary.resumed_from.clone();
     let previous_index = summary.previous_index.clone();
     session
@@ -347,13 +358,14 @@ async fn load_and_swap(
             job.segments = segments;
             job.checkpoints = checkpoints.clone();
             job.resumed_from = resumed_from;
-            job.dead_letter_path = Some(dead_path.display().to_string());
+            job.dead_letter_path = Some(dead.location());
+            job.dead_letter_locations = dead_letter_locations;
         })
         .await?;
 
     let handles = Handles {
         counters: Arc::new(Counters::resuming(&checkpoints)),
-        dead: Arc::new(DeadLetters::new(dead_path)),
+        dead: Arc::new(dead),
         trackers: Arc::new(Trackers::new(segments, &checkpoints)),
         stop: CancellationToken::new(),
     };
@@ -598,14 +610,14 @@ async fn load(
         },
     };
     progress.finish();
-    let dead_file = handles.dead.finish();
     let counters = &handles.counters;
     summary.scanned = Counters::get(&counters.scanned);
     summary.scanned_this_run = summary.scanned - already_scanned;
     summary.indexed = Counters::get(&counters.indexed);
     summary.dead_lettered = Counters::get(&counters.dead_lettered);
     summary.retries = Counters::get(&counters.retries);
-    summary.dead_letter_path = dead_file?.map(|p| p.display().to_string());
+    let earlier = std::mem::take(&mut summary.dead_letter_locations);
+    summary.set_dead_letters(deadletter::locations(&earlier, handles.dead.finish()));
     summary.read_units = Counters::get(&counters.read_milliunits) as f64 / 1000.0;
     summary.concurrency = Counters::get(&counters.concurrency);
     summary.max_concurrency_reached = Counters::get(&counters.max_concurrency);
@@ -632,13 +644,18 @@ async fn dry_run(
     mut summary: Summary,
     started: Instant,
 ) -> Result<Summary, Error> {
-    let dead_path = plan
-        .dead_letter
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.dry-run.dead-letter.jsonl", plan.alias)));
+    let dead = DeadLetters::open(
+        plan.dead_letter.as_ref(),
+        format!("{}.dry-run.dead-letter.jsonl", plan.alias),
+        Writer {
+            alias: plan.alias.as_str(),
+            job_id: &physical_name(&plan.alias, Utc::now()),
+            worker: 0,
+        },
+    );
     let handles = Handles {
         counters: Arc::new(Counters::default()),
-        dead: Arc::new(DeadLetters::new(dead_path)),
+        dead: Arc::new(dead),
         trackers: Arc::new(Trackers::new(plan.segments, &[])),
         stop: CancellationToken::new(),
     };
@@ -744,4 +761,15 @@ async fn retire(
         deleted.push(index);
     }
     Ok(deleted)
+}
+
+/// Where the runs of a job resumed from wrote (or were set to write) dead letters.
+fn earlier_locations(last: &JobRecord) -> Vec<String> {
+    let mut earlier = last.dead_letter_locations.clone();
+    if let Some(path) = &last.dead_letter_path
+        && !earlier.contains(path)
+    {
+        earlier.push(path.clone());
+    }
+    earlier
 }

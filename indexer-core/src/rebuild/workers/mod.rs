@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::run::entity_of;
 use super::{RebuildPlan, is_physical_of, physical_name};
-use crate::deadletter::DeadLetters;
+use crate::deadletter::{self, DeadLetters, Destination, Writer};
 use crate::error::Error;
 use crate::jobs::coord;
 use crate::jobs::store::JobStore;
@@ -98,10 +98,10 @@ pub fn validate(plan: &RebuildPlan) -> Result<(), Error> {
 /// The dead-letter file of worker `worker`: the plan's path (or the index's default) with the
 /// worker's number before its extension, so workers on one machine never share a file.
 pub(super) fn dead_letter_path(plan: &RebuildPlan, index: &str, worker: u32) -> PathBuf {
-    let base = plan
-        .dead_letter
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{index}.dead-letter.jsonl")));
+    let base = match &plan.dead_letter {
+        Some(Destination::File(path)) => path.clone(),
+        _ => PathBuf::from(format!("{index}.dead-letter.jsonl")),
+    };
     worker_file(&base, worker)
 }
 
@@ -258,7 +258,15 @@ pub async fn work(
     let mine = trackers.active_checkpoints();
     let handles = Handles {
         counters: Arc::new(Counters::resuming(&mine)),
-        dead: Arc::new(DeadLetters::new(dead_letter_path(&plan, &index, me))),
+        dead: Arc::new(DeadLetters::open(
+            plan.dead_letter.as_ref(),
+            dead_letter_path(&plan, &index, me),
+            Writer {
+                alias: plan.alias.as_str(),
+                job_id: &spec.job_id,
+                worker: me,
+            },
+        )),
         trackers: Arc::clone(&trackers),
         stop: CancellationToken::new(),
     };
@@ -294,14 +302,17 @@ pub async fn work(
     )
     .await;
     progress.finish();
-    let dead_file = handles.dead.finish();
     report.scanned_this_run = Counters::get(&handles.counters.scanned) - already_scanned;
     summary.scanned_this_run = report.scanned_this_run;
     summary.retries = Counters::get(&handles.counters.retries);
     summary.read_units = Counters::get(&handles.counters.read_milliunits) as f64 / 1000.0;
     summary.concurrency = Counters::get(&handles.counters.concurrency);
     summary.max_concurrency_reached = Counters::get(&handles.counters.max_concurrency);
-    summary.dead_letter_path = dead_file?.map(|p| p.display().to_string());
+    // A restarted worker appends to the file (or prefix) its earlier runs wrote to.
+    summary.set_dead_letters(deadletter::locations(
+        &[handles.dead.location()],
+        handles.dead.finish(),
+    ));
     summary.worker = Some(report);
     let result = match ended {
         Ok(status) => Ok(status),
