@@ -34,6 +34,10 @@ pub struct Cli {
     /// Log format on stderr: `auto` is human-readable on a terminal and JSON lines otherwise.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
     pub log_format: LogFormat,
+
+    /// CloudWatch namespace of the metrics embedded in the summary and progress lines.
+    #[arg(long, env = "METRICS_NAMESPACE", default_value = crate::summary::emf::DEFAULT_NAMESPACE, global = true)]
+    pub metrics_namespace: crate::summary::emf::Namespace,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -536,7 +540,11 @@ async fn aws_clients() -> Result<(aws_sdk_dynamodb::Client, aws_sdk_dynamodbstre
 pub fn main() -> std::process::ExitCode {
     use std::io::Write;
     let cli = Cli::parse();
-    crate::logging::init(cli.log_format);
+    let json_logs = crate::logging::init(cli.log_format);
+    crate::summary::emf::configure(crate::summary::emf::Config {
+        namespace: cli.metrics_namespace.clone(),
+        json_logs,
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -567,7 +575,9 @@ pub async fn run(cli: Cli) -> (Output, i32) {
                 let code = summary.exit_code(None);
                 (Output::Summary(summary), code)
             }
-            Ok(Rebuilt::Workers(value, code)) => (Output::Report { value, json: true }, code),
+            Ok(Rebuilt::Workers(value, code)) => {
+                metered((Output::Report { value, json: true }, code))
+            }
             Err(error) => {
                 tracing::error!(error = %format!("{error:#}"), "rebuild failed");
                 let code = error.exit_code();
@@ -600,7 +610,7 @@ pub async fn run(cli: Cli) -> (Output, i32) {
             })
             .await
         }
-        Command::Verify(args) => {
+        Command::Verify(args) => metered(
             coded(async move {
                 let (dynamo, search, target) = args.common.resolve().await?;
                 let options = crate::drift::commands::VerifyOptions {
@@ -611,8 +621,8 @@ pub async fn run(cli: Cli) -> (Output, i32) {
                 };
                 crate::drift::commands::verify(&dynamo, &search, &target, &options).await
             })
-            .await
-        }
+            .await,
+        ),
         Command::Resync(args) => {
             coded(async move {
                 let mut ids = args.ids.clone();
@@ -627,13 +637,13 @@ pub async fn run(cli: Cli) -> (Output, i32) {
             })
             .await
         }
-        Command::Sync(args) => {
+        Command::Sync(args) => metered(
             coded(async move {
                 let (dynamo, search, target) = args.common.resolve().await?;
                 crate::drift::commands::sync(&dynamo, &search, &target).await
             })
-            .await
-        }
+            .await,
+        ),
         Command::Rollback(args) => {
             report(true, async move {
                 let (alias, client) = args.target.resolve()?;
@@ -642,6 +652,14 @@ pub async fn run(cli: Cli) -> (Output, i32) {
             .await
         }
     }
+}
+
+/// A run's report with its CloudWatch metrics embedded.
+fn metered((mut output, code): (Output, i32)) -> (Output, i32) {
+    if let Output::Report { value, .. } = &mut output {
+        crate::summary::emf::embed(value);
+    }
+    (output, code)
 }
 
 /// What a command prints on stdout.
@@ -660,7 +678,11 @@ impl Output {
     fn render(&self) -> Result<String, serde_json::Error> {
         use std::io::IsTerminal;
         match self {
-            Output::Summary(summary) => serde_json::to_string(summary),
+            Output::Summary(summary) => {
+                let mut line = serde_json::to_value(summary)?;
+                crate::summary::emf::embed(&mut line);
+                serde_json::to_string(&line)
+            }
             Output::Report { value, json } if *json || !std::io::stdout().is_terminal() => {
                 serde_json::to_string(value)
             }

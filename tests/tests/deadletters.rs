@@ -208,6 +208,14 @@ async fn file_dead_letters_survive_a_kill_and_the_resume_appends_to_them() {
             "no item contents: {line}"
         );
     }
+    // The summary line carries its CloudWatch metrics.
+    let metrics = &run.summary["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(metrics["Namespace"], "indexer", "{}", run.summary);
+    assert_eq!(
+        metrics["Dimensions"],
+        serde_json::json!([["alias", "mode"]])
+    );
+    assert!(run.summary["_aws"]["Timestamp"].is_i64());
     std::fs::remove_file(&path).ok();
 }
 
@@ -310,4 +318,52 @@ async fn a_missing_or_unreachable_bucket_fails_at_start_naming_it() {
             "no job was started"
         );
     }
+}
+
+/// The summary and the progress lines of a run carry CloudWatch metrics in the configured
+/// namespace (the dead letters' counts among them).
+#[tokio::test]
+async fn progress_and_summary_lines_carry_metrics_in_the_configured_namespace() {
+    let (names, failing) = table_with_failures().await;
+    let search = Search::default();
+    let proxy = rejecting_proxy(&search, Duration::from_millis(300)).await;
+    let path = dead_letter_path(&names);
+    let args = rebuild_args(
+        &names,
+        "persons",
+        &proxy.url,
+        &[
+            "--batch-docs",
+            "50",
+            "--concurrency",
+            "1",
+            "--progress-interval",
+            "1",
+            "--max-errors",
+            "1000",
+            "--dead-letter",
+            &path,
+        ],
+    );
+    let run = indexer_with_env(&args, &[("METRICS_NAMESPACE", "search/indexer")]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let progress: Vec<Value> = run
+        .stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["message"] == "progress")
+        .collect();
+    assert!(!progress.is_empty(), "{}", run.stderr);
+    for line in progress.iter().chain(std::iter::once(&run.summary)) {
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "search/indexer", "{line}");
+        assert_eq!(line["alias"], names.alias.as_str());
+        assert_eq!(line["mode"], "rebuild");
+        for metric in directive["Metrics"].as_array().expect("metrics") {
+            let name = metric["Name"].as_str().expect("name");
+            assert!(line[name].is_number(), "{name} in {line}");
+        }
+    }
+    assert_eq!(run.summary["dead_lettered"], failing.len() as u64);
+    std::fs::remove_file(&path).ok();
 }

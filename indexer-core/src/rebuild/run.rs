@@ -583,6 +583,10 @@ async fn load(
         approximate_items,
         settings.segments,
         plan.progress_interval,
+        crate::progress::Labels {
+            alias: plan.alias.to_string(),
+            mode: "rebuild",
+        },
     );
     tracing::info!(table = %plan.table, entity = entity.name(), segments = settings.segments, dry_run = plan.dry_run, approximate_items, "scanning");
     let run = pipeline::run(

@@ -1,4 +1,6 @@
-//! The one JSON object a run prints on stdout.
+//! The one JSON object a run prints on stdout. It also carries CloudWatch metrics ([`emf`]).
+
+pub mod emf;
 
 use std::time::Duration;
 

@@ -286,6 +286,10 @@ pub async fn work(
         info.approximate_items.map(|n| n / u64::from(plan.workers)),
         job.segments,
         plan.progress_interval,
+        crate::progress::Labels {
+            alias: plan.alias.to_string(),
+            mode: "rebuild",
+        },
     );
     tracing::info!(job = %spec.job_id, worker = me, segments = ?mine.iter().filter(|c| !c.done).map(|c| c.segment).collect::<Vec<_>>(), "worker joined");
     let ended = run_worker(
