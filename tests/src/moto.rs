@@ -127,6 +127,20 @@ impl Moto {
         objects
     }
 
+    /// How an object is encrypted: its server-side encryption and KMS key id, as S3 reports them.
+    pub async fn encryption(&self, bucket: &str, key: &str) -> (Option<String>, Option<String>) {
+        match self.s3().head_object().bucket(bucket).key(key).send().await {
+            Ok(head) => (
+                head.server_side_encryption().map(|e| e.as_str().to_owned()),
+                head.ssekms_key_id().map(str::to_owned),
+            ),
+            Err(error) => panic!(
+                "cannot head {key}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&error)
+            ),
+        }
+    }
+
     /// Environment for an indexer writing dead letters to this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![("AWS_ENDPOINT_URL_S3", self.url.clone())]

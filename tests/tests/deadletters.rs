@@ -226,7 +226,13 @@ async fn s3_dead_letters_survive_a_kill_and_the_summary_names_every_prefix() {
     let (names, failing) = table_with_failures().await;
     let search = Search::default();
     let uri = format!("s3://{bucket}/dl/");
-    let extra = ["--dead-letter", uri.as_str()];
+    let kms_key = "alias/dead-letters";
+    let extra = [
+        "--dead-letter",
+        uri.as_str(),
+        "--dead-letter-kms-key",
+        kms_key,
+    ];
     let env_owned = moto.env();
     let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let killed = kill_after_dead_letters_settled(&names, &search, &extra, &env).await;
@@ -256,7 +262,19 @@ async fn s3_dead_letters_survive_a_kill_and_the_summary_names_every_prefix() {
             key.starts_with(&prefix(&killed_job)) || key.starts_with(&prefix(&resumed_job)),
             "{key} is under a named prefix"
         );
-        assert!(key.ends_with(".jsonl"), "{key}");
+        // <run start, UTC>-<sequence>.jsonl, e.g. 20261130t120733123z-000004.jsonl
+        let name = key.rsplit('/').next().unwrap_or_default();
+        let shape = name.len() == 32
+            && name.ends_with(".jsonl")
+            && name.as_bytes()[8] == b't'
+            && name.as_bytes()[18] == b'z'
+            && name.as_bytes()[19] == b'-';
+        assert!(shape, "{key}");
+        assert_eq!(
+            moto.encryption(&bucket, key).await,
+            (Some("aws:kms".to_owned()), Some(kms_key.to_owned())),
+            "{key} is encrypted with the given key"
+        );
         records.extend(
             body.lines()
                 .map(|l| serde_json::from_str::<Value>(l).expect("json")),
