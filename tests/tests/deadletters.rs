@@ -385,3 +385,56 @@ async fn progress_and_summary_lines_carry_metrics_in_the_configured_namespace() 
     assert_eq!(run.summary["dead_lettered"], failing.len() as u64);
     std::fs::remove_file(&path).ok();
 }
+
+/// Each worker of a split job puts its dead letters under its own prefix of the job's.
+#[tokio::test]
+async fn each_worker_of_a_split_job_writes_under_its_own_s3_prefix() {
+    let moto = moto();
+    let bucket = moto.bucket("split").await;
+    let (names, failing) = table_with_failures().await;
+    let search = Search::default();
+    let proxy = rejecting_proxy(&search, Duration::ZERO).await;
+    let uri = format!("s3://{bucket}/dl/");
+    let args = rebuild_args(
+        &names,
+        "persons",
+        &proxy.url,
+        &[
+            "--workers",
+            "2",
+            "--segments",
+            "4",
+            "--max-errors",
+            "1000",
+            "--dead-letter",
+            &uri,
+        ],
+    );
+    let env_owned = moto.env();
+    let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = indexer_with_env(&args, &env).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let job = run.summary["job_id"].as_str().expect("job id").to_owned();
+    let mut records = Vec::new();
+    let mut writers = BTreeSet::new();
+    for (key, body) in moto
+        .objects(&bucket, &format!("dl/{}/{job}/", names.alias))
+        .await
+    {
+        let worker = key.split('/').nth(3).unwrap_or_default().to_owned();
+        assert!(worker == "worker-0" || worker == "worker-1", "{key}");
+        writers.insert(worker);
+        records.extend(
+            body.lines()
+                .map(|l| serde_json::from_str::<Value>(l).expect("json")),
+        );
+    }
+    assert_eq!(writers.len(), 2, "both workers dead-lettered items");
+    let ids: BTreeSet<String> = tally(&records).into_keys().collect();
+    assert_eq!(ids, failing);
+    assert_eq!(
+        records.len(),
+        failing.len(),
+        "no run was interrupted: one record each"
+    );
+}

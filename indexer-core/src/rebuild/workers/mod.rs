@@ -258,8 +258,11 @@ pub async fn work(
     let mine = trackers.active_checkpoints();
     let handles = Handles {
         counters: Arc::new(Counters::resuming(&mine)),
+        // A file destination becomes this worker's own file; an S3 one its own prefix.
         dead: Arc::new(DeadLetters::open(
-            plan.dead_letter.as_ref(),
+            plan.dead_letter
+                .as_ref()
+                .filter(|d| matches!(d, Destination::S3(_))),
             dead_letter_path(&plan, &index, me),
             Writer {
                 alias: plan.alias.as_str(),
