@@ -344,7 +344,7 @@ async fn load_and_swap(
     );
     // The places earlier runs of this job wrote dead letters to, and then this run's.
     let earlier = resume.as_ref().map(earlier_locations).unwrap_or_default();
-    summary.dead_letter_locations = deadletter::locations(&earlier, None);
+    summary.set_dead_letters(deadletter::locations(&earlier, None));
     let mut dead_letter_locations = earlier;
     if !dead_letter_locations.contains(&dead.location()) {
         dead_letter_locations.push(dead.location());
