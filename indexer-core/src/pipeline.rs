@@ -13,9 +13,9 @@
 //! dead-lettered — its page is settled in that segment's [`SegmentTracker`], which advances the
 //! segment's checkpoint (see [`crate::jobs::checkpoint`]). A verdict counts only once it is
 //! durable: acknowledged by the cluster, or its dead-letter record committed (flushed and synced,
-//! or put in S3) — [`record_then_settle`] is the one way dead-lettered items settle. A run can start from saved checkpoints,
-//! and stops reading new pages when its [`CancellationToken`] fires: in-flight work then drains
-//! and the checkpoints cover exactly what was acknowledged.
+//! or put in S3); `record_then_settle` is the one way dead-lettered items settle. A run can start
+//! from saved checkpoints, and stops reading new pages when its [`CancellationToken`] fires:
+//! in-flight work then drains and the checkpoints cover exactly what was acknowledged.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
