@@ -35,6 +35,10 @@ pub struct Cli {
     /// Log format on stderr: `auto` is human-readable on a terminal and JSON lines otherwise.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
     pub log_format: LogFormat,
+
+    /// CloudWatch namespace of the metrics embedded in the summary and progress lines.
+    #[arg(long, env = "METRICS_NAMESPACE", default_value = crate::summary::emf::DEFAULT_NAMESPACE, global = true)]
+    pub metrics_namespace: crate::summary::emf::Namespace,
 }
 
 #[derive(Debug, Subcommand)]
@@ -313,10 +317,16 @@ pub struct RebuildArgs {
     #[arg(long, env = "KEEP", default_value_t = 1, value_parser = parse_keep)]
     pub keep: usize,
 
-    /// Where to write items that could not be indexed (JSON lines); default
+    /// Where to write items that could not be indexed (JSON lines): a file, or an
+    /// `s3://bucket/prefix/` (one object per group of records); default
     /// `<new index>.dead-letter.jsonl` in the working directory.
     #[arg(long, env = "DEAD_LETTER_PATH")]
-    pub dead_letter: Option<PathBuf>,
+    pub dead_letter: Option<crate::deadletter::Spec>,
+
+    /// KMS key (id, ARN or alias) to encrypt S3 dead letters with (SSE-KMS); without it, the
+    /// bucket's default encryption applies.
+    #[arg(long, env = "DEAD_LETTER_KMS_KEY")]
+    pub dead_letter_kms_key: Option<String>,
 
     /// Scan, map and encode everything; write nothing to the cluster.
     #[arg(long, env = "DRY_RUN")]
@@ -555,7 +565,11 @@ async fn aws_clients() -> Result<(aws_sdk_dynamodb::Client, aws_sdk_dynamodbstre
 pub fn main() -> std::process::ExitCode {
     use std::io::Write;
     let cli = Cli::parse();
-    crate::logging::init(cli.log_format);
+    let json_logs = crate::logging::init(cli.log_format);
+    crate::summary::emf::configure(crate::summary::emf::Config {
+        namespace: cli.metrics_namespace.clone(),
+        json_logs,
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -586,7 +600,9 @@ pub async fn run(cli: Cli) -> (Output, i32) {
                 let code = summary.exit_code(None);
                 (Output::Summary(summary), code)
             }
-            Ok(Rebuilt::Workers(value, code)) => (Output::Report { value, json: true }, code),
+            Ok(Rebuilt::Workers(value, code)) => {
+                metered((Output::Report { value, json: true }, code))
+            }
             Err(error) => {
                 tracing::error!(error = %format!("{error:#}"), "rebuild failed");
                 let code = error.exit_code();
@@ -619,7 +635,7 @@ pub async fn run(cli: Cli) -> (Output, i32) {
             })
             .await
         }
-        Command::Verify(args) => {
+        Command::Verify(args) => metered(
             coded(async move {
                 let (dynamo, search, target) = args.common.resolve().await?;
                 let options = crate::drift::commands::VerifyOptions {
@@ -630,8 +646,8 @@ pub async fn run(cli: Cli) -> (Output, i32) {
                 };
                 crate::drift::commands::verify(&dynamo, &search, &target, &options).await
             })
-            .await
-        }
+            .await,
+        ),
         Command::Resync(args) => {
             coded(async move {
                 let mut ids = args.ids.clone();
@@ -646,13 +662,13 @@ pub async fn run(cli: Cli) -> (Output, i32) {
             })
             .await
         }
-        Command::Sync(args) => {
+        Command::Sync(args) => metered(
             coded(async move {
                 let (dynamo, search, target) = args.common.resolve().await?;
                 crate::drift::commands::sync(&dynamo, &search, &target).await
             })
-            .await
-        }
+            .await,
+        ),
         Command::Rollback(args) => {
             report(true, async move {
                 let (alias, client) = args.target.resolve()?;
@@ -679,6 +695,14 @@ pub async fn run(cli: Cli) -> (Output, i32) {
     }
 }
 
+/// A run's report with its CloudWatch metrics embedded.
+fn metered((mut output, code): (Output, i32)) -> (Output, i32) {
+    if let Output::Report { value, .. } = &mut output {
+        crate::summary::emf::embed(value);
+    }
+    (output, code)
+}
+
 /// What a command prints on stdout.
 #[derive(Debug)]
 pub enum Output {
@@ -695,7 +719,11 @@ impl Output {
     fn render(&self) -> Result<String, serde_json::Error> {
         use std::io::IsTerminal;
         match self {
-            Output::Summary(summary) => serde_json::to_string(summary),
+            Output::Summary(summary) => {
+                let mut line = serde_json::to_value(summary)?;
+                crate::summary::emf::embed(&mut line);
+                serde_json::to_string(&line)
+            }
             Output::Report { value, json } if *json || !std::io::stdout().is_terminal() => {
                 serde_json::to_string(value)
             }
@@ -743,6 +771,8 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
         Some(host) => Some(args.target.connect.connect(host.clone(), timeout, retry)?),
         None => None,
     };
+    let dead_letter =
+        dead_letter_destination(args.dead_letter, args.dead_letter_kms_key, &target.alias).await?;
     let plan = RebuildPlan {
         table: target.table,
         alias: target.alias,
@@ -757,7 +787,7 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
         max_errors: args.max_errors,
         min_ratio: args.min_ratio,
         keep: args.keep,
-        dead_letter: args.dead_letter,
+        dead_letter,
         dry_run: args.dry_run,
         progress_interval: Duration::from_secs(args.progress_interval.max(1)),
         fresh: args.fresh,
@@ -780,6 +810,25 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
     rebuild::rebuild(dynamo, streams, search, plan)
         .await
         .map(|summary| Rebuilt::Summary(Box::new(summary)))
+}
+
+/// The dead-letter destination; an S3 one is probed with a write first, so a missing bucket or
+/// permission fails the run (exit 2) before it takes a lock or reads a page.
+async fn dead_letter_destination(
+    spec: Option<crate::deadletter::Spec>,
+    kms_key: Option<String>,
+    alias: &crate::validate::IndexName,
+) -> Result<Option<crate::deadletter::Destination>, Error> {
+    use crate::deadletter::{Destination, S3Target, Spec};
+    match spec {
+        None => Ok(None),
+        Some(Spec::File(path)) => Ok(Some(Destination::File(path))),
+        Some(Spec::S3(uri)) => {
+            let target = S3Target::new(uri, kms_key, &aws_config().await?);
+            target.probe(alias.as_str()).await.map_err(Error::Input)?;
+            Ok(Some(Destination::S3(target)))
+        }
+    }
 }
 
 /// What a rebuild reports: its summary, or — when it ran several worker processes — their
