@@ -439,3 +439,125 @@ async fn a_stream_tail_that_fails_stops_the_run_at_once() {
     assert_eq!(next.summary["resumed_from"], job_id.as_str());
     assert_eq!(search.count(&names.alias).await, 400);
 }
+
+/// Reads a pseudo-terminal's output until it holds `needle` (or the deadline passes).
+async fn read_until(
+    out: &mut tokio::process::ChildStdout,
+    seen: &mut String,
+    needle: &str,
+    deadline: Duration,
+) -> bool {
+    use tokio::io::AsyncReadExt;
+    let start = std::time::Instant::now();
+    let mut buffer = [0u8; 4096];
+    while !seen.contains(needle) {
+        let Some(left) = deadline.checked_sub(start.elapsed()) else {
+            return false;
+        };
+        match tokio::time::timeout(left, out.read(&mut buffer)).await {
+            Ok(Ok(n)) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buffer[..n])),
+            _ => return false,
+        }
+    }
+    true
+}
+
+#[tokio::test]
+async fn ctrl_c_twice_on_a_terminal_stops_at_once_and_the_run_resumes() {
+    use tokio::io::AsyncWriteExt;
+    let names = seed("persons", 300).await;
+    let search = Search::default();
+    // From the third on, bulk requests never answer: a first Ctrl-C would wait for them up to
+    // the (long) stop timeout.
+    let proxy = FaultProxy::start(
+        &search.url,
+        FaultPlan {
+            rules: vec![Rule {
+                repeat: true,
+                ..Rule::new("bulk", "POST", 3, Fault::Hang, |p| p.ends_with("/_bulk"))
+            }],
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .expect("proxy");
+    let binary = indexer_tests::harness::indexer_binary();
+    let args = rebuild_args(
+        &names,
+        "persons",
+        &proxy.url,
+        &[
+            "--batch-docs",
+            "10",
+            "--page-size",
+            "10",
+            "--segments",
+            "2",
+            "--concurrency",
+            "1",
+            "--stop-timeout",
+            "300",
+            "--request-timeout",
+            "300",
+            "--heartbeat",
+            "1",
+            "--progress-interval",
+            "1",
+        ],
+    );
+    let quoted: Vec<String> = std::iter::once(binary.display().to_string())
+        .chain(args.iter().map(|a| (*a).to_owned()))
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    // `script` runs the indexer on a real pseudo-terminal: its logs and progress bar are what a
+    // person sees, and Ctrl-C is the byte 0x03 typed into it (the terminal turns it into SIGINT).
+    let mut command = tokio::process::Command::new("script");
+    command
+        .args(["-qfec", &quoted.join(" "), "/dev/null"])
+        .env_remove("LOG_FORMAT")
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (key, value) in indexer_tests::harness::services().env() {
+        command.env(key, value);
+    }
+    let mut terminal = command.spawn().expect("script");
+    let mut keys = terminal.stdin.take().expect("stdin");
+    let mut out = terminal.stdout.take().expect("stdout");
+    let mut seen = String::new();
+    // The progress bar shows scanned items once the load runs.
+    assert!(
+        read_until(&mut out, &mut seen, "scanned", Duration::from_secs(120)).await,
+        "no progress bar on the terminal: {seen}"
+    );
+    eventually("a checkpoint", Duration::from_secs(60), || async {
+        let job = search.latest_job(&names.alias).await?;
+        let saved: u64 = job["checkpoints"]
+            .as_array()?
+            .iter()
+            .filter_map(|c| c["scanned"].as_u64())
+            .sum();
+        (saved >= 10).then_some(())
+    })
+    .await;
+    keys.write_all(b"\x03").await.expect("first Ctrl-C");
+    keys.flush().await.expect("flush");
+    assert!(
+        read_until(&mut out, &mut seen, "signal again", Duration::from_secs(30)).await,
+        "the first Ctrl-C says how long the drain may take: {seen}"
+    );
+    keys.write_all(b"\x03").await.expect("second Ctrl-C");
+    keys.flush().await.expect("flush");
+    let stopped = tokio::time::timeout(Duration::from_secs(30), terminal.wait())
+        .await
+        .expect("the second Ctrl-C stops the run at once, not after the 300 s drain")
+        .expect("exit status");
+    assert_eq!(stopped.code(), Some(5), "interrupted: {seen}");
+    drop(proxy);
+    let resumed = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
+    assert_eq!(resumed.code, 0, "{resumed:?}");
+    assert!(!resumed.summary["resumed_from"].is_null(), "{resumed:?}");
+    assert_eq!(search.count(&names.alias).await, 300);
+}

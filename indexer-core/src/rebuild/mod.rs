@@ -26,7 +26,7 @@
 //! The layers, each calling only down:
 //! - [`crate::aliases`]: physical names, what an alias points at, the swap's actions, retention;
 //! - `phases`: the steps of a run, each once — resume-or-create, stream tail, drain, finish
-//!   (restore settings, refresh, gate, fenced swap, retire) — on a [`phases::Run`] context;
+//!   (restore settings, refresh, gate, fenced swap, retire) — on one run context;
 //! - `setup`, `worker`: one job's state machine, shared by every worker of it; `driver` runs this
 //!   process as one worker (a single-process rebuild is worker 0 of 1), `local` starts K worker
 //!   processes on this machine, and `dry_run` reads without writing.

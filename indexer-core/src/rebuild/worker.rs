@@ -259,7 +259,7 @@ pub(super) async fn run_worker(
         }
         if stopping {
             let loading = loaded.is_none().then_some(loading);
-            return stop(worker, handles, assign.take(), loading).await;
+            return stop(worker, handles, assign.take(), loading, signals).await;
         }
         if tail_failed {
             // Writes made from now on would be lost: stop at once rather than hours later, saving
@@ -273,7 +273,7 @@ pub(super) async fn run_worker(
                 None => None,
             };
             let loading = loaded.is_none().then_some(loading);
-            stop(worker, handles, assign.take(), loading).await?;
+            stop(worker, handles, assign.take(), loading, signals).await?;
             return Err(Error::WorkerStopped(format!(
                 "the table's stream could not be tailed ({}), so writes made during the rebuild would be lost; nothing was swapped, the checkpoints are saved, and the next rebuild resumes from them",
                 cause.unwrap_or_else(|| "no reason given".into())
@@ -356,7 +356,7 @@ pub(super) async fn run_worker(
     let _ = heartbeat.await;
     let status = match outcome? {
         Finish::Ended(status) => status,
-        Finish::Stopped => return stop(worker, handles, None, None).await,
+        Finish::Stopped => return stop(worker, handles, None, None, signals).await,
     };
     summary.status = status;
     let message = closing_message(summary);
@@ -536,15 +536,25 @@ pub(super) async fn stop(
     handles: &Handles,
     assign: Option<mpsc::UnboundedSender<Assignment>>,
     loading: Option<Loading>,
+    signals: &mut Signals,
 ) -> Result<Status, Error> {
     handles.stop.cancel();
     drop(assign);
-    if let Some(loading) = loading
-        && tokio::time::timeout(worker.plan.stop_timeout, loading)
-            .await
-            .is_err()
-    {
-        tracing::warn!(timeout = ?worker.plan.stop_timeout, "in-flight work did not drain in time; unacknowledged items will be re-read");
+    if let Some(loading) = loading {
+        let timeout = worker.plan.stop_timeout;
+        tracing::warn!(
+            timeout_s = timeout.as_secs(),
+            "stopping: in-flight requests may take up to {} s to finish; signal again (Ctrl-C) to stop at once",
+            timeout.as_secs()
+        );
+        tokio::select! {
+            drained = tokio::time::timeout(timeout, loading) => if drained.is_err() {
+                tracing::warn!(timeout_s = timeout.as_secs(), "in-flight work did not drain in time; unacknowledged items will be re-read");
+            },
+            _ = signals.recv() => tracing::warn!(
+                "stopping at once: what is settled stays settled, the rest is read again on resume"
+            ),
+        }
     }
     match worker.sync(WorkerStatus::Stopped).await? {
         Synced::Merged(merged) if merged.interrupted => {
