@@ -356,6 +356,11 @@ pub struct RebuildArgs {
     #[arg(long, env = "ALLOW_MAPPING_CHANGES")]
     pub allow_mapping_changes: bool,
 
+    /// Rebuild even though the live index was built from another entity (e.g. moving an alias
+    /// to a different kind of document on purpose).
+    #[arg(long, env = "ALLOW_ENTITY_CHANGE")]
+    pub allow_entity_change: bool,
+
     /// Seconds SIGTERM/SIGINT may take to drain in-flight work before exiting (ECS kills 30 s
     /// after SIGTERM).
     #[arg(long, env = "STOP_TIMEOUT_SECS", default_value_t = 25)]
@@ -792,6 +797,7 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
         progress_interval: Duration::from_secs(args.progress_interval.max(1)),
         fresh: args.fresh,
         allow_mapping_changes: args.allow_mapping_changes,
+        allow_entity_change: args.allow_entity_change,
         timing: args.lease.timing()?,
         stop_timeout: Duration::from_secs(args.stop_timeout),
         workers: args.workers,

@@ -561,3 +561,40 @@ async fn ctrl_c_twice_on_a_terminal_stops_at_once_and_the_run_resumes() {
     assert!(!resumed.summary["resumed_from"].is_null(), "{resumed:?}");
     assert_eq!(search.count(&names.alias).await, 300);
 }
+
+#[tokio::test]
+async fn a_rebuild_from_another_entity_s_table_is_refused_before_anything_is_written() {
+    let (names, search, live) = rebuilt("persons", 20).await;
+    let tenures = seed("tenures", 10).await;
+    let wrong = Names {
+        table: tenures.table.clone(),
+        alias: names.alias.clone(),
+    };
+    let run = indexer(&rebuild_args(&wrong, "tenures", &search.url, &[])).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    let error = run.summary["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("serves persons documents") && error.contains("tenures documents"),
+        "the message names both: {error}"
+    );
+    assert_eq!(search.alias_targets(&names.alias).await, vec![live.clone()]);
+    assert_eq!(
+        search.indexes(&format!("{}-", names.alias)).await,
+        vec![live],
+        "nothing was built"
+    );
+    let meant = indexer(&rebuild_args(
+        &wrong,
+        "tenures",
+        &search.url,
+        &[
+            "--allow-entity-change",
+            "--allow-mapping-changes",
+            "--min-ratio",
+            "0",
+        ],
+    ))
+    .await;
+    assert_eq!(meant.code, 0, "said explicitly, it goes through: {meant:?}");
+    assert_eq!(search.count(&names.alias).await, 10);
+}

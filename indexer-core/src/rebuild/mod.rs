@@ -78,6 +78,8 @@ pub struct RebuildPlan {
     pub fresh: bool,
     /// Swap even when the new mapping lacks or changes a live field (see `entities::compat`).
     pub allow_mapping_changes: bool,
+    /// Rebuild even though the live index was built from another entity.
+    pub allow_entity_change: bool,
     pub timing: Timing,
     /// How long a stop (SIGTERM/SIGINT) may take to drain in-flight work.
     pub stop_timeout: Duration,
@@ -187,8 +189,54 @@ pub fn gate(input: &GateInput) -> Result<(), Vec<String>> {
 }
 
 /// The index definition with build settings: no refresh and no replicas while loading.
-pub fn build_definition(definition: &Value) -> Value {
+/// What an index says it was built from (its mapping's `_meta`): the entity and the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub entity: String,
+    pub table: String,
+}
+
+impl Origin {
+    /// Reads it from a `GET /<index>/_mapping` answer's mapping, if the index carries one.
+    pub fn of_mapping(mapping: &Value) -> Option<Origin> {
+        let meta = mapping.get("_meta")?;
+        Some(Origin {
+            entity: meta.get("entity")?.as_str()?.to_owned(),
+            table: meta
+                .get("table")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    }
+}
+
+/// Refuses (exit 2) a rebuild whose entity differs from the one the live index was built from,
+/// unless the plan allows it: a wrong `--table` would otherwise swap the alias onto documents of
+/// another kind. An index without an origin (built before indexes carried one, or by another
+/// tool) is not judged here; the mapping comparison at the gate still is.
+pub fn check_origin(plan: &RebuildPlan, live: Option<(&str, Origin)>) -> Result<(), Error> {
+    let Some((index, origin)) = live else {
+        return Ok(());
+    };
+    if origin.entity == plan.entity || plan.allow_entity_change {
+        return Ok(());
+    }
+    Err(Error::Input(format!(
+        "alias \"{}\" serves {} documents (its live index {index} was built from table {}), but this rebuild would put {} documents from table {} behind it; check --table and --entity, or pass --allow-entity-change if that is what you mean",
+        plan.alias, origin.entity, origin.table, plan.entity, plan.table
+    )))
+}
+
+pub fn build_definition(definition: &Value, origin: &Origin) -> Value {
     let mut definition = definition.clone();
+    if definition["mappings"].is_object() {
+        definition["mappings"]["_meta"] = json!({
+            "entity": origin.entity,
+            "table": origin.table,
+            "built_by": "indexer",
+        });
+    }
     let settings = &mut definition["settings"];
     if !settings.is_object() {
         *settings = json!({});
@@ -339,9 +387,65 @@ mod tests {
     }
 
     #[test]
+    fn an_index_says_what_it_was_built_from_and_another_entity_is_refused() {
+        let definition =
+            json!({"settings": {}, "mappings": {"dynamic": "strict", "properties": {}}});
+        let origin = Origin {
+            entity: "persons".into(),
+            table: "Persons".into(),
+        };
+        let built = build_definition(&definition, &origin);
+        assert_eq!(Origin::of_mapping(&built["mappings"]), Some(origin.clone()));
+        assert_eq!(Origin::of_mapping(&json!({"properties": {}})), None);
+        let plan = |entity: &'static str, allow: bool| RebuildPlan {
+            table: TableName::try_from("TenureInformation").expect("valid"),
+            alias: IndexName::try_from("tenures").expect("valid"),
+            entity,
+            segments: 1,
+            page_size: 1,
+            batch_bytes: 1,
+            batch_docs: 1,
+            concurrency: 1,
+            max_read_units: None,
+            retry: RetryPolicy::default(),
+            max_errors: 0,
+            min_ratio: 0.9,
+            keep: 1,
+            dead_letter: None,
+            dry_run: false,
+            progress_interval: Duration::from_secs(1),
+            fresh: false,
+            allow_mapping_changes: false,
+            allow_entity_change: allow,
+            timing: Timing {
+                lease: Duration::from_secs(60),
+                heartbeat: Duration::from_secs(10),
+            },
+            stop_timeout: Duration::from_secs(1),
+            workers: 1,
+            worker: None,
+        };
+        let live = Some(("tenures-1", origin.clone()));
+        assert!(check_origin(&plan("persons", false), live.clone()).is_ok());
+        let refused = check_origin(&plan("tenures", false), live.clone()).expect_err("refused");
+        let message = refused.to_string();
+        assert!(
+            message.contains("serves persons documents") && message.contains("tenures documents"),
+            "{message}"
+        );
+        assert_eq!(refused.exit_code(), 2);
+        assert!(check_origin(&plan("tenures", true), live).is_ok());
+        assert!(check_origin(&plan("tenures", false), None).is_ok());
+    }
+
+    #[test]
     fn build_settings_disable_refresh_and_replicas_and_live_settings_restore_them() {
         let definition = json!({"settings": {"number_of_shards": 1, "number_of_replicas": 2, "refresh_interval": "5s"}, "mappings": {}});
-        let build = build_definition(&definition);
+        let origin = Origin {
+            entity: "persons".into(),
+            table: "Persons".into(),
+        };
+        let build = build_definition(&definition, &origin);
         assert_eq!(build["settings"]["refresh_interval"], "-1");
         assert_eq!(build["settings"]["number_of_replicas"], 0);
         assert_eq!(build["settings"]["number_of_shards"], 1);

@@ -6,7 +6,7 @@ use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use chrono::Utc;
 
 use super::phases::{Run, resumable, start_tail};
-use super::{RebuildPlan, build_definition};
+use super::{Origin, RebuildPlan, build_definition};
 use crate::aliases::inspect;
 use crate::entities::Entity;
 use crate::error::Error;
@@ -108,7 +108,16 @@ pub(super) async fn setup(
     if resume.is_none() {
         if search.name_state(&index).await? != NameState::Index {
             search
-                .create_index(&index, &build_definition(&entity.index_definition()))
+                .create_index(
+                    &index,
+                    &build_definition(
+                        &entity.index_definition(),
+                        &Origin {
+                            entity: entity.name().to_owned(),
+                            table: plan.table.to_string(),
+                        },
+                    ),
+                )
                 .await?;
         }
         tracing::info!(index = %index, alias = %plan.alias, "created the new index");
