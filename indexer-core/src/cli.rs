@@ -13,8 +13,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use crate::connect::ConnectArgs;
 use crate::entities;
-use crate::error::Error;
+use crate::error::{Error, exit};
 use crate::jobs::session::Timing;
+use crate::output::{Given, Outcome, Report};
 use crate::rebuild::{self, RebuildPlan};
 use crate::sink::client::SearchClient;
 use crate::sink::retry::RetryPolicy;
@@ -32,7 +33,7 @@ pub struct Cli {
     pub command: Command,
 
     /// Log format on stderr: `auto` is human-readable on a terminal and JSON lines otherwise.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true, help_heading = "Output")]
     pub log_format: LogFormat,
 }
 
@@ -46,21 +47,37 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a fresh index from the table and swap the alias onto it atomically.
+    #[command(
+        override_usage = "indexer rebuild --table <TABLE> --index <ALIAS> --host <URL> [OPTIONS]\n       indexer rebuild --table <TABLE> --index <ALIAS> --dry-run [OPTIONS]"
+    )]
     Rebuild(RebuildArgs),
     /// Show the alias's live index, kept indexes, running job and last finished job.
+    #[command(override_usage = "indexer status --index <ALIAS> --host <URL> [OPTIONS]")]
     Status(StatusArgs),
     /// List the alias's jobs, newest first.
+    #[command(override_usage = "indexer jobs --index <ALIAS> --host <URL> [OPTIONS]")]
     Jobs(JobsArgs),
     /// Give up on a running, hung or interrupted job: release its lock, delete its building index.
+    #[command(override_usage = "indexer abandon --index <ALIAS> --host <URL> [OPTIONS]")]
     Abandon(AbandonArgs),
     /// Point the alias (and the aliases that moved with it) back to the previous kept index.
+    #[command(override_usage = "indexer rollback --index <ALIAS> --host <URL> [OPTIONS]")]
     Rollback(RollbackArgs),
     /// Compare table and index: missing, extra and stale documents (exit 6 on drift); `--fix`
     /// repairs them.
+    #[command(
+        override_usage = "indexer verify --table <TABLE> --index <ALIAS> --host <URL> [OPTIONS]"
+    )]
     Verify(VerifyArgs),
     /// Re-read named items and upsert them, or delete their documents when they are gone.
+    #[command(
+        override_usage = "indexer resync --table <TABLE> --index <ALIAS> --host <URL> (--ids <IDS> | --ids-file <PATH>) [OPTIONS]"
+    )]
     Resync(ResyncArgs),
     /// Refresh the live index in place: write changed and missing documents, delete orphans.
+    #[command(
+        override_usage = "indexer sync --table <TABLE> --index <ALIAS> --host <URL> [OPTIONS]"
+    )]
     Sync(SyncArgs),
 }
 
@@ -71,15 +88,20 @@ pub struct DriftArgs {
     pub target: Target,
 
     /// Parallel Scan segments.
-    #[arg(long, env = "SEGMENTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, env = "SEGMENTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000_000), help_heading = "Source (DynamoDB)")]
     pub segments: u32,
 
     /// Items per Scan page.
-    #[arg(long, env = "PAGE_SIZE", default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, env = "PAGE_SIZE", default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=10_000), help_heading = "Source (DynamoDB)")]
     pub page_size: u32,
 
     /// Timeout of one request to the search cluster, in seconds.
-    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(
+        long,
+        env = "REQUEST_TIMEOUT_SECS",
+        default_value_t = 60,
+        help_heading = "Tuning"
+    )]
     pub request_timeout: u64,
 
     #[command(flatten)]
@@ -95,14 +117,22 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub fix: bool,
     /// The most documents `--fix` changes without `--force`.
-    #[arg(long, env = "MAX_CHANGES", default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "MAX_CHANGES",
+        default_value_t = 1000,
+        help_heading = "Safety"
+    )]
     pub max_changes: u64,
     /// Let `--fix` change any number of documents.
-    #[arg(long)]
+    #[arg(long, help_heading = "Safety")]
     pub force: bool,
     /// With `--fix`: print the plan, change nothing.
-    #[arg(long, env = "DRY_RUN")]
+    #[arg(long, env = "DRY_RUN", help_heading = "Safety")]
     pub dry_run: bool,
+    /// Print JSON (the default when stdout is not a terminal).
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
 }
 
 /// `indexer resync` flags.
@@ -111,10 +141,15 @@ pub struct ResyncArgs {
     #[command(flatten)]
     pub common: DriftArgs,
     /// Comma-separated ids (`hash` or `hash|range` for a composite key).
-    #[arg(long, env = "IDS", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "IDS",
+        value_delimiter = ',',
+        help_heading = "Source (DynamoDB)"
+    )]
     pub ids: Vec<String>,
     /// A file with one id per line.
-    #[arg(long)]
+    #[arg(long, help_heading = "Source (DynamoDB)")]
     pub ids_file: Option<PathBuf>,
 }
 
@@ -141,6 +176,9 @@ impl DriftArgs {
             Duration::from_secs(self.request_timeout.max(1)),
             retry,
         )?;
+        let config = aws_config().await?;
+        crate::preflight::dynamo_answers(&config, &resolved.table).await?;
+        crate::preflight::search_cluster(&search).await?;
         let target = crate::drift::Target {
             table: resolved.table,
             alias: resolved.alias,
@@ -150,7 +188,7 @@ impl DriftArgs {
             retry,
             timing: self.lease.timing()?,
         };
-        Ok((dynamo_client().await?, search, target))
+        Ok((aws_sdk_dynamodb::Client::new(&config), search, target))
     }
 }
 
@@ -158,15 +196,30 @@ impl DriftArgs {
 #[derive(Debug, Clone, Args)]
 pub struct AliasTarget {
     /// The alias, e.g. `persons` [also ELASTICSEARCH_INDEX].
-    #[arg(long, env = "INDEX_NAME")]
+    #[arg(
+        long,
+        env = "INDEX_NAME",
+        value_name = "ALIAS",
+        help_heading = "Target (search cluster)"
+    )]
     pub index: Option<String>,
 
     /// The search cluster's URL [also ELASTICSEARCH_HOST].
-    #[arg(long, env = "INDEX_NODE_HOST")]
+    #[arg(
+        long,
+        env = "INDEX_NODE_HOST",
+        value_name = "URL",
+        help_heading = "Target (search cluster)"
+    )]
     pub host: Option<String>,
 
     /// Timeout of one request to the search cluster, in seconds.
-    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(
+        long,
+        env = "REQUEST_TIMEOUT_SECS",
+        default_value_t = 60,
+        help_heading = "Tuning"
+    )]
     pub request_timeout: u64,
 
     #[command(flatten)]
@@ -174,7 +227,8 @@ pub struct AliasTarget {
 }
 
 impl AliasTarget {
-    fn resolve(&self) -> Result<(IndexName, SearchClient), Error> {
+    /// The validated alias and a client for a host that answers like a search cluster.
+    async fn resolve(&self) -> Result<(IndexName, SearchClient), Error> {
         let alias = env_fallback(self.index.clone(), "ELASTICSEARCH_INDEX")
             .ok_or_else(|| Error::Input("no index given: pass --index or set INDEX_NAME".into()))?;
         let alias = IndexName::try_from(alias.as_str())?;
@@ -187,6 +241,7 @@ impl AliasTarget {
             Duration::from_secs(self.request_timeout.max(1)),
             RetryPolicy::default(),
         )?;
+        crate::preflight::search_cluster(&client).await?;
         Ok((alias, client))
     }
 }
@@ -197,7 +252,7 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub target: AliasTarget,
     /// Print JSON (the default when stdout is not a terminal).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
 }
 
@@ -207,10 +262,10 @@ pub struct JobsArgs {
     #[command(flatten)]
     pub target: AliasTarget,
     /// How many jobs to list.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, help_heading = "Output")]
     pub limit: usize,
     /// Print JSON (the default when stdout is not a terminal).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
 }
 
@@ -240,20 +295,30 @@ pub struct RollbackArgs {
 #[derive(Debug, Clone, Args)]
 pub struct Target {
     /// The DynamoDB table to read [also DYNAMODB_TABLE].
-    #[arg(long, env = "DYNAMO_TABLE")]
+    #[arg(long, env = "DYNAMO_TABLE", help_heading = "Source (DynamoDB)")]
     pub table: Option<String>,
 
     /// The alias users query, e.g. `persons` [also ELASTICSEARCH_INDEX].
-    #[arg(long, env = "INDEX_NAME")]
+    #[arg(
+        long,
+        env = "INDEX_NAME",
+        value_name = "ALIAS",
+        help_heading = "Target (search cluster)"
+    )]
     pub index: Option<String>,
 
     /// The search cluster's URL, e.g. `https://search-x.eu-west-2.es.amazonaws.com`
     /// [also ELASTICSEARCH_HOST].
-    #[arg(long, env = "INDEX_NODE_HOST")]
+    #[arg(
+        long,
+        env = "INDEX_NODE_HOST",
+        value_name = "URL",
+        help_heading = "Target (search cluster)"
+    )]
     pub host: Option<String>,
 
     /// The entity the table holds; by default the one whose table this is.
-    #[arg(long, env = "ENTITY")]
+    #[arg(long, env = "ENTITY", help_heading = "Source (DynamoDB)")]
     pub entity: Option<String>,
 
     #[command(flatten)]
@@ -267,90 +332,115 @@ pub struct RebuildArgs {
     pub target: Target,
 
     /// Parallel Scan segments (DynamoDB TotalSegments).
-    #[arg(long, env = "SEGMENTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, env = "SEGMENTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000_000), help_heading = "Source (DynamoDB)")]
     pub segments: u32,
 
     /// Items per Scan page (the Scan `Limit`). Pages of every segment are in memory at once;
     /// 250 keeps that small without slowing the scan.
-    #[arg(long, env = "PAGE_SIZE", default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, env = "PAGE_SIZE", default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=10_000), help_heading = "Source (DynamoDB)")]
     pub page_size: u32,
 
     /// Largest bulk request body, in bytes or with a unit (`5MiB`, `512KiB`); at most 10 MiB.
-    #[arg(long, env = "BATCH_BYTES", default_value = "5MiB", value_parser = parse_batch_bytes)]
+    #[arg(long, env = "BATCH_BYTES", default_value = "5MiB", value_parser = parse_batch_bytes, help_heading = "Tuning")]
     pub batch_bytes: usize,
 
     /// Most documents per bulk request.
-    #[arg(long, env = "BATCH_DOCS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, env = "BATCH_DOCS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Tuning")]
     pub batch_docs: u32,
 
     /// The most bulk requests in flight; the tool adapts between 1 and this (additive increase
     /// while the cluster is healthy, halving on 429/5xx or a latency spike).
-    #[arg(long, visible_alias = "max-concurrency", env = "CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, visible_alias = "max-concurrency", env = "CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64), help_heading = "Tuning")]
     pub concurrency: u32,
 
     /// Cap on DynamoDB read-capacity units per second, all segments together (measured from the
     /// capacity each Scan page reports).
-    #[arg(long, env = "MAX_READ_UNITS", value_parser = parse_read_units)]
+    #[arg(long, env = "MAX_READ_UNITS", value_parser = parse_read_units, help_heading = "Source (DynamoDB)")]
     pub max_read_units: Option<f64>,
 
     /// Dead-lettered items allowed before the gate refuses the swap.
-    #[arg(long, env = "MAX_ERRORS", default_value_t = 0)]
+    #[arg(long, env = "MAX_ERRORS", default_value_t = 0, help_heading = "Safety")]
     pub max_errors: u64,
 
     /// The new index must hold at least this fraction of the live index's documents.
-    #[arg(long, env = "MIN_RATIO", default_value_t = 0.9, value_parser = parse_ratio)]
+    #[arg(long, env = "MIN_RATIO", default_value_t = 0.9, value_parser = parse_ratio, help_heading = "Safety")]
     pub min_ratio: f64,
 
     /// Previous physical indexes to keep for rollback, at least 1 (the index just replaced is
     /// always kept: rollback returns to it); older ones are deleted.
-    #[arg(long, env = "KEEP", default_value_t = 1, value_parser = parse_keep)]
+    #[arg(long, env = "KEEP", default_value_t = 1, value_parser = parse_keep, help_heading = "Safety")]
     pub keep: usize,
 
     /// Where to write items that could not be indexed (JSON lines); default
     /// `<new index>.dead-letter.jsonl` in the working directory.
-    #[arg(long, env = "DEAD_LETTER_PATH")]
+    #[arg(long, env = "DEAD_LETTER_PATH", help_heading = "Output")]
     pub dead_letter: Option<PathBuf>,
 
     /// Scan, map and encode everything; write nothing to the cluster.
-    #[arg(long, env = "DRY_RUN")]
+    #[arg(long, env = "DRY_RUN", help_heading = "Safety")]
     pub dry_run: bool,
 
     /// Retries of a failing bulk request or item before giving up on it.
-    #[arg(long, env = "MAX_RETRIES", default_value_t = 8)]
+    #[arg(
+        long,
+        env = "MAX_RETRIES",
+        default_value_t = 8,
+        help_heading = "Tuning"
+    )]
     pub max_retries: u32,
 
     /// First backoff ceiling in milliseconds; it doubles per retry up to 30 s, with full jitter.
-    #[arg(long, env = "RETRY_BASE_MS", default_value_t = 250)]
+    #[arg(
+        long,
+        env = "RETRY_BASE_MS",
+        default_value_t = 250,
+        help_heading = "Tuning"
+    )]
     pub retry_base_ms: u64,
 
     /// Timeout of one request to the search cluster, in seconds.
-    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(
+        long,
+        env = "REQUEST_TIMEOUT_SECS",
+        default_value_t = 60,
+        help_heading = "Tuning"
+    )]
     pub request_timeout: u64,
 
     /// Seconds between progress lines (JSON log mode).
-    #[arg(long, env = "PROGRESS_INTERVAL_SECS", default_value_t = 5)]
+    #[arg(
+        long,
+        env = "PROGRESS_INTERVAL_SECS",
+        default_value_t = 5,
+        help_heading = "Output"
+    )]
     pub progress_interval: u64,
 
     /// Start afresh instead of resuming an interrupted or hung rebuild of this alias.
-    #[arg(long, env = "FRESH")]
+    #[arg(long, env = "FRESH", help_heading = "Safety")]
     pub fresh: bool,
 
     /// Seconds SIGTERM/SIGINT may take to drain in-flight work before exiting (ECS kills 30 s
     /// after SIGTERM).
-    #[arg(long, env = "STOP_TIMEOUT_SECS", default_value_t = 25)]
+    #[arg(
+        long,
+        env = "STOP_TIMEOUT_SECS",
+        default_value_t = 25,
+        help_heading = "Safety"
+    )]
     pub stop_timeout: u64,
 
     /// Split the rebuild over this many workers, each reading the segments `s mod K = i` and
     /// taking over those of workers that die. Without --job-id, starts K worker processes here.
-    #[arg(long, env = "WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, env = "WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), help_heading = "Tuning")]
     pub workers: u32,
 
     /// Run as one worker of this job (set by the launcher, or by `--workers K` for its workers).
-    #[arg(long, env = "JOB_ID")]
+    #[arg(long, env = "JOB_ID", help_heading = "Tuning")]
     pub job_id: Option<String>,
 
     /// This worker's number, 0 to K-1 (with --job-id).
-    #[arg(long, env = "WORKER", requires = "job_id")]
+    #[arg(long, env = "WORKER", requires = "job_id", help_heading = "Tuning")]
     pub worker: Option<u32>,
 
     #[command(flatten)]
@@ -361,11 +451,11 @@ pub struct RebuildArgs {
 #[derive(Debug, Clone, Args)]
 pub struct LeaseArgs {
     /// Seconds without a heartbeat after which a run's lock counts as hung and may be taken over.
-    #[arg(long = "lease", env = "LEASE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long = "lease", env = "LEASE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Safety")]
     pub lease_secs: u64,
 
     /// Seconds between heartbeats (lock renewal and checkpoint saves).
-    #[arg(long = "heartbeat", env = "HEARTBEAT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long = "heartbeat", env = "HEARTBEAT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Safety")]
     pub heartbeat_secs: u64,
 }
 
@@ -468,7 +558,7 @@ impl Target {
             })?,
             None => entities::by_table(table.as_str()).ok_or_else(|| {
                 Error::Input(format!(
-                    "no entity is known for table {table:?}; known: {}; pass --entity for a table with another name",
+                    "no entity is known for table \"{table}\"; known: {}; pass --entity for a table with another name",
                     entities::known()
                 ))
             })?,
@@ -495,6 +585,7 @@ impl Target {
 }
 
 async fn aws_config() -> Result<aws_config::SdkConfig, Error> {
+    crate::preflight::endpoints_carry_no_credentials()?;
     let config = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(10))
         // One credentials cache per process: DynamoDB and the request signer share it.
@@ -509,18 +600,14 @@ async fn aws_config() -> Result<aws_config::SdkConfig, Error> {
     Ok(config)
 }
 
-async fn dynamo_client() -> Result<aws_sdk_dynamodb::Client, Error> {
-    Ok(aws_sdk_dynamodb::Client::new(&aws_config().await?))
-}
-
 /// A DynamoDB client and a DynamoDB Streams client from the same configuration. The streams
 /// client's own endpoint variable is `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`; when neither it nor
 /// `AWS_ENDPOINT_URL` is set but `AWS_ENDPOINT_URL_DYNAMODB` is (DynamoDB Local, which serves
 /// streams on the same endpoint), streams are read from that endpoint too.
-async fn aws_clients() -> Result<(aws_sdk_dynamodb::Client, aws_sdk_dynamodbstreams::Client), Error>
-{
-    let config = aws_config().await?;
-    let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(&config);
+fn aws_clients(
+    config: &aws_config::SdkConfig,
+) -> (aws_sdk_dynamodb::Client, aws_sdk_dynamodbstreams::Client) {
+    let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(config);
     let set = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     if set("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").is_none()
         && set("AWS_ENDPOINT_URL").is_none()
@@ -528,17 +615,20 @@ async fn aws_clients() -> Result<(aws_sdk_dynamodb::Client, aws_sdk_dynamodbstre
     {
         streams = streams.endpoint_url(endpoint);
     }
-    Ok((
-        aws_sdk_dynamodb::Client::new(&config),
+    (
+        aws_sdk_dynamodb::Client::new(config),
         aws_sdk_dynamodbstreams::Client::from_conf(streams.build()),
-    ))
+    )
 }
 
-/// The process entrypoint: parse the command line, start logging, run, print the summary on
-/// stdout and exit with its code.
+/// The process entrypoint: parse the command line, start logging, run, print the report on
+/// stdout and exit with its code (see [`crate::output`]).
 pub fn main() -> std::process::ExitCode {
-    use std::io::Write;
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(error) => return crate::output::argument_error(&error, &args),
+    };
     crate::logging::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -550,61 +640,94 @@ pub fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    let (output, code) = runtime.block_on(run(cli));
-    let printed = output
-        .render()
-        .map_err(std::io::Error::other)
-        .and_then(|line| writeln!(std::io::stdout().lock(), "{line}"));
-    if let Err(error) = printed {
-        eprintln!("indexer: cannot print the summary: {error}");
-        return std::process::ExitCode::from(1);
-    }
-    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
+    runtime.block_on(run(cli)).print()
 }
 
-/// Runs a parsed command line; returns what to print on stdout and the process exit code.
-pub async fn run(cli: Cli) -> (Output, i32) {
-    match cli.command {
+impl Command {
+    /// The command's name, as its summary's `mode`.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Command::Rebuild(_) => "rebuild",
+            Command::Status(_) => "status",
+            Command::Jobs(_) => "jobs",
+            Command::Abandon(_) => "abandon",
+            Command::Rollback(_) => "rollback",
+            Command::Verify(_) => "verify",
+            Command::Resync(_) => "resync",
+            Command::Sync(_) => "sync",
+        }
+    }
+
+    /// The table, alias and entity the operator named, for a failure's summary.
+    pub fn given(&self) -> Given {
+        let target = |t: &Target| Given {
+            table: t.table.clone(),
+            alias: t.index.clone(),
+            entity: t.entity.clone(),
+        };
+        let alias = |t: &AliasTarget| Given {
+            alias: t.index.clone(),
+            ..Given::default()
+        };
+        let given = match self {
+            Command::Rebuild(args) => target(&args.target),
+            Command::Verify(args) => target(&args.common.target),
+            Command::Resync(args) => target(&args.common.target),
+            Command::Sync(args) => target(&args.common.target),
+            Command::Status(args) => alias(&args.target),
+            Command::Jobs(args) => alias(&args.target),
+            Command::Abandon(args) => alias(&args.target),
+            Command::Rollback(args) => alias(&args.target),
+        };
+        given.or_env()
+    }
+}
+
+/// Runs a parsed command line: what to print on stdout, and the exit code.
+pub async fn run(cli: Cli) -> Outcome {
+    let (mode, given) = (cli.command.mode(), cli.command.given());
+    let result = match cli.command {
         Command::Rebuild(args) => match run_rebuild(args).await {
-            Ok(Rebuilt::Summary(summary)) => {
-                let code = summary.exit_code(None);
-                (Output::Summary(summary), code)
-            }
-            Ok(Rebuilt::Workers(value, code)) => (Output::Report { value, json: true }, code),
-            Err(error) => {
-                tracing::error!(error = %format!("{error:#}"), "rebuild failed");
-                let code = error.exit_code();
-                (
-                    Output::Summary(Box::new(Summary::new("rebuild").failed(&error))),
-                    code,
-                )
-            }
+            Ok(Rebuilt::Summary(summary)) => Ok(Outcome::summary(*summary)),
+            Ok(Rebuilt::Workers(value, code)) => Ok(Outcome::new(Report::Json(value), code)),
+            Err(error) => Err(error),
         },
         Command::Status(args) => {
-            let json = args.json;
-            report(json, async move {
-                let (alias, client) = args.target.resolve()?;
-                crate::ops::status(&client, &alias).await
-            })
+            async {
+                let (alias, client) = args.target.resolve().await?;
+                let report = crate::ops::status(&client, &alias).await?;
+                Ok(Outcome::new(Report::Status(Box::new(report)), exit::SUCCESS).json(args.json))
+            }
             .await
         }
         Command::Jobs(args) => {
-            let (json, limit) = (args.json, args.limit);
-            report(json, async move {
-                let (alias, client) = args.target.resolve()?;
-                crate::ops::jobs(&client, &alias, limit).await
-            })
+            async {
+                let (alias, client) = args.target.resolve().await?;
+                let report = crate::ops::jobs(&client, &alias, args.limit).await?;
+                Ok(Outcome::new(Report::Jobs(report), exit::SUCCESS).json(args.json))
+            }
             .await
         }
         Command::Abandon(args) => {
-            report(true, async move {
-                let (alias, client) = args.target.resolve()?;
-                crate::ops::abandon(&client, &alias, args.job.as_deref(), args.keep_index).await
-            })
+            async {
+                let (alias, client) = args.target.resolve().await?;
+                let value =
+                    crate::ops::abandon(&client, &alias, args.job.as_deref(), args.keep_index)
+                        .await?;
+                Ok(Outcome::new(Report::Json(value), exit::SUCCESS))
+            }
+            .await
+        }
+        Command::Rollback(args) => {
+            async {
+                let (alias, client) = args.target.resolve().await?;
+                let value = crate::ops::rollback(&client, &alias, args.lease.timing()?).await?;
+                Ok(Outcome::new(Report::Json(value), exit::SUCCESS))
+            }
             .await
         }
         Command::Verify(args) => {
-            coded(async move {
+            async {
                 let (dynamo, search, target) = args.common.resolve().await?;
                 let options = crate::drift::commands::VerifyOptions {
                     fix: args.fix,
@@ -612,12 +735,14 @@ pub async fn run(cli: Cli) -> (Output, i32) {
                     force: args.force,
                     dry_run: args.dry_run,
                 };
-                crate::drift::commands::verify(&dynamo, &search, &target, &options).await
-            })
+                let (value, code) =
+                    crate::drift::commands::verify(&dynamo, &search, &target, &options).await?;
+                Ok(Outcome::new(Report::Verify(value), code).json(args.json))
+            }
             .await
         }
         Command::Resync(args) => {
-            coded(async move {
+            async {
                 let mut ids = args.ids.clone();
                 if let Some(path) = &args.ids_file {
                     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -626,81 +751,29 @@ pub async fn run(cli: Cli) -> (Output, i32) {
                     ids.extend(text.lines().map(str::to_owned));
                 }
                 let (dynamo, search, target) = args.common.resolve().await?;
-                crate::drift::commands::resync(&dynamo, &search, &target, &ids).await
-            })
+                let (value, code) =
+                    crate::drift::commands::resync(&dynamo, &search, &target, &ids).await?;
+                Ok(Outcome::new(Report::Json(value), code))
+            }
             .await
         }
         Command::Sync(args) => {
-            coded(async move {
+            async {
                 let (dynamo, search, target) = args.common.resolve().await?;
-                crate::drift::commands::sync(&dynamo, &search, &target).await
-            })
-            .await
-        }
-        Command::Rollback(args) => {
-            report(true, async move {
-                let (alias, client) = args.target.resolve()?;
-                crate::ops::rollback(&client, &alias, args.lease.timing()?).await
-            })
-            .await
-        }
-    }
-}
-
-/// What a command prints on stdout.
-#[derive(Debug)]
-pub enum Output {
-    /// A run's summary, one JSON line.
-    Summary(Box<Summary>),
-    /// An operator report: JSON, or indented text for a person at a terminal.
-    Report {
-        value: serde_json::Value,
-        json: bool,
-    },
-}
-
-impl Output {
-    fn render(&self) -> Result<String, serde_json::Error> {
-        use std::io::IsTerminal;
-        match self {
-            Output::Summary(summary) => serde_json::to_string(summary),
-            Output::Report { value, json } if *json || !std::io::stdout().is_terminal() => {
-                serde_json::to_string(value)
+                let (value, code) = crate::drift::commands::sync(&dynamo, &search, &target).await?;
+                Ok(Outcome::new(Report::Json(value), code))
             }
-            Output::Report { value, .. } => Ok(crate::ops::render_text(value)),
+            .await
         }
-    }
-}
-
-/// Like [`report`], for commands that choose their own exit code.
-async fn coded(
-    work: impl std::future::Future<Output = Result<(serde_json::Value, i32), Error>>,
-) -> (Output, i32) {
-    match work.await {
-        Ok((value, code)) => (Output::Report { value, json: true }, code),
-        Err(error) => {
-            tracing::error!(error = %format!("{error:#}"), "command failed");
-            let value = serde_json::json!({ "status": "failed", "error": format!("{error:#}") });
-            (Output::Report { value, json: true }, error.exit_code())
-        }
-    }
-}
-
-async fn report(
-    json: bool,
-    work: impl std::future::Future<Output = Result<serde_json::Value, Error>>,
-) -> (Output, i32) {
-    match coded(async { work.await.map(|value| (value, crate::error::exit::SUCCESS)) }).await {
-        (Output::Report { value, .. }, code) if code == crate::error::exit::SUCCESS => {
-            (Output::Report { value, json }, code)
-        }
-        other => other,
-    }
+    };
+    result.unwrap_or_else(|error: Error| Outcome::failed(mode, given, &error))
 }
 
 async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
     let target = args.target.resolve(args.dry_run)?;
-    let (dynamo, streams) = aws_clients().await?;
+    let config = aws_config().await?;
+    crate::preflight::dynamo_answers(&config, &target.table).await?;
+    let (dynamo, streams) = aws_clients(&config);
     let timeout = Duration::from_secs(args.request_timeout.max(1));
     let retry = RetryPolicy {
         max_retries: args.max_retries,
@@ -708,7 +781,11 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
         cap: Duration::from_secs(30),
     };
     let search = match &target.host {
-        Some(host) => Some(args.target.connect.connect(host.clone(), timeout, retry)?),
+        Some(host) => {
+            let search = args.target.connect.connect(host.clone(), timeout, retry)?;
+            crate::preflight::search_cluster(&search).await?;
+            Some(search)
+        }
         None => None,
     };
     let plan = RebuildPlan {
@@ -810,6 +887,39 @@ mod tests {
         let resolved = args.target.resolve(true).expect("valid");
         assert_eq!(resolved.entity, "persons");
         assert!(resolved.host.is_none());
+    }
+
+    /// Help text with the values of any set environment variables left out (`[env: NAME]`).
+    fn help_of(name: &str) -> String {
+        use clap::CommandFactory;
+        let mut command = Cli::command();
+        command.build();
+        let help = command
+            .find_subcommand_mut(name)
+            .map(|c| c.render_help().to_string())
+            .unwrap_or_default();
+        let mut out = String::new();
+        let mut rest = help.as_str();
+        while let Some(at) = rest.find("[env: ") {
+            let (head, tail) = rest.split_at(at);
+            out.push_str(head);
+            let end = tail.find(']').unwrap_or(tail.len());
+            let field = &tail[..end];
+            out.push_str(field.split_once('=').map_or(field, |(name, _)| name));
+            rest = &tail[end..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    #[test]
+    fn rebuild_help_groups_its_options_and_shows_what_is_required() {
+        let help = help_of("rebuild");
+        assert!(
+            help.contains("Usage: indexer rebuild --table <TABLE> --index <ALIAS> --host <URL>"),
+            "{help}"
+        );
+        insta::assert_snapshot!(help);
     }
 
     #[test]
