@@ -8,6 +8,7 @@ mod engine;
 mod faults;
 mod jobs;
 mod matrix;
+mod operator;
 mod phases;
 mod rebuild;
 mod security;
