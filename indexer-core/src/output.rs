@@ -4,7 +4,8 @@
 //!   for any failure, bad arguments included — a summary with `"status": "failed"`, the error
 //!   and the table, alias and entity as they were given.
 //! - For a person (stdout is a terminal and `--json` was not given), `status`, `jobs` and
-//!   `verify` are laid out as text and other objects as indented JSON.
+//!   `verify` are laid out as text, a failure before any work began as `error: <message>`, and
+//!   other objects as indented JSON.
 //! - An error is shown once. It is logged on stderr (JSON lines in ECS and CI), except when
 //!   stdout and stderr are the same terminal: then the summary on stdout says it. An argument
 //!   error there is clap's own message with the usage line, and nothing on stdout.
@@ -100,6 +101,13 @@ impl Outcome {
             Report::Status(report) if for_person => Ok(status_text(report, Utc::now())),
             Report::Jobs(report) if for_person => Ok(jobs_text(report, Utc::now())),
             Report::Verify(value) if for_person => Ok(crate::drift::commands::verify_text(value)),
+            Report::Summary(summary) if for_person && summary.job_id.is_none() => {
+                // Failed before it started any work: the error is all there is to say.
+                match &summary.error {
+                    Some(error) => Ok(format!("error: {error}")),
+                    None => json(summary.as_ref()),
+                }
+            }
             Report::Summary(summary) => json(summary.as_ref()),
             Report::Status(report) => json(report.as_ref()),
             Report::Jobs(report) => json(report),
@@ -266,6 +274,7 @@ mod tests {
         assert_eq!(json["alias"], "persons");
         assert_eq!(json["error"], "bad");
         assert_eq!(json["mode"], "rebuild");
+        assert_eq!(outcome.render(true).expect("text"), "error: bad");
     }
 
     #[test]
