@@ -515,9 +515,14 @@ fn parse_read_units(text: &str) -> Result<f64, String> {
 
 fn parse_keep(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
-        Ok(0) => Err("0 would delete the index just replaced, which rollback returns to; use 1 or more".into()),
+        Ok(0) => Err(
+            "0 would delete the index just replaced, which rollback returns to; use 1 or more"
+                .into(),
+        ),
         Ok(keep) => Ok(keep),
-        Err(_) => Err(format!("{text:?} is not a whole number of indexes (1 or more)")),
+        Err(_) => Err(format!(
+            "{text:?} is not a whole number of indexes (1 or more)"
+        )),
     }
 }
 
@@ -818,8 +823,7 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
     if plan.workers > 1 && plan.worker.is_none() && !plan.dry_run {
         let search = search.ok_or_else(|| Error::Input("no host given".into()))?;
         let (value, code) =
-            rebuild::run_local(&search, &plan, std::env::args_os().skip(1).collect())
-                .await?;
+            rebuild::run_local(&search, &plan, std::env::args_os().skip(1).collect()).await?;
         return Ok(Rebuilt::Workers(value, code));
     }
     rebuild::rebuild(dynamo, streams, search, plan)

@@ -9,10 +9,10 @@
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use crate::aliases::{Previous, inspect, physical_indexes, physical_name, swap_actions};
 use crate::error::Error;
 use crate::jobs::session::{Session, Timing};
 use crate::jobs::store::JobStore;
-use crate::aliases::{Previous, inspect, physical_indexes, physical_name, swap_actions};
 use crate::jobs::{JobMode, JobRecord, JobStatus, Phase, holder};
 use crate::report::{Earlier, JobView, JobsReport, LockSummary, StatusReport};
 use crate::sink::client::SearchClient;
@@ -154,10 +154,9 @@ pub async fn abandon(
             )));
         }
         let (live, _) = physical_indexes(search, alias).await?;
-        discard = job
-            .new_index
-            .clone()
-            .filter(|index| job.mode == JobMode::Rebuild && !keep_index && Some(index) != live.as_ref());
+        discard = job.new_index.clone().filter(|index| {
+            job.mode == JobMode::Rebuild && !keep_index && Some(index) != live.as_ref()
+        });
         let now = Utc::now();
         job.status = JobStatus::Abandoned;
         job.ended_at = Some(now);

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::jobs::store::LockView;
-use crate::jobs::{JobRecord, JobStatus, Phase, WorkerStatus};
+use crate::jobs::{JobMode, JobRecord, JobStatus, Phase, WorkerStatus};
 use crate::progress::{count, duration, eta_seconds, per_second, plural, rate_text};
 
 /// One segment's checkpoint, as reported.
@@ -48,7 +48,7 @@ pub struct WorkersView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobView {
     pub job_id: String,
-    pub mode: String,
+    pub mode: JobMode,
     pub status: JobStatus,
     pub table: String,
     pub entity: String,
@@ -125,7 +125,7 @@ impl JobView {
         };
         JobView {
             job_id: job.job_id.clone(),
-            mode: job.mode.clone(),
+            mode: job.mode,
             status: job.status,
             table: job.table.clone(),
             entity: job.entity.clone(),
@@ -451,7 +451,7 @@ pub fn jobs_text(report: &JobsReport, now: DateTime<Utc>) -> String {
             };
             [
                 status_word(job.status).to_owned(),
-                job.mode.clone(),
+                job.mode.to_string(),
                 job.job_id.clone(),
                 ago(job.started_at, now),
                 duration(job.seconds),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::*;
 use crate::jobs::checkpoint::Checkpoint;
-use crate::jobs::{JobRecord, JobStatus, Phase, WorkerState, WorkerStatus};
+use crate::jobs::{JobMode, JobRecord, JobStatus, Phase, WorkerState, WorkerStatus};
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
@@ -40,7 +40,7 @@ fn job(id: &str, status: JobStatus, minutes: i64) -> JobRecord {
         "persons",
         "Persons",
         "persons",
-        "rebuild",
+        JobMode::Rebuild,
         started,
     );
     job.holder = "ip-10-0-1-17:4242".into();
@@ -259,7 +259,7 @@ fn jobs_list_one_line_per_job() {
         760,
         "fixed: 4 upserted, 1 deleted, 0 failed",
     );
-    fix.mode = "verify-fix".into();
+    fix.mode = JobMode::VerifyFix;
     fix.scanned = 2_000;
     fix.indexed = 4;
     let jobs = [

@@ -32,8 +32,6 @@ pub struct Session {
     heartbeat: Option<JoinHandle<()>>,
     /// Asks the heartbeat to stop between beats, never in the middle of a write.
     quiet: CancellationToken,
-    /// The run's checkpoints, saved once more when the job ends.
-    trackers: Option<Arc<Trackers>>,
     pub took_over: Option<LockRecord>,
     /// The alias's latest job before this one, read under the lock.
     pub predecessor: Option<JobRecord>,
@@ -97,7 +95,6 @@ impl Session {
             lost: Arc::new(AtomicBool::new(false)),
             heartbeat: None,
             quiet: CancellationToken::new(),
-            trackers: None,
             took_over,
             predecessor,
         };
@@ -133,7 +130,6 @@ impl Session {
             Arc::clone(&self.lost),
         );
         let quiet = self.quiet.clone();
-        self.trackers = Some(Arc::clone(&trackers));
         self.heartbeat = Some(tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             ticker.tick().await;
@@ -187,12 +183,7 @@ impl Session {
             return Ok(());
         }
         let now = Utc::now();
-        // The last heartbeat's checkpoints may predate the end of the load.
-        let checkpoints = self.trackers.as_ref().map(|t| t.checkpoints());
         self.update(|job| {
-            if let Some(checkpoints) = checkpoints {
-                job.checkpoints = checkpoints;
-            }
             job.status = status;
             job.heartbeat_at = now;
             job.ended_at = Some(now);

@@ -169,7 +169,7 @@ pub(super) async fn wait_for_setup(
             .ok_or_else(|| Error::Job(format!("job {} has no record any more", spec.job_id)))?;
         if job.status.is_finished() {
             return Err(Error::Job(format!(
-                "job {} ended ({:?}) before worker {} joined: {}",
+                "job {} ended ({}) before worker {} joined: {}",
                 spec.job_id,
                 job.status,
                 spec.worker,

@@ -489,7 +489,12 @@ impl SearchClient {
         let op = "update aliases";
         let body = json!({ "actions": actions }).to_string().into_bytes();
         let (status, bytes) = self
-            .raw(op, Method::POST, "/_aliases", Some((body, "application/json")))
+            .raw(
+                op,
+                Method::POST,
+                "/_aliases",
+                Some((body, "application/json")),
+            )
             .await?;
         if !status.is_success() {
             return Err(status_error(op, status.as_u16(), &bytes));
