@@ -137,6 +137,18 @@ mod tests {
     struct Inner;
 
     #[test]
+    fn aws_errors_read_as_words_without_debug_text() {
+        let error: SdkError<std::io::Error, ()> = SdkError::construction_failure(Outer(Inner));
+        let debugging = aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string();
+        assert!(debugging.contains("ConstructionFailure"), "{debugging}");
+        let words = crate::sink::client::cause_chain(&error);
+        assert_eq!(
+            words,
+            "failed to construct request: dispatch failure: Connection refused (os error 111)"
+        );
+    }
+
+    #[test]
     fn the_cause_is_the_innermost_error_in_words() {
         assert_eq!(
             innermost(&Outer(Inner)),
