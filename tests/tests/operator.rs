@@ -404,3 +404,24 @@ async fn verify_gives_a_boolean_verdict_and_its_fix_records_what_it_scanned() {
     assert_eq!(job["mode"], "verify-fix", "{job}");
     assert_eq!(job["scanned"], 30, "{job}");
 }
+
+#[tokio::test]
+async fn the_client_keeps_what_the_cluster_said_it_is_for_its_clones() {
+    use indexer_core::sink::client::{SearchClient, TlsOptions};
+    use indexer_core::sink::cluster::Distribution;
+    let search = Search::default();
+    let node = indexer_core::validate::NodeUrl::try_from(search.url.as_str()).expect("url");
+    let client = SearchClient::new(
+        node,
+        Duration::from_secs(10),
+        indexer_core::sink::retry::RetryPolicy::default(),
+        &TlsOptions::default(),
+    )
+    .expect("client");
+    let clone = client.clone();
+    assert_eq!(clone.cluster(), None, "not asked yet");
+    let info = client.cluster_info().await.expect("osmem is a cluster");
+    assert_eq!(info.distribution, Distribution::OpenSearch);
+    assert!(info.version.is_some_and(|v| v.major >= 1), "{info}");
+    assert_eq!(clone.cluster(), Some(info));
+}

@@ -133,6 +133,8 @@ pub struct SearchClient {
     node: NodeUrl,
     retry: RetryPolicy,
     auth: Auth,
+    /// What the cluster said it is, once asked (shared by clones).
+    pub(super) info: std::sync::Arc<std::sync::OnceLock<super::cluster::ClusterInfo>>,
 }
 
 /// How TLS certificates are verified. Verification is on by default against the system's roots.
@@ -178,6 +180,7 @@ impl SearchClient {
             node,
             retry,
             auth: Auth::None,
+            info: std::sync::Arc::default(),
         })
     }
 

@@ -136,24 +136,38 @@ pub fn read_root(
 }
 
 impl SearchClient {
-    /// Asks the host what it is (`GET /`), once, without retrying: a host that is not a search
+    /// Asks the host what it is (`GET /`), without retrying: a host that is not a search
     /// cluster is [`SinkError::NotACluster`]; one that cannot be reached is a transport error.
+    /// The answer is kept: [`cluster`](Self::cluster) returns it, on this client and its clones.
     pub async fn cluster_info(&self) -> Result<ClusterInfo, SinkError> {
-        if let Auth::SigV4(signer) = self.auth()
+        if let Some(info) = self.cluster() {
+            return Ok(info);
+        }
+        let info = if let Auth::SigV4(signer) = self.auth()
             && signer.service() == Service::Aoss
         {
-            return Ok(ClusterInfo {
+            ClusterInfo {
                 distribution: Distribution::OpenSearchServerless,
                 version: None,
-            });
-        }
-        let (status, content_type, body) = self.raw_with_type("GET /", Method::GET, "/").await?;
-        read_root(status.as_u16(), content_type.as_deref(), &body).map_err(|NotACluster(reason)| {
-            SinkError::NotACluster {
-                host: self.node().to_string(),
-                reason,
             }
-        })
+        } else {
+            let (status, content_type, body) =
+                self.raw_with_type("GET /", Method::GET, "/").await?;
+            read_root(status.as_u16(), content_type.as_deref(), &body).map_err(
+                |NotACluster(reason)| SinkError::NotACluster {
+                    host: self.node().to_string(),
+                    reason,
+                },
+            )?
+        };
+        Ok(*self.info.get_or_init(|| info))
+    }
+
+    /// What the cluster said it is, once [`cluster_info`](Self::cluster_info) has asked (every
+    /// command asks at start, see [`crate::preflight`]): for features that differ between
+    /// distributions and versions.
+    pub fn cluster(&self) -> Option<ClusterInfo> {
+        self.info.get().copied()
     }
 }
 
