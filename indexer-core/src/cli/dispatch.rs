@@ -22,8 +22,8 @@ pub fn main() -> std::process::ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("indexer: cannot start the async runtime: {error}");
-            return std::process::ExitCode::from(1);
+            let error = Error::Job(format!("cannot start the async runtime: {error}"));
+            return Outcome::failed(cli.command.mode(), cli.command.given(), &error).print();
         }
     };
     runtime.block_on(run(cli)).print()
