@@ -51,7 +51,9 @@ pub struct Given {
     pub entity: Option<String>,
 }
 
-fn same_terminal() -> bool {
+/// Whether stdout and stderr are the same terminal, where the summary already shows an error and
+/// a log line would repeat it.
+pub fn same_terminal() -> bool {
     std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
 }
 

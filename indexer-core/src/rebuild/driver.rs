@@ -338,7 +338,9 @@ pub async fn work(
         Ok(status) => Ok(status),
         Err(error) => {
             let message = format!("worker {me}: {error:#}");
-            tracing::error!(error = %message, "the worker failed; failing the job");
+            if !crate::output::same_terminal() {
+                tracing::error!(error = %message, "the worker failed; failing the job");
+            }
             if !matches!(error, Error::LockLost(_) | Error::Job(_))
                 && let Err(end_error) = worker
                     .end_job(JobStatus::Failed, |job| job.message = Some(message.clone()))
