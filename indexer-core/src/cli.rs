@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 pub use crate::connect::ConnectArgs;
 use crate::entities;
 use crate::error::Error;
 use crate::jobs::session::Timing;
+pub use crate::logging::LogFormat;
 use crate::rebuild::{self, RebuildPlan};
 use crate::sink::retry::RetryPolicy;
 use crate::summary::Summary;
@@ -33,13 +34,6 @@ pub struct Cli {
     /// Log format on stderr: `auto` is human-readable on a terminal and JSON lines otherwise.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true, help_heading = "Output")]
     pub log_format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Auto,
-    Json,
-    Text,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +71,12 @@ pub enum Command {
         override_usage = "indexer sync --table <TABLE> --index <ALIAS> --host <URL> [OPTIONS]"
     )]
     Sync(SyncArgs),
+    /// Compare the live index's mapping with the entity's, without building (exit 3 when the
+    /// new mapping lacks or changes a live field).
+    #[command(
+        override_usage = "indexer mapping-diff --table <TABLE> --index <ALIAS> --host <URL> [OPTIONS]"
+    )]
+    MappingDiff(MappingDiffArgs),
 }
 
 mod dispatch;
@@ -84,8 +84,8 @@ mod operator;
 
 pub use dispatch::{main, run};
 pub use operator::{
-    AbandonArgs, AliasTarget, DriftArgs, JobsArgs, ResyncArgs, RollbackArgs, StatusArgs, SyncArgs,
-    VerifyArgs,
+    AbandonArgs, AliasTarget, DriftArgs, JobsArgs, MappingDiffArgs, ResyncArgs, RollbackArgs,
+    StatusArgs, SyncArgs, VerifyArgs,
 };
 
 /// Which table feeds which alias on which cluster.
@@ -216,6 +216,10 @@ pub struct RebuildArgs {
     /// Start afresh instead of resuming an interrupted or hung rebuild of this alias.
     #[arg(long, env = "FRESH", help_heading = "Safety")]
     pub fresh: bool,
+
+    /// Swap even when the new mapping lacks or changes a field of the live index's.
+    #[arg(long, env = "ALLOW_MAPPING_CHANGES", help_heading = "Safety")]
+    pub allow_mapping_changes: bool,
 
     /// Seconds SIGTERM/SIGINT may take to drain in-flight work before exiting (ECS kills 30 s
     /// after SIGTERM).
@@ -460,6 +464,7 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
         dry_run: args.dry_run,
         progress_interval: Duration::from_secs(args.progress_interval.max(1)),
         fresh: args.fresh,
+        allow_mapping_changes: args.allow_mapping_changes,
         timing: args.lease.timing()?,
         stop_timeout: Duration::from_secs(args.stop_timeout),
         workers: args.workers,

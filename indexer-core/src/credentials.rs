@@ -176,7 +176,7 @@ async fn fetch(state: &mut State) -> Result<Credentials, CredentialError> {
         });
     };
     provider.provide_credentials().await.map_err(|error| {
-        let reason = crate::sink::client::cause_chain(&error);
+        let reason = crate::logging::cause_chain(&error);
         let generic = "an error occurred while loading credentials: ";
         CredentialError {
             reason: reason.strip_prefix(generic).unwrap_or(&reason).to_owned(),

@@ -7,6 +7,7 @@
 //! configuration for flags and environment. See `rebuild` for the model.
 
 pub mod aliases;
+pub mod checkpoint;
 pub mod cli;
 pub mod connect;
 pub mod credentials;
@@ -23,6 +24,7 @@ pub mod preflight;
 pub mod progress;
 pub mod rebuild;
 pub mod report;
+pub mod shutdown;
 pub mod sink;
 pub mod source;
 pub mod summary;

@@ -5,7 +5,13 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogFormat;
+/// How logs are written: text on a terminal and JSON lines otherwise (`Auto`), or as asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Text,
+}
 
 /// Installs the global subscriber; call once, first thing.
 pub fn init(format: LogFormat) {
@@ -33,4 +39,19 @@ pub fn init(format: LogFormat) {
     if let Err(error) = result {
         eprintln!("indexer: logging was already initialised: {error}");
     }
+}
+
+/// An error and its sources, joined: `error sending request: …: invalid peer certificate: …`.
+pub fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -149,8 +149,16 @@ mod erased {
 }
 
 /// The commands, as a failure's summary names them.
-const MODES: [&str; 8] = [
-    "rebuild", "status", "jobs", "abandon", "rollback", "verify", "resync", "sync",
+const MODES: [&str; 9] = [
+    "rebuild",
+    "status",
+    "jobs",
+    "abandon",
+    "rollback",
+    "verify",
+    "resync",
+    "sync",
+    "mapping-diff",
 ];
 
 impl Given {

@@ -11,7 +11,7 @@
 //!
 //! Every item carries a [`Ticket`] (its segment and page); once it has a verdict — indexed or
 //! dead-lettered — its page is settled in that segment's [`SegmentTracker`], which advances the
-//! segment's checkpoint (see [`crate::jobs::checkpoint`]). A run can start from saved checkpoints,
+//! segment's checkpoint (see [`crate::checkpoint`]). A run can start from saved checkpoints,
 //! and stops reading new pages when its [`CancellationToken`] fires: in-flight work then drains
 //! and the checkpoints cover exactly what was acknowledged.
 
@@ -23,9 +23,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::checkpoint::{Checkpoint, SegmentTracker, Ticket, Verdict};
 use crate::deadletter::{DeadLetterError, DeadLetters};
 use crate::entities::{Document, Entity};
-use crate::jobs::checkpoint::{Checkpoint, SegmentTracker, Ticket, Verdict};
 use crate::sink::adaptive::{Aimd, Signal};
 use crate::sink::batch::{Batch, Batcher};
 use crate::sink::bulk::{self, BulkOutcome};
@@ -151,7 +151,7 @@ impl Trackers {
     }
 
     fn owned_by(segments: u32, saved: &[Checkpoint], worker: Option<u32>) -> Trackers {
-        let slots = crate::jobs::checkpoint::for_segments(segments, saved)
+        let slots = crate::checkpoint::for_segments(segments, saved)
             .into_iter()
             .map(|checkpoint| Slot {
                 active: worker.is_none_or(|w| checkpoint.owner == w),

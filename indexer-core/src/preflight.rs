@@ -141,7 +141,7 @@ mod tests {
         let error: SdkError<std::io::Error, ()> = SdkError::construction_failure(Outer(Inner));
         let debugging = aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string();
         assert!(debugging.contains("ConstructionFailure"), "{debugging}");
-        let words = crate::sink::client::cause_chain(&error);
+        let words = crate::logging::cause_chain(&error);
         assert_eq!(
             words,
             "failed to construct request: dispatch failure: Connection refused (os error 111)"

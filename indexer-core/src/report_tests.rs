@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::*;
-use crate::jobs::checkpoint::Checkpoint;
+use crate::checkpoint::Checkpoint;
 use crate::jobs::{JobMode, JobRecord, JobStatus, Phase, WorkerState, WorkerStatus};
 
 fn at(text: &str) -> DateTime<Utc> {

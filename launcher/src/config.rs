@@ -1,8 +1,13 @@
-//! The launcher's own settings: where and how to run the worker. Terraform sets them as the
-//! function's environment; nothing here comes from the event.
+//! The launcher's own settings: where and how to run the worker, which hosts events may name,
+//! and the environment's defaults. Terraform sets them as the function's environment; nothing
+//! here comes from the event.
+
+use crate::event::EventRules;
+use crate::hosts::AllowedHosts;
+use crate::tuning::{self, DEFAULT_MAX_STOP_TIMEOUT_SECS, Tuning};
 
 /// Where and how the worker task runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LauncherConfig {
     /// The ECS cluster (name or ARN).
     pub cluster: String,
@@ -17,6 +22,10 @@ pub struct LauncherConfig {
     /// The task definition's awslogs group and stream prefix, to tell where progress appears.
     pub log_group: String,
     pub log_stream_prefix: String,
+    /// Whether rebuilds, which resume where they stopped, run on Fargate Spot.
+    pub rebuilds_on_spot: bool,
+    /// What events are checked against: the allowed hosts and the tuning defaults.
+    pub rules: EventRules,
 }
 
 /// The launcher's environment is incomplete or wrong; the message names every problem.
@@ -62,15 +71,61 @@ impl LauncherConfig {
                 false
             }
         };
+        let allowed_text = required("ALLOWED_HOSTS");
+        let allowed_hosts = match AllowedHosts::parse(&allowed_text) {
+            Ok(hosts) => Some(hosts),
+            Err(_) if missing.contains(&"ALLOWED_HOSTS") => None,
+            Err(problem) => {
+                problems.push(problem);
+                None
+            }
+        };
+        let rebuilds_on_spot = match lookup("FARGATE_SPOT").as_deref().map(str::trim) {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                problems.push(format!(
+                    "FARGATE_SPOT is {other:?}; use true or false (the default)"
+                ));
+                false
+            }
+        };
+        let max_stop_timeout = number(&lookup, &mut problems, "MAX_STOP_TIMEOUT_SECS", |v| {
+            u64::try_from(v)
+                .ok()
+                .filter(|v| (1..=120).contains(v))
+                .ok_or_else(|| {
+                    format!("{v} is out of range; use 1 to 120 (Fargate's longest stopTimeout)")
+                })
+        })
+        .unwrap_or(DEFAULT_MAX_STOP_TIMEOUT_SECS);
+        let defaults = Tuning {
+            max_read_units: decimal(
+                &lookup,
+                &mut problems,
+                "DEFAULT_MAX_READ_UNITS",
+                tuning::read_units,
+            ),
+            max_errors: number(&lookup, &mut problems, "DEFAULT_MAX_ERRORS", tuning::count),
+            min_ratio: decimal(&lookup, &mut problems, "DEFAULT_MIN_RATIO", tuning::ratio),
+            keep: number(&lookup, &mut problems, "DEFAULT_KEEP", tuning::keep),
+            concurrency: number(
+                &lookup,
+                &mut problems,
+                "DEFAULT_CONCURRENCY",
+                tuning::concurrency,
+            ),
+            stop_timeout: None,
+        };
         if !missing.is_empty() {
             problems.insert(
                 0,
                 format!("missing environment variables: {}", missing.join(", ")),
             );
         }
-        if !problems.is_empty() {
+        let Some(allowed_hosts) = allowed_hosts.filter(|_| problems.is_empty()) else {
             return Err(ConfigError(problems.join("; ")));
-        }
+        };
         Ok(LauncherConfig {
             cluster,
             task_definition,
@@ -80,8 +135,52 @@ impl LauncherConfig {
             assign_public_ip,
             log_group,
             log_stream_prefix,
+            rebuilds_on_spot,
+            rules: EventRules {
+                allowed_hosts,
+                defaults,
+                max_stop_timeout,
+            },
         })
     }
+}
+
+/// An optional whole-number setting, checked by `check`; a problem is recorded, not returned.
+fn number<T>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+    name: &str,
+    check: impl Fn(i64) -> Result<T, String>,
+) -> Option<T> {
+    let text = lookup(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())?;
+    let result = text
+        .parse::<i64>()
+        .map_err(|_| format!("{text:?} is not a whole number"))
+        .and_then(check);
+    result
+        .map_err(|e| problems.push(format!("{name}: {e}")))
+        .ok()
+}
+
+/// An optional decimal setting, checked by `check`; a problem is recorded, not returned.
+fn decimal(
+    lookup: &impl Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+    name: &str,
+    check: impl Fn(f64) -> Result<f64, String>,
+) -> Option<f64> {
+    let text = lookup(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())?;
+    let result = text
+        .parse::<f64>()
+        .map_err(|_| format!("{text:?} is not a number"))
+        .and_then(check);
+    result
+        .map_err(|e| problems.push(format!("{name}: {e}")))
+        .ok()
 }
 
 /// A comma-separated list, blanks dropped.
@@ -114,6 +213,7 @@ mod tests {
         ("SECURITY_GROUPS", "sg-1"),
         ("LOG_GROUP", "/ecs/indexer-development"),
         ("LOG_STREAM_PREFIX", "indexer"),
+        ("ALLOWED_HOSTS", "search-x.eu-west-2.es.amazonaws.com"),
     ];
 
     #[test]
@@ -137,7 +237,7 @@ mod tests {
         assert!(
             error
                 .0
-                .contains("SUBNETS, SECURITY_GROUPS, LOG_GROUP, LOG_STREAM_PREFIX"),
+                .contains("SUBNETS, SECURITY_GROUPS, LOG_GROUP, LOG_STREAM_PREFIX, ALLOWED_HOSTS"),
             "{error}"
         );
         let error = LauncherConfig::from_lookup(env(&[])).expect_err("empty");
@@ -150,5 +250,62 @@ mod tests {
         bad.push(("ASSIGN_PUBLIC_IP", "yes"));
         let error = LauncherConfig::from_lookup(env(&bad)).expect_err("bad");
         assert!(error.0.contains("ASSIGN_PUBLIC_IP is \"yes\""), "{error}");
+    }
+
+    #[test]
+    fn the_rules_and_defaults_are_read_and_checked() {
+        let config = LauncherConfig::from_lookup(env(FULL)).expect("complete");
+        assert_eq!(
+            config.rules.max_stop_timeout, 25,
+            "the worker's default without a value"
+        );
+        assert!(config.rules.defaults.is_empty() && !config.rebuilds_on_spot);
+        let mut full = FULL.to_vec();
+        full.extend([
+            ("ALLOWED_HOSTS", "a.example.com, b.example.com"),
+            ("MAX_STOP_TIMEOUT_SECS", "110"),
+            ("DEFAULT_MAX_READ_UNITS", "1000"),
+            ("DEFAULT_MIN_RATIO", "0.5"),
+            ("DEFAULT_KEEP", "2"),
+            ("FARGATE_SPOT", "true"),
+        ]);
+        let config = LauncherConfig::from_lookup(env(&full)).expect("complete");
+        assert_eq!(
+            config.rules.allowed_hosts.hosts(),
+            ["a.example.com", "b.example.com"]
+        );
+        assert_eq!(config.rules.max_stop_timeout, 110);
+        assert_eq!(
+            config.rules.defaults,
+            Tuning {
+                max_read_units: Some(1000.0),
+                min_ratio: Some(0.5),
+                keep: Some(2),
+                ..Tuning::default()
+            }
+        );
+        assert!(config.rebuilds_on_spot);
+    }
+
+    #[test]
+    fn bad_rules_and_defaults_are_each_named() {
+        let mut bad = FULL.to_vec();
+        bad.extend([
+            ("ALLOWED_HOSTS", "https://a.example.com"),
+            ("MAX_STOP_TIMEOUT_SECS", "300"),
+            ("DEFAULT_CONCURRENCY", "0"),
+            ("DEFAULT_MIN_RATIO", "high"),
+            ("FARGATE_SPOT", "yes"),
+        ]);
+        let error = LauncherConfig::from_lookup(env(&bad)).expect_err("bad");
+        for part in [
+            "ALLOWED_HOSTS entry \"https://a.example.com\"",
+            "MAX_STOP_TIMEOUT_SECS: 300 is out of range",
+            "DEFAULT_CONCURRENCY: 0 is out of range",
+            "DEFAULT_MIN_RATIO: \"high\" is not a number",
+            "FARGATE_SPOT is \"yes\"",
+        ] {
+            assert!(error.0.contains(part), "{part}: {error}");
+        }
     }
 }

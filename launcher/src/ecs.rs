@@ -6,9 +6,19 @@ use std::future::Future;
 
 use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, DesiredStatus, KeyValuePair,
-    LaunchType, NetworkConfiguration, TaskOverride,
+    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, ContainerOverride,
+    DesiredStatus, KeyValuePair, LaunchType, NetworkConfiguration, PropagateTags, TaskOverride,
 };
+
+/// Where a task runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capacity {
+    /// On-demand Fargate.
+    Fargate,
+    /// Fargate Spot: cheaper, and reclaimed with two minutes' notice (SIGTERM, then the stop
+    /// timeout); only for runs that resume where they stopped.
+    FargateSpot,
+}
 
 /// Everything RunTask needs to start one worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +35,7 @@ pub struct TaskSpec {
     pub command: Vec<String>,
     /// Container environment overrides, in order.
     pub environment: Vec<(String, String)>,
+    pub capacity: Capacity,
 }
 
 /// One entry of RunTask's `failures`.
@@ -147,12 +158,30 @@ impl Ecs for SdkEcs {
             .set_command(Some(spec.command.clone()))
             .set_environment(Some(environment))
             .build();
-        let answer = self
+        let request = self
             .client
             .run_task()
             .cluster(&spec.cluster)
             .task_definition(&spec.task_definition)
-            .launch_type(LaunchType::Fargate)
+            // The task definition's tags (environment, application) go on the task, so its
+            // cost is attributed like the rest of the deployment.
+            .propagate_tags(PropagateTags::TaskDefinition)
+            .enable_ecs_managed_tags(true);
+        let request = match spec.capacity {
+            Capacity::Fargate => request.launch_type(LaunchType::Fargate),
+            Capacity::FargateSpot => request.capacity_provider_strategy(
+                CapacityProviderStrategyItem::builder()
+                    .capacity_provider("FARGATE_SPOT")
+                    .weight(1)
+                    .build()
+                    .map_err(|e| EcsError {
+                        operation: "RunTask",
+                        message: e.to_string(),
+                        source: Some(Box::new(e)),
+                    })?,
+            ),
+        };
+        let answer = request
             .count(1)
             .started_by(&spec.started_by)
             .network_configuration(

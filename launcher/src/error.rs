@@ -6,7 +6,7 @@ use lambda_runtime::Diagnostic;
 
 use crate::config::ConfigError;
 use crate::ecs::{EcsError, TaskFailure};
-use crate::event::InvalidEvent;
+use crate::event::{InvalidEvent, Mode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -52,6 +52,15 @@ pub enum LaunchError {
     /// The launcher's own environment is incomplete.
     #[error(transparent)]
     Misconfigured(#[from] ConfigError),
+    /// `status` or `jobs`: the search cluster could not be reached, refused the request, or its
+    /// answer was unusable (e.g. the alias spans several indexes).
+    #[error("{mode} of the search cluster {host} failed: {}", chain(.source))]
+    Cluster {
+        mode: Mode,
+        host: String,
+        #[source]
+        source: indexer_core::error::Error,
+    },
 }
 
 impl LaunchError {
@@ -64,6 +73,7 @@ impl LaunchError {
             LaunchError::Ecs(_) => "EcsError",
             LaunchError::WorkersPartlyStarted { .. } => "WorkersPartlyStarted",
             LaunchError::Misconfigured(_) => "Misconfigured",
+            LaunchError::Cluster { .. } => "ClusterError",
         }
     }
 }
@@ -76,6 +86,22 @@ fn missing(first: u32, workers: u32) -> String {
     } else {
         format!("workers {first} to {last} are missing")
     }
+}
+
+/// An error and its causes, as `{:#}` prints an `anyhow` chain (a cause already quoted by its
+/// parent's message is not repeated).
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn describe(failures: &[TaskFailure]) -> String {

@@ -1,19 +1,31 @@
 //! The event an operator sends (the console's Test button, a pipeline, the nightly schedule),
 //! parsed strictly and validated into a [`Request`] before anything is started.
 //!
-//! The three fields of the original tool are required and keep their names; everything else is
-//! optional. Unknown fields are refused rather than ignored: a misspelt `dryrun` must not start a
-//! real rebuild. Names and the URL go through the same validated types as the worker's CLI, so
-//! the launcher refuses exactly what the worker would. The same goes for `workers`: its range and
-//! its rules (only for `rebuild`, never for a dry run, no more workers than segments) are the
-//! worker's, checked here so a bad split is refused before any task starts.
+//! Property names are matched case-insensitively, as the original tool's serializer matched
+//! them, so its runbooks' `DynamoTable` or `INDEXNAME` keep working; a name that matches no
+//! field, whatever its case, is refused rather than ignored: a misspelt `dry_run` must not start
+//! a real rebuild. Names and the URL go through the same validated types as the worker's CLI,
+//! and the host must be one the launcher allows ([`crate::hosts`]). Each optional field belongs
+//! to the modes that use it (`ids` to resync, the tuning to rebuild, `jobId` to abandon, …) and
+//! is refused with any other, so nothing an operator asks for is silently dropped. The rules
+//! for `workers` are the worker's own, checked here so a bad split is refused before any task
+//! starts.
 
 use std::fmt;
 
 use indexer_core::rebuild::MAX_WORKERS;
 use indexer_core::validate::{IndexName, NodeUrl, TableName};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use crate::hosts::AllowedHosts;
+use crate::tuning::{self, Tuning};
+
+mod fields;
+#[cfg(test)]
+mod tests;
+
+pub use fields::{JobId, MAX_JOBS_LIMIT};
 
 /// Most Scan segments a run may ask for.
 pub const MAX_SEGMENTS: i64 = 1_000_000;
@@ -25,28 +37,52 @@ pub const DEFAULT_SEGMENTS: u32 = 8;
 /// environment variable, and ECS caps all the overrides of a task at 8 KiB.
 pub const MAX_IDS_BYTES: usize = 4096;
 
-/// The event as sent. Field names are the original tool's (camelCase).
+/// The event as sent, its property names already matched to these (camelCase) ones.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawEvent {
-    pub dynamo_table: String,
-    pub index_node_host: String,
+    #[serde(default)]
+    pub dynamo_table: Option<String>,
+    #[serde(default)]
+    pub index_node_host: Option<String>,
     pub index_name: String,
     #[serde(default)]
     pub mode: Option<String>,
     #[serde(default)]
     pub ids: Option<Vec<String>>,
-    /// Signed so that a negative count gets the range message below, not a type error.
+    /// Signed so that a negative count gets the range message, not a type error; so are the
+    /// other counts below.
     #[serde(default)]
     pub segments: Option<i64>,
     #[serde(default)]
     pub dry_run: Option<bool>,
-    /// Signed for the same reason as `segments`.
     #[serde(default)]
     pub workers: Option<i64>,
+    #[serde(default)]
+    pub max_read_units: Option<f64>,
+    #[serde(default)]
+    pub max_errors: Option<i64>,
+    #[serde(default)]
+    pub min_ratio: Option<f64>,
+    #[serde(default)]
+    pub keep: Option<i64>,
+    #[serde(default)]
+    pub concurrency: Option<i64>,
+    #[serde(default)]
+    pub stop_timeout: Option<i64>,
+    #[serde(default)]
+    pub job_id: Option<String>,
+    #[serde(default)]
+    pub keep_index: Option<bool>,
+    #[serde(default)]
+    pub fix: Option<bool>,
+    #[serde(default)]
+    pub max_changes: Option<i64>,
+    #[serde(default)]
+    pub limit: Option<i64>,
 }
 
-/// What the worker does.
+/// What the event asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -54,14 +90,31 @@ pub enum Mode {
     Rebuild,
     /// Upsert everything in place and delete orphans.
     Sync,
-    /// Compare table and index and report drift.
+    /// Compare table and index and report drift (`fix: true` repairs it).
     Verify,
     /// Re-read the named items and upsert (or delete) them.
     Resync,
+    /// The alias's live index, kept indexes, running and last jobs: answered at once.
+    Status,
+    /// The alias's jobs, newest first: answered at once.
+    Jobs,
+    /// Give up on a running, hung or interrupted job.
+    Abandon,
+    /// Point the alias back to the previous kept index.
+    Rollback,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 4] = [Mode::Rebuild, Mode::Sync, Mode::Verify, Mode::Resync];
+    pub const ALL: [Mode; 8] = [
+        Mode::Rebuild,
+        Mode::Sync,
+        Mode::Verify,
+        Mode::Resync,
+        Mode::Status,
+        Mode::Jobs,
+        Mode::Abandon,
+        Mode::Rollback,
+    ];
 
     /// The name used in events, in `MODE` and as the worker's subcommand.
     pub fn as_str(self) -> &'static str {
@@ -70,7 +123,24 @@ impl Mode {
             Mode::Sync => "sync",
             Mode::Verify => "verify",
             Mode::Resync => "resync",
+            Mode::Status => "status",
+            Mode::Jobs => "jobs",
+            Mode::Abandon => "abandon",
+            Mode::Rollback => "rollback",
         }
+    }
+
+    /// Whether the mode runs as an ECS task; `status` and `jobs` are answered by the launcher.
+    pub fn runs_task(self) -> bool {
+        !matches!(self, Mode::Status | Mode::Jobs)
+    }
+
+    /// Whether the mode reads the table, so `dynamoTable` is required.
+    pub fn reads_table(self) -> bool {
+        matches!(
+            self,
+            Mode::Rebuild | Mode::Sync | Mode::Verify | Mode::Resync
+        )
     }
 }
 
@@ -80,10 +150,21 @@ impl fmt::Display for Mode {
     }
 }
 
+/// What validation needs beyond the event: the launcher's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRules {
+    pub allowed_hosts: AllowedHosts,
+    /// The environment's tuning for a rebuild when the event names none.
+    pub defaults: Tuning,
+    /// The longest `stopTimeout` the task's own stop timeout leaves room for.
+    pub max_stop_timeout: u64,
+}
+
 /// A validated request: every value here is one the worker accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Request {
-    pub table: TableName,
+    /// Present for every mode that reads the table.
+    pub table: Option<TableName>,
     pub host: NodeUrl,
     pub alias: IndexName,
     pub mode: Mode,
@@ -94,6 +175,17 @@ pub struct Request {
     /// How many ECS tasks share the rebuild; `None` means one. Above one only with mode
     /// `rebuild`, without a dry run, and never more than the segments.
     pub workers: Option<u32>,
+    /// A rebuild's tuning, the event's over the environment's defaults; empty for other modes.
+    pub tuning: Tuning,
+    /// `abandon`: the job to abandon (default: the one holding the lock, or the interrupted one)
+    /// and whether to keep its building index.
+    pub job_id: Option<JobId>,
+    pub keep_index: bool,
+    /// `verify`: repair the drift, changing at most `max_changes` documents.
+    pub fix: bool,
+    pub max_changes: Option<u64>,
+    /// `jobs`: how many to list.
+    pub limit: Option<u32>,
 }
 
 /// The event was refused; the message names the field and the rule it breaks.
@@ -101,19 +193,20 @@ pub struct Request {
 #[error("invalid event: {0}")]
 pub struct InvalidEvent(pub String);
 
-fn field(name: &str, rule: impl fmt::Display) -> InvalidEvent {
+pub(crate) fn field(name: &str, rule: impl fmt::Display) -> InvalidEvent {
     InvalidEvent(format!("field `{name}`: {rule}"))
 }
 
 impl Request {
     /// Parses and validates an event as Lambda delivers it.
-    pub fn from_event(event: Value) -> Result<Request, InvalidEvent> {
-        if !event.is_object() {
+    pub fn from_event(event: Value, rules: &EventRules) -> Result<Request, InvalidEvent> {
+        let Value::Object(object) = event else {
             return Err(InvalidEvent(format!(
                 "the event must be a JSON object with dynamoTable, indexNodeHost and indexName (got {})",
                 kind_of(&event)
             )));
-        }
+        };
+        let event = Value::Object(fields::canonical_names(object)?);
         let raw: RawEvent = serde_path_to_error::deserialize(event).map_err(|error| {
             let path = error.path().to_string();
             let inner = error.into_inner();
@@ -123,31 +216,10 @@ impl Request {
                 field(&path, inner)
             }
         })?;
-        Request::try_from(raw)
+        Request::validate(raw, rules)
     }
-}
 
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-impl TryFrom<RawEvent> for Request {
-    type Error = InvalidEvent;
-
-    fn try_from(raw: RawEvent) -> Result<Request, InvalidEvent> {
-        let table =
-            TableName::try_from(raw.dynamo_table.as_str()).map_err(|e| field("dynamoTable", e))?;
-        let host = NodeUrl::try_from(raw.index_node_host.as_str())
-            .map_err(|e| field("indexNodeHost", e))?;
-        let alias =
-            IndexName::try_from(raw.index_name.as_str()).map_err(|e| field("indexName", e))?;
+    fn validate(raw: RawEvent, rules: &EventRules) -> Result<Request, InvalidEvent> {
         let mode = match raw.mode.as_deref() {
             None => Mode::Rebuild,
             Some(text) => Mode::ALL
@@ -156,9 +228,33 @@ impl TryFrom<RawEvent> for Request {
                 .ok_or_else(|| {
                     field(
                         "mode",
-                        format!("{text:?} is not a mode; use rebuild (the default), sync, verify or resync"),
+                        format!(
+                            "{text:?} is not a mode; use rebuild (the default), sync, verify, resync, status, jobs, abandon or rollback"
+                        ),
                     )
                 })?,
+        };
+        let table = match (raw.dynamo_table.as_deref(), mode.reads_table()) {
+            (Some(table), _) => {
+                Some(TableName::try_from(table).map_err(|e| field("dynamoTable", e))?)
+            }
+            (None, false) => None,
+            (None, true) => {
+                return Err(field(
+                    "dynamoTable",
+                    format!("missing; mode {:?} reads the table", mode.as_str()),
+                ));
+            }
+        };
+        let alias =
+            IndexName::try_from(raw.index_name.as_str()).map_err(|e| field("indexName", e))?;
+        let host = rules.allowed_hosts.check(raw.index_node_host.as_deref())?;
+
+        fields::only_with(&raw, mode)?;
+        let tuning = if mode == Mode::Rebuild {
+            event_tuning(&raw, rules)?.or(rules.defaults)
+        } else {
+            Tuning::default()
         };
         let ids = validate_ids(mode, raw.ids)?;
         let segments = match raw.segments {
@@ -172,6 +268,13 @@ impl TryFrom<RawEvent> for Request {
             }
         };
         let workers = validate_workers(raw.workers, mode, segments, raw.dry_run)?;
+        let fix = raw.fix.unwrap_or(false);
+        if raw.max_changes.is_some() && !fix {
+            return Err(field(
+                "maxChanges",
+                "only allowed with `fix: true` (it caps the documents a repair changes)",
+            ));
+        }
         Ok(Request {
             table,
             host,
@@ -181,7 +284,65 @@ impl TryFrom<RawEvent> for Request {
             segments,
             dry_run: raw.dry_run,
             workers,
+            tuning,
+            job_id: raw.job_id.as_deref().map(JobId::parse).transpose()?,
+            keep_index: raw.keep_index.unwrap_or(false),
+            fix,
+            max_changes: raw
+                .max_changes
+                .map(|n| tuning::count(n).map_err(|e| field("maxChanges", e)))
+                .transpose()?,
+            limit: raw.limit.map(fields::limit).transpose()?,
         })
+    }
+}
+
+/// The tuning the event names, each value checked against the worker's range.
+fn event_tuning(raw: &RawEvent, rules: &EventRules) -> Result<Tuning, InvalidEvent> {
+    fn check<T>(name: &str, result: Result<T, String>) -> Result<T, InvalidEvent> {
+        result.map_err(|e| field(name, e))
+    }
+    Ok(Tuning {
+        max_read_units: raw
+            .max_read_units
+            .map(|v| check("maxReadUnits", tuning::read_units(v)))
+            .transpose()?,
+        max_errors: raw
+            .max_errors
+            .map(|v| check("maxErrors", tuning::count(v)))
+            .transpose()?,
+        min_ratio: raw
+            .min_ratio
+            .map(|v| check("minRatio", tuning::ratio(v)))
+            .transpose()?,
+        keep: raw
+            .keep
+            .map(|v| check("keep", tuning::keep(v)))
+            .transpose()?,
+        concurrency: raw
+            .concurrency
+            .map(|v| check("concurrency", tuning::concurrency(v)))
+            .transpose()?,
+        stop_timeout: raw
+            .stop_timeout
+            .map(|v| {
+                check(
+                    "stopTimeout",
+                    tuning::stop_timeout(v, rules.max_stop_timeout),
+                )
+            })
+            .transpose()?,
+    })
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -285,286 +446,5 @@ fn validate_ids(mode: Mode, ids: Option<Vec<String>>) -> Result<Vec<String>, Inv
     Ok(ids)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    const CONSOLE: &str = include_str!("../fixtures/console-event.json");
-
-    fn parse(text: &str) -> Result<Request, InvalidEvent> {
-        let value: Value = serde_json::from_str(text).expect("fixture is JSON");
-        Request::from_event(value)
-    }
-
-    fn refused(event: Value) -> String {
-        Request::from_event(event).expect_err("refused").0
-    }
-
-    fn console_with(extra: Value) -> Value {
-        let mut event: Value = serde_json::from_str(CONSOLE).expect("console event");
-        if let (Some(event), Some(extra)) = (event.as_object_mut(), extra.as_object()) {
-            event.extend(extra.clone());
-        }
-        event
-    }
-
-    #[test]
-    fn the_console_event_is_a_rebuild_with_defaults() {
-        let request = parse(CONSOLE).expect("valid");
-        assert_eq!(request.table.as_str(), "Persons");
-        assert_eq!(
-            request.host.to_string(),
-            "https://search-x.eu-west-2.es.amazonaws.com"
-        );
-        assert_eq!(request.alias.as_str(), "persons");
-        assert_eq!(request.mode, Mode::Rebuild);
-        assert!(request.ids.is_empty());
-        assert_eq!((request.segments, request.dry_run), (None, None));
-        assert_eq!(request.workers, None);
-    }
-
-    #[test]
-    fn every_optional_field_is_read() {
-        let request = parse(include_str!("../fixtures/resync-event.json")).expect("valid");
-        assert_eq!(request.mode, Mode::Resync);
-        assert_eq!(request.ids, ["id-1", "id-2"]);
-        assert_eq!(request.segments, Some(16));
-        assert_eq!(request.dry_run, Some(true));
-        for mode in ["rebuild", "sync", "verify"] {
-            let request = Request::from_event(console_with(json!({"mode": mode}))).expect(mode);
-            assert_eq!(request.mode.as_str(), mode);
-        }
-    }
-
-    #[test]
-    fn an_unknown_field_is_refused_by_name() {
-        let message = parse(include_str!("../fixtures/bad/unknown-field.json"))
-            .expect_err("x")
-            .0;
-        assert!(message.contains("unknown field `dryrun`"), "{message}");
-        assert!(
-            message.contains("dryRun"),
-            "lists the known fields: {message}"
-        );
-    }
-
-    #[test]
-    fn a_bad_table_name_is_refused_naming_field_and_rule() {
-        let message = parse(include_str!("../fixtures/bad/table.json"))
-            .expect_err("x")
-            .0;
-        assert!(message.contains("field `dynamoTable`"), "{message}");
-        assert!(
-            message.contains("\"Per sons\"") && message.contains("not allowed"),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn a_bad_index_name_is_refused_naming_field_and_rule() {
-        let message = parse(include_str!("../fixtures/bad/index.json"))
-            .expect_err("x")
-            .0;
-        assert!(message.contains("field `indexName`"), "{message}");
-        assert!(message.contains("lowercase"), "{message}");
-    }
-
-    #[test]
-    fn a_bad_url_is_refused_naming_field_and_rule() {
-        let message = parse(include_str!("../fixtures/bad/url.json"))
-            .expect_err("x")
-            .0;
-        assert!(message.contains("field `indexNodeHost`"), "{message}");
-        assert!(message.contains("path"), "{message}");
-        let message = refused(console_with(
-            json!({"indexNodeHost": "search-x.es.amazonaws.com"}),
-        ));
-        assert!(message.contains("field `indexNodeHost`"), "{message}");
-    }
-
-    #[test]
-    fn ids_are_refused_without_resync() {
-        let message = parse(include_str!("../fixtures/bad/ids-without-resync.json"))
-            .expect_err("x")
-            .0;
-        assert!(message.contains("field `ids`"), "{message}");
-        assert!(
-            message.contains("only allowed with mode \"resync\""),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn resync_is_refused_without_ids() {
-        let message = parse(include_str!("../fixtures/bad/resync-without-ids.json"))
-            .expect_err("x")
-            .0;
-        assert!(
-            message.contains("field `ids`") && message.contains("non-empty"),
-            "{message}"
-        );
-        let message = refused(console_with(json!({"mode": "resync", "ids": []})));
-        assert!(message.contains("non-empty"), "{message}");
-    }
-
-    #[test]
-    fn an_unknown_mode_is_refused_listing_the_modes() {
-        let message = parse(include_str!("../fixtures/bad/mode.json"))
-            .expect_err("x")
-            .0;
-        assert!(message.contains("field `mode`"), "{message}");
-        assert!(message.contains("\"rebuild-all\""), "{message}");
-        assert!(message.contains("sync, verify or resync"), "{message}");
-    }
-
-    #[test]
-    fn missing_and_mistyped_fields_are_named() {
-        let message = refused(json!({"dynamoTable": "Persons", "indexName": "persons"}));
-        assert!(
-            message.contains("missing field `indexNodeHost`"),
-            "{message}"
-        );
-        let message = refused(console_with(json!({"segments": "8"})));
-        assert!(
-            message.contains("field `segments`") && message.contains("string"),
-            "{message}"
-        );
-        let message = refused(console_with(json!({"dryRun": "yes"})));
-        assert!(message.contains("field `dryRun`"), "{message}");
-        let message = refused(console_with(json!({"mode": "resync", "ids": ["a", 7]})));
-        assert!(message.contains("field `ids[1]`"), "{message}");
-        let message = refused(json!("Persons"));
-        assert!(
-            message.contains("must be a JSON object") && message.contains("a string"),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn segments_must_be_between_one_and_a_million() {
-        for bad in [0, -1, MAX_SEGMENTS + 1] {
-            let message = refused(console_with(json!({"segments": bad})));
-            assert!(
-                message.contains("field `segments`") && message.contains("1 to 1000000"),
-                "{message}"
-            );
-        }
-        let request =
-            Request::from_event(console_with(json!({"segments": MAX_SEGMENTS}))).expect("max");
-        assert_eq!(request.segments, Some(1_000_000));
-    }
-
-    #[test]
-    fn ids_must_fit_one_comma_separated_variable() {
-        let message = refused(console_with(json!({"mode": "resync", "ids": ["a,b"]})));
-        assert!(
-            message.contains("field `ids[0]`") && message.contains("commas"),
-            "{message}"
-        );
-        let message = refused(console_with(json!({"mode": "resync", "ids": ["ok", ""]})));
-        assert!(
-            message.contains("field `ids[1]`") && message.contains("empty"),
-            "{message}"
-        );
-        let many: Vec<String> = (0..200).map(|i| format!("{i:036}")).collect();
-        let message = refused(console_with(json!({"mode": "resync", "ids": many})));
-        assert!(message.contains("split them"), "{message}");
-    }
-
-    #[test]
-    fn workers_split_a_rebuild_up_to_its_segments() {
-        let request = parse(include_str!("../fixtures/workers-event.json")).expect("valid");
-        assert_eq!((request.mode, request.segments), (Mode::Rebuild, Some(16)));
-        assert_eq!(request.workers, Some(4));
-        let request =
-            Request::from_event(console_with(json!({"workers": DEFAULT_SEGMENTS}))).expect("8");
-        assert_eq!(
-            request.workers,
-            Some(8),
-            "as many workers as default segments"
-        );
-        let request = Request::from_event(console_with(
-            json!({"workers": MAX_WORKERS, "segments": MAX_WORKERS}),
-        ))
-        .expect("max");
-        assert_eq!(request.workers, Some(64));
-        for mode in ["sync", "verify"] {
-            let request = Request::from_event(console_with(
-                json!({"mode": mode, "workers": 1, "dryRun": true}),
-            ))
-            .expect("one worker is how every mode runs");
-            assert_eq!(request.workers, Some(1));
-        }
-    }
-
-    #[test]
-    fn workers_must_be_between_one_and_sixty_four() {
-        for bad in [0, -1, i64::from(MAX_WORKERS) + 1] {
-            let message = refused(console_with(json!({"workers": bad, "segments": 100})));
-            assert!(
-                message.contains("field `workers`")
-                    && message.contains(&format!("{bad} is out of range; use 1 to 64")),
-                "{message}"
-            );
-        }
-        let message = refused(console_with(json!({"workers": "2"})));
-        assert!(
-            message.contains("field `workers`") && message.contains("string"),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn workers_may_not_outnumber_the_segments() {
-        let message = refused(console_with(json!({"workers": 5, "segments": 4})));
-        assert!(
-            message.contains("field `workers`")
-                && message.contains("more than `segments` of 4")
-                && message.contains("at least 5"),
-            "{message}"
-        );
-        let message = parse(include_str!(
-            "../fixtures/bad/workers-over-default-segments.json"
-        ))
-        .expect_err("9 > 8")
-        .0;
-        assert!(
-            message.contains("field `workers`")
-                && message.contains("more than the default `segments` of 8"),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn workers_are_refused_outside_rebuild_and_with_a_dry_run() {
-        let message = parse(include_str!("../fixtures/bad/workers-without-rebuild.json"))
-            .expect_err("sync")
-            .0;
-        assert!(
-            message.contains("field `workers`")
-                && message.contains("only allowed with mode \"rebuild\"")
-                && message.contains("\"sync\""),
-            "{message}"
-        );
-        let message = refused(console_with(
-            json!({"mode": "resync", "ids": ["a"], "workers": 2}),
-        ));
-        assert!(
-            message.contains("field `workers`") && message.contains("\"resync\""),
-            "{message}"
-        );
-        let message = refused(console_with(json!({"mode": "verify", "workers": 2})));
-        assert!(
-            message.contains("field `workers`") && message.contains("\"verify\""),
-            "{message}"
-        );
-        let message = refused(console_with(json!({"workers": 2, "dryRun": true})));
-        assert!(
-            message.contains("field `workers`") && message.contains("`dryRun: true`"),
-            "{message}"
-        );
-        Request::from_event(console_with(json!({"workers": 2, "dryRun": false})))
-            .expect("a real run may be split");
-    }
-}
+/// Keeps [`Map`] in the signature of [`fields::canonical_names`] readable.
+type Object = Map<String, Value>;

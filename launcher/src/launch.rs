@@ -1,11 +1,17 @@
 //! The handler: event → validated request → one ECS task (or K, for a rebuild split over K
-//! workers) → the answer.
+//! workers) → the answer; or, for `status` and `jobs`, the cluster's answer at once
+//! ([`crate::report`]).
+//!
+//! Every mode that changes something runs as a task, the way the CLI runs it: the container's
+//! command is the worker's subcommand with its flags (`abandon --job=… --keep-index`,
+//! `verify --fix`), and its settings travel as the environment variables the CLI reads.
 //!
 //! One job per alias: before starting a task the launcher lists the tasks that this alias's
 //! `startedBy` marks as pending or running, and refuses while there is one. That check is a
 //! courtesy with a race window (two launches in the same second can both pass it); the guarantee
 //! is the worker's own lock on the alias, which makes the second task exit with code 4 before it
-//! writes anything.
+//! writes anything. `abandon` skips the check: it exists to end a job whose tasks may still run
+//! (hung), and takes no lock.
 //!
 //! A split rebuild is K tasks with the same `startedBy`, told the same `JOB_ID` (the name of the
 //! physical index they build together), `WORKERS=K` and each its own `WORKER`. They are started
@@ -21,9 +27,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{ConfigError, LauncherConfig};
-use crate::ecs::{Ecs, TaskSpec};
+use crate::ecs::{Capacity, Ecs, TaskSpec};
 use crate::error::LaunchError;
 use crate::event::{Mode, Request};
+use crate::report::{self, Report};
+use crate::tuning::Tuning;
 use indexer_core::aliases::physical_name;
 use indexer_core::validate::IndexName;
 
@@ -33,8 +41,26 @@ pub const STARTED_BY_PREFIX: &str = "indexer-";
 /// ECS allows 36 characters in `startedBy`: letters, digits, `-` and `_`.
 const STARTED_BY_MAX: usize = 36;
 
+/// What an invocation answers: the tasks it started, or the report it read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Started(Box<Answer>),
+    Report(Report),
+}
+
+impl Reply {
+    /// The launch's answer, if tasks were started.
+    pub fn started(self) -> Option<Answer> {
+        match self {
+            Reply::Started(answer) => Some(*answer),
+            Reply::Report(_) => None,
+        }
+    }
+}
+
 /// The answer to a successful launch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Answer {
     /// One worker: the ECS task id (the last part of its ARN, and of its log stream). Several:
@@ -52,11 +78,17 @@ pub struct Answer {
     /// Every task's log stream, in the order of `task_arns`.
     pub log_streams: Vec<String>,
     pub alias: String,
-    pub table: String,
+    /// Absent for modes that do not read the table (abandon, rollback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
     pub mode: Mode,
     pub dry_run: bool,
     /// Marks this alias's tasks: `aws ecs list-tasks --started-by` finds them.
     pub started_by: String,
+    /// A rebuild's tuning as the task received it (the event's over the environment's
+    /// defaults); absent when the worker's own defaults apply.
+    #[serde(skip_serializing_if = "Tuning::is_empty")]
+    pub tuning: Tuning,
 }
 
 /// The launcher: its settings (or why they are unusable) and its ECS client. One is built per
@@ -76,16 +108,21 @@ impl<E: Ecs> Launcher<E> {
 
     /// The Lambda handler.
     #[tracing::instrument(skip_all, fields(request_id = %event.context.request_id))]
-    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Answer, LaunchError> {
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Reply, LaunchError> {
         let result = self.launch(event.payload).await;
         match &result {
-            Ok(answer) => tracing::info!(
+            Ok(Reply::Started(answer)) => tracing::info!(
                 alias = %answer.alias,
                 mode = %answer.mode,
                 job_id = %answer.job_id,
                 workers = answer.workers,
                 log_stream = %answer.log_stream,
                 "worker task started"
+            ),
+            Ok(Reply::Report(report)) => tracing::info!(
+                alias = %report.alias,
+                mode = %report.mode,
+                "report answered"
             ),
             Err(error) => tracing::warn!(
                 error_type = error.error_type(),
@@ -96,22 +133,27 @@ impl<E: Ecs> Launcher<E> {
         result
     }
 
-    /// Validates the event and starts the worker (or workers).
-    pub async fn launch(&self, event: Value) -> Result<Answer, LaunchError> {
-        let request = Request::from_event(event)?;
+    /// Validates the event, then answers it or starts the worker (or workers).
+    pub async fn launch(&self, event: Value) -> Result<Reply, LaunchError> {
         let config = self.config.as_ref().map_err(Clone::clone)?;
+        let request = Request::from_event(event, &config.rules)?;
+        if !request.mode.runs_task() {
+            return report::answer(&request).await.map(Reply::Report);
+        }
         let spec = task_spec(config, &request);
 
-        let running = self
-            .ecs
-            .active_tasks(&config.cluster, &spec.started_by)
-            .await?;
-        if !running.is_empty() {
-            return Err(LaunchError::JobAlreadyRunning {
-                alias: request.alias.to_string(),
-                started_by: spec.started_by,
-                task_arns: running,
-            });
+        if request.mode != Mode::Abandon {
+            let running = self
+                .ecs
+                .active_tasks(&config.cluster, &spec.started_by)
+                .await?;
+            if !running.is_empty() {
+                return Err(LaunchError::JobAlreadyRunning {
+                    alias: request.alias.to_string(),
+                    started_by: spec.started_by,
+                    task_arns: running,
+                });
+            }
         }
 
         let workers = request.workers.unwrap_or(1);
@@ -127,7 +169,7 @@ impl<E: Ecs> Launcher<E> {
             .iter()
             .map(|arn| log_stream(config, arn))
             .collect();
-        Ok(Answer {
+        Ok(Reply::Started(Box::new(Answer {
             job_id,
             workers,
             log_stream: log_streams.first().cloned().unwrap_or_default(),
@@ -136,11 +178,12 @@ impl<E: Ecs> Launcher<E> {
             cluster: config.cluster.clone(),
             log_group: config.log_group.clone(),
             alias: request.alias.to_string(),
-            table: request.table.to_string(),
+            table: request.table.as_ref().map(ToString::to_string),
             mode: request.mode,
             dry_run: request.dry_run.unwrap_or(false),
             started_by: spec.started_by,
-        })
+            tuning: request.tuning,
+        })))
     }
 
     /// Starts worker 0 to `workers - 1` of job `job_id`, in order, and returns their task ARNs.
@@ -213,15 +256,19 @@ pub fn worker_spec(spec: &TaskSpec, workers: u32, job_id: &str, worker: u32) -> 
     spec
 }
 
-/// The task that carries out `request`: the worker's subcommand is the mode, and its settings
-/// travel as the container environment the worker's CLI reads.
+/// The task that carries out `request`: the worker's subcommand (with the flags an operator
+/// mode needs) as the command, and its settings as the container environment the worker's CLI
+/// reads.
 pub fn task_spec(config: &LauncherConfig, request: &Request) -> TaskSpec {
-    let mut environment = vec![
-        ("DYNAMO_TABLE".to_owned(), request.table.to_string()),
+    let mut environment = Vec::new();
+    if let Some(table) = &request.table {
+        environment.push(("DYNAMO_TABLE".to_owned(), table.to_string()));
+    }
+    environment.extend([
         ("INDEX_NODE_HOST".to_owned(), request.host.to_string()),
         ("INDEX_NAME".to_owned(), request.alias.to_string()),
         ("MODE".to_owned(), request.mode.as_str().to_owned()),
-    ];
+    ]);
     if let Some(segments) = request.segments {
         environment.push(("SEGMENTS".to_owned(), segments.to_string()));
     }
@@ -231,6 +278,15 @@ pub fn task_spec(config: &LauncherConfig, request: &Request) -> TaskSpec {
     if !request.ids.is_empty() {
         environment.push(("IDS".to_owned(), request.ids.join(",")));
     }
+    environment.extend(request.tuning.environment());
+    if let Some(max_changes) = request.max_changes {
+        environment.push(("MAX_CHANGES".to_owned(), max_changes.to_string()));
+    }
+    let capacity = if config.rebuilds_on_spot && request.mode == Mode::Rebuild {
+        Capacity::FargateSpot
+    } else {
+        Capacity::Fargate
+    };
     TaskSpec {
         cluster: config.cluster.clone(),
         task_definition: config.task_definition.clone(),
@@ -239,9 +295,27 @@ pub fn task_spec(config: &LauncherConfig, request: &Request) -> TaskSpec {
         security_groups: config.security_groups.clone(),
         assign_public_ip: config.assign_public_ip,
         started_by: started_by(&request.alias),
-        command: vec![request.mode.as_str().to_owned()],
+        command: command(request),
         environment,
+        capacity,
     }
+}
+
+/// The worker's command line after `indexer`: the subcommand and the flags that have no
+/// environment variable. A job id is passed as `--job=<id>`, one argument, so it can never be
+/// read as another flag.
+fn command(request: &Request) -> Vec<String> {
+    let mut command = vec![request.mode.as_str().to_owned()];
+    if let Some(job_id) = &request.job_id {
+        command.push(format!("--job={job_id}"));
+    }
+    if request.keep_index {
+        command.push("--keep-index".to_owned());
+    }
+    if request.fix {
+        command.push("--fix".to_owned());
+    }
+    command
 }
 
 /// The `startedBy` that marks an alias's tasks: `indexer-<alias>` when that fits ECS's rules,
@@ -277,458 +351,4 @@ pub fn task_id(task_arn: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ecs::{EcsError, Started, TaskFailure};
-    use lambda_runtime::{Context, Diagnostic};
-    use serde_json::json;
-    use std::sync::Mutex;
-
-    const CONSOLE: &str = include_str!("../fixtures/console-event.json");
-    const TASK_ARN: &str = "arn:aws:ecs:eu-west-2:123456789012:task/indexer-development/0123abcd";
-
-    fn config() -> LauncherConfig {
-        LauncherConfig {
-            cluster: "indexer-development".into(),
-            task_definition: "indexer-development".into(),
-            container_name: "indexer".into(),
-            subnets: vec!["subnet-a".into(), "subnet-b".into()],
-            security_groups: vec!["sg-1".into()],
-            assign_public_ip: false,
-            log_group: "/ecs/indexer-development".into(),
-            log_stream_prefix: "indexer".into(),
-        }
-    }
-
-    /// An ECS that answers from a script and records what it was asked. Unless `started` says
-    /// otherwise, RunTask call `n` (from 0) starts task `TASK_ARN` followed by `n` (nothing for
-    /// the first call), and calls from `fail_from` on fail outright.
-    #[derive(Default)]
-    struct FakeEcs {
-        running: Vec<String>,
-        started: Option<Started>,
-        fail_from: Option<usize>,
-        asked: Mutex<Vec<String>>,
-        specs: Mutex<Vec<TaskSpec>>,
-    }
-
-    fn task_arn(call: usize) -> String {
-        match call {
-            0 => TASK_ARN.to_owned(),
-            n => format!("{TASK_ARN}{n}"),
-        }
-    }
-
-    impl Ecs for FakeEcs {
-        async fn active_tasks(
-            &self,
-            cluster: &str,
-            started_by: &str,
-        ) -> Result<Vec<String>, EcsError> {
-            if let Ok(mut asked) = self.asked.lock() {
-                asked.push(format!("{cluster} {started_by}"));
-            }
-            Ok(self.running.clone())
-        }
-
-        async fn run_task(&self, spec: &TaskSpec) -> Result<Started, EcsError> {
-            let call = {
-                let mut specs = self.specs.lock().expect("lock");
-                specs.push(spec.clone());
-                specs.len() - 1
-            };
-            if self.fail_from.is_some_and(|from| call >= from) {
-                return Err(EcsError {
-                    operation: "RunTask",
-                    message: "AccessDeniedException: not authorized to perform ecs:RunTask".into(),
-                    source: None,
-                });
-            }
-            Ok(self.started.clone().unwrap_or(Started {
-                task_arns: vec![task_arn(call)],
-                failures: vec![],
-            }))
-        }
-    }
-
-    async fn call(launcher: &Launcher<FakeEcs>, event: Value) -> Result<Value, Diagnostic> {
-        launcher
-            .handle(LambdaEvent::new(event, Context::default()))
-            .await
-            .map(|answer| serde_json::to_value(answer).expect("serializable"))
-            .map_err(Diagnostic::from)
-    }
-
-    fn console() -> Value {
-        serde_json::from_str(CONSOLE).expect("console event")
-    }
-
-    #[tokio::test]
-    async fn the_console_event_starts_one_rebuild_and_says_where_to_watch() {
-        let launcher = Launcher::new(Ok(config()), FakeEcs::default());
-        let answer = call(&launcher, console()).await.expect("started");
-        assert_eq!(
-            answer,
-            json!({
-                "jobId": "0123abcd",
-                "workers": 1,
-                "taskArns": [TASK_ARN],
-                "cluster": "indexer-development",
-                "logGroup": "/ecs/indexer-development",
-                "logStream": "indexer/indexer/0123abcd",
-                "logStreams": ["indexer/indexer/0123abcd"],
-                "alias": "persons",
-                "table": "Persons",
-                "mode": "rebuild",
-                "dryRun": false,
-                "startedBy": "indexer-persons",
-            })
-        );
-        let asked = launcher.ecs.asked.lock().expect("lock").clone();
-        assert_eq!(asked, ["indexer-development indexer-persons"]);
-        let specs = launcher.ecs.specs.lock().expect("lock").clone();
-        assert_eq!(specs.len(), 1);
-        let spec = &specs[0];
-        assert_eq!(spec.command, ["rebuild"]);
-        assert_eq!(spec.subnets, ["subnet-a", "subnet-b"]);
-        assert_eq!(spec.security_groups, ["sg-1"]);
-        assert_eq!(
-            spec.environment,
-            [
-                ("DYNAMO_TABLE", "Persons"),
-                (
-                    "INDEX_NODE_HOST",
-                    "https://search-x.eu-west-2.es.amazonaws.com"
-                ),
-                ("INDEX_NAME", "persons"),
-                ("MODE", "rebuild"),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        );
-    }
-
-    #[tokio::test]
-    async fn optional_fields_become_their_environment_variables() {
-        let launcher = Launcher::new(Ok(config()), FakeEcs::default());
-        let event: Value =
-            serde_json::from_str(include_str!("../fixtures/resync-event.json")).expect("json");
-        let answer = call(&launcher, event).await.expect("started");
-        assert_eq!(
-            (answer["mode"].clone(), answer["dryRun"].clone()),
-            (json!("resync"), json!(true))
-        );
-        let spec = launcher.ecs.specs.lock().expect("lock")[0].clone();
-        assert_eq!(spec.command, ["resync"]);
-        let env: Vec<(&str, &str)> = spec
-            .environment
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        assert_eq!(
-            env[3..],
-            [
-                ("MODE", "resync"),
-                ("SEGMENTS", "16"),
-                ("DRY_RUN", "true"),
-                ("IDS", "id-1,id-2")
-            ]
-        );
-    }
-
-    fn env_of(spec: &TaskSpec) -> Vec<(&str, &str)> {
-        spec.environment
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn one_worker_asked_for_explicitly_is_the_plain_single_task() {
-        let launcher = Launcher::new(Ok(config()), FakeEcs::default());
-        let plain = call(&launcher, console()).await.expect("started");
-        let mut event = console();
-        event["workers"] = json!(1);
-        let one = call(&launcher, event).await.expect("started");
-        let specs = launcher.ecs.specs.lock().expect("lock").clone();
-        assert_eq!(specs.len(), 2, "one task per launch");
-        assert_eq!(specs[0], specs[1], "no WORKERS, JOB_ID or WORKER variables");
-        assert_eq!(one["workers"], 1);
-        assert_eq!(one["jobId"], "0123abcd1", "the job id is the task id");
-        assert_eq!(plain["jobId"], "0123abcd");
-    }
-
-    #[tokio::test]
-    async fn three_workers_are_three_tasks_of_one_job() {
-        let launcher = Launcher::new(Ok(config()), FakeEcs::default());
-        let mut event = console();
-        event["workers"] = json!(3);
-        let answer = call(&launcher, event).await.expect("started");
-
-        let asked = launcher.ecs.asked.lock().expect("lock").clone();
-        assert_eq!(asked.len(), 1, "one duplicate check for the job");
-        let specs = launcher.ecs.specs.lock().expect("lock").clone();
-        assert_eq!(specs.len(), 3, "one RunTask per worker");
-        let job_id = answer["jobId"].as_str().expect("jobId").to_owned();
-        let alias = IndexName::try_from("persons").expect("alias");
-        assert!(
-            indexer_core::aliases::is_physical_of(&alias, &job_id),
-            "the job id is a physical index name of the alias: {job_id}"
-        );
-        for (worker, spec) in specs.iter().enumerate() {
-            assert_eq!(spec.command, ["rebuild"]);
-            assert_eq!(
-                spec.started_by, "indexer-persons",
-                "found by the next check"
-            );
-            let worker = worker.to_string();
-            assert_eq!(
-                env_of(spec)[4..],
-                [
-                    ("WORKERS", "3"),
-                    ("JOB_ID", job_id.as_str()),
-                    ("WORKER", worker.as_str())
-                ]
-            );
-        }
-        assert_eq!(answer["workers"], 3);
-        assert_eq!(
-            answer["taskArns"],
-            json!([task_arn(0), task_arn(1), task_arn(2)])
-        );
-        assert_eq!(answer["logStream"], "indexer/indexer/0123abcd");
-        assert_eq!(
-            answer["logStreams"],
-            json!([
-                "indexer/indexer/0123abcd",
-                "indexer/indexer/0123abcd1",
-                "indexer/indexer/0123abcd2"
-            ])
-        );
-    }
-
-    #[tokio::test]
-    async fn a_worker_that_fails_to_start_is_reported_with_the_started_ones() {
-        let ecs = FakeEcs {
-            fail_from: Some(1),
-            ..FakeEcs::default()
-        };
-        let launcher = Launcher::new(Ok(config()), ecs);
-        let mut event = console();
-        event["workers"] = json!(3);
-        let error = call(&launcher, event).await.expect_err("worker 1 failed");
-        assert_eq!(error.error_type, "WorkersPartlyStarted");
-        let message = &error.error_message;
-        for part in [
-            "worker 1 of 3",
-            "RunTask failed: AccessDenied",
-            "workers 1 to 2 are missing",
-            &format!("left running: {TASK_ARN}."),
-            "lease (60 s)",
-        ] {
-            assert!(message.contains(part), "{part:?} in {message}");
-        }
-        assert_eq!(
-            launcher.ecs.specs.lock().expect("lock").len(),
-            2,
-            "no worker is tried after one failed"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_first_worker_that_fails_to_start_is_the_plain_ecs_error() {
-        let ecs = FakeEcs {
-            fail_from: Some(0),
-            ..FakeEcs::default()
-        };
-        let launcher = Launcher::new(Ok(config()), ecs);
-        let mut event = console();
-        event["workers"] = json!(2);
-        let error = call(&launcher, event).await.expect_err("nothing started");
-        assert_eq!(error.error_type, "EcsError");
-        assert_eq!(launcher.ecs.specs.lock().expect("lock").len(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_running_job_for_the_alias_is_refused_by_name() {
-        let ecs = FakeEcs {
-            running: vec![TASK_ARN.into()],
-            ..FakeEcs::default()
-        };
-        let launcher = Launcher::new(Ok(config()), ecs);
-        let error = call(&launcher, console()).await.expect_err("refused");
-        assert_eq!(error.error_type, "JobAlreadyRunning");
-        assert!(
-            error.error_message.contains(TASK_ARN),
-            "{}",
-            error.error_message
-        );
-        assert!(
-            error.error_message.contains("\"persons\""),
-            "{}",
-            error.error_message
-        );
-        assert!(
-            launcher.ecs.specs.lock().expect("lock").is_empty(),
-            "nothing started"
-        );
-        let mut split = console();
-        split["workers"] = json!(3);
-        let error = call(&launcher, split).await.expect_err("refused");
-        assert_eq!(error.error_type, "JobAlreadyRunning");
-        assert!(
-            launcher.ecs.specs.lock().expect("lock").is_empty(),
-            "no worker of a split job started"
-        );
-    }
-
-    #[tokio::test]
-    async fn run_task_failures_are_reported_with_arn_reason_and_detail() {
-        let ecs = FakeEcs {
-            started: Some(Started {
-                task_arns: vec![],
-                failures: vec![TaskFailure {
-                    arn: Some(
-                        "arn:aws:ecs:eu-west-2:123456789012:task-definition/indexer:3".into(),
-                    ),
-                    reason: Some("RESOURCE:MEMORY".into()),
-                    detail: Some("no capacity".into()),
-                }],
-            }),
-            ..FakeEcs::default()
-        };
-        let launcher = Launcher::new(Ok(config()), ecs);
-        let error = call(&launcher, console()).await.expect_err("failed");
-        assert_eq!(error.error_type, "RunTaskFailed");
-        for part in [
-            "RESOURCE:MEMORY",
-            "task-definition/indexer:3",
-            "no capacity",
-        ] {
-            assert!(
-                error.error_message.contains(part),
-                "{}",
-                error.error_message
-            );
-        }
-        let launcher = Launcher::new(
-            Ok(config()),
-            FakeEcs {
-                started: Some(Started::default()),
-                ..FakeEcs::default()
-            },
-        );
-        let error = call(&launcher, console())
-            .await
-            .expect_err("nothing started");
-        assert_eq!(error.error_type, "RunTaskFailed");
-    }
-
-    #[tokio::test]
-    async fn an_ecs_error_is_reported_as_such() {
-        let ecs = FakeEcs {
-            fail_from: Some(0),
-            ..FakeEcs::default()
-        };
-        let error = call(&Launcher::new(Ok(config()), ecs), console())
-            .await
-            .expect_err("failed");
-        assert_eq!(error.error_type, "EcsError");
-        assert!(
-            error.error_message.contains("RunTask failed: AccessDenied"),
-            "{}",
-            error.error_message
-        );
-    }
-
-    #[tokio::test]
-    async fn every_bad_event_fixture_is_an_invalid_event_and_starts_nothing() {
-        let launcher = Launcher::new(Ok(config()), FakeEcs::default());
-        for (name, text) in [
-            (
-                "unknown-field",
-                include_str!("../fixtures/bad/unknown-field.json"),
-            ),
-            ("table", include_str!("../fixtures/bad/table.json")),
-            ("index", include_str!("../fixtures/bad/index.json")),
-            ("url", include_str!("../fixtures/bad/url.json")),
-            (
-                "ids-without-resync",
-                include_str!("../fixtures/bad/ids-without-resync.json"),
-            ),
-            (
-                "resync-without-ids",
-                include_str!("../fixtures/bad/resync-without-ids.json"),
-            ),
-            ("mode", include_str!("../fixtures/bad/mode.json")),
-            (
-                "workers-over-default-segments",
-                include_str!("../fixtures/bad/workers-over-default-segments.json"),
-            ),
-            (
-                "workers-without-rebuild",
-                include_str!("../fixtures/bad/workers-without-rebuild.json"),
-            ),
-        ] {
-            let event: Value = serde_json::from_str(text).expect(name);
-            let error = call(&launcher, event).await.expect_err(name);
-            assert_eq!(error.error_type, "InvalidEvent", "{name}");
-            assert!(
-                error.error_message.contains("field `"),
-                "{name}: {}",
-                error.error_message
-            );
-        }
-        assert!(launcher.ecs.asked.lock().expect("lock").is_empty());
-        assert!(launcher.ecs.specs.lock().expect("lock").is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_misconfigured_launcher_says_so_for_a_valid_event() {
-        let launcher = Launcher::new(
-            Err(ConfigError("missing environment variables: CLUSTER".into())),
-            FakeEcs::default(),
-        );
-        let error = call(&launcher, console()).await.expect_err("misconfigured");
-        assert_eq!(error.error_type, "Misconfigured");
-        assert!(
-            error.error_message.contains("CLUSTER"),
-            "{}",
-            error.error_message
-        );
-    }
-
-    #[test]
-    fn started_by_is_the_alias_when_it_fits_and_a_stable_hash_otherwise() {
-        let name = |alias: &str| started_by(&IndexName::try_from(alias).expect("valid alias"));
-        assert_eq!(name("persons"), "indexer-persons");
-        assert_eq!(
-            name("housing_search-tenures"),
-            "indexer-housing_search-tenures"
-        );
-        for alias in [
-            "housing-search.persons",
-            "a-very-long-alias-name-for-an-index-of-assets",
-            "per+sons",
-            "pérsons",
-        ] {
-            let value = name(alias);
-            assert!(value.len() <= 36, "{value}");
-            assert!(
-                value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
-                "{value}"
-            );
-            assert_eq!(value, name(alias), "deterministic");
-        }
-        assert_ne!(name("per.sons"), name("per+sons"));
-        assert_ne!(name("per.sons"), name("per_sons"));
-        assert_eq!(name("per.sons"), "indexer-per_sons-6d168dcfb2");
-    }
-
-    #[test]
-    fn the_task_id_is_the_last_part_of_the_arn() {
-        assert_eq!(task_id(TASK_ARN), "0123abcd");
-        assert_eq!(task_id("arn:aws:ecs:eu-west-2:1:task/abc"), "abc");
-    }
-}
+mod tests;

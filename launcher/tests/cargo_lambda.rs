@@ -1,12 +1,14 @@
 //! The function as Lambda runs it: built and served by `cargo lambda watch`, invoked with the
-//! console's Test event by `cargo lambda invoke`, starting a real (moto) ECS task.
+//! console's Test event by `cargo lambda invoke`, starting a real (moto) ECS task, and with a
+//! `status` event, answered from a real osmem-server.
 
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use serde_json::Value;
 
-use crate::harness::{CONSOLE_EVENT, Watch, World};
+use crate::harness::{CONSOLE_EVENT, World};
+use crate::watch::Watch;
 
 /// The first invocation builds the function in its own build directory: minutes on a fresh
 /// machine with two cores, seconds once built.
@@ -48,6 +50,30 @@ async fn the_console_event_starts_a_task_through_cargo_lambda_watch() -> anyhow:
         .send()
         .await?;
     assert_eq!(described.tasks().len(), 1, "the task exists in ECS");
+
+    let url = crate::harness::osmem();
+    let alias = format!("{}-watched", world.name);
+    let job_id = format!("{alias}-20261122t053513042z");
+    crate::operator::seed(url, &alias, &job_id).await?;
+    let status =
+        format!(r#"{{"indexName": "{alias}", "indexNodeHost": "{url}", "mode": "status"}}"#);
+    let output = watch.invoke(&status, INVOKE)?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        output.status.success(),
+        "status failed ({}): {stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: Value = serde_json::from_str(stdout.trim())
+        .with_context(|| format!("the answer is not JSON: {stdout}"))?;
+    assert_eq!(answer["mode"], "status", "{answer}");
+    assert_eq!(answer["report"]["live_documents"], 2, "{answer}");
+    assert_eq!(
+        answer["report"]["resumable_job"]["job_id"],
+        job_id.as_str(),
+        "{answer}"
+    );
 
     let bad = CONSOLE_EVENT.replace("\"Persons\"", "\"Per sons\"");
     let output = watch.invoke(&bad, INVOKE)?;

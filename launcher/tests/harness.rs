@@ -1,5 +1,6 @@
-//! Local stand-ins for AWS in the launcher's tests: moto's ECS and EC2, and cargo-lambda's
-//! emulator, both from the project's pinned tool venv (`scripts/tools`).
+//! Local stand-ins for AWS in the launcher's tests: moto's ECS and EC2 from the project's pinned
+//! tool venv (`scripts/tools`), and osmem-server as the search cluster (`scripts/services`);
+//! cargo-lambda's emulator is in `watch.rs`.
 //!
 //! One moto server serves the whole test process, on a free loopback port; each test makes its
 //! own cluster, task definition and security group in it ([`World`]), so tests run in parallel.
@@ -7,10 +8,9 @@
 //! server (its whole process group, for cargo-lambda) when the pipe closes: at the end of a test,
 //! or when the test process exits, however it exits.
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -20,12 +20,18 @@ use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, LogConfiguration, LogDriver, NetworkMode,
 };
+use launcher::event::EventRules;
+use launcher::hosts::AllowedHosts;
+use launcher::tuning::Tuning;
 use launcher::{Launcher, LauncherConfig, SdkEcs};
 
 pub const REGION: &str = "eu-west-2";
 
 /// The console's Test event, byte for byte.
 pub const CONSOLE_EVENT: &str = include_str!("../fixtures/console-event.json");
+
+/// The hosts the tests' launchers allow: the fixtures' domain, and loopback for osmem.
+pub const ALLOWED_HOSTS: &str = "search-x.eu-west-2.es.amazonaws.com,127.0.0.1";
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
@@ -83,7 +89,11 @@ pub struct Supervised {
 impl Supervised {
     /// Runs `server` (a shell command line using `$1`, `$2`, … from `args`) in a session of its
     /// own, and stops that whole process group when our pipe to the shell's stdin closes.
-    fn spawn(server: &str, args: &[&str], envs: &[(&str, String)]) -> anyhow::Result<Supervised> {
+    pub fn spawn(
+        server: &str,
+        args: &[&str],
+        envs: &[(&str, String)],
+    ) -> anyhow::Result<Supervised> {
         let full = format!(
             "setsid sh -c '{server}' sh \"$@\" &\npid=$!\ncat >/dev/null\nenv kill -TERM -- -\"$pid\" 2>/dev/null || kill -TERM \"$pid\"\nwait"
         );
@@ -136,6 +146,42 @@ fn start_moto() -> anyhow::Result<Moto> {
         url: format!("http://127.0.0.1:{port}"),
         _server: supervised,
     })
+}
+
+/// The osmem-server (the local OpenSearch stand-in) shared by this test process, started from
+/// the binary `scripts/services` fetched and cached; its URL.
+pub fn osmem() -> &'static str {
+    static OSMEM: OnceLock<(String, Supervised)> = OnceLock::new();
+    let (url, _) = OSMEM.get_or_init(|| match start_osmem() {
+        Ok(osmem) => osmem,
+        Err(error) => panic!("cannot start osmem-server: {error:#}"),
+    });
+    url
+}
+
+fn start_osmem() -> anyhow::Result<(String, Supervised)> {
+    let output = Command::new(repo_root().join("scripts/services"))
+        .arg("paths")
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running scripts/services paths")?;
+    if !output.status.success() {
+        bail!("scripts/services paths failed: {}", output.status);
+    }
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let bin = text
+        .lines()
+        .find_map(|line| line.strip_prefix("OSMEM_BIN="))
+        .context("scripts/services paths printed no OSMEM_BIN")?
+        .to_owned();
+    let port = free_port()?;
+    let supervised = Supervised::spawn(
+        r#"exec "$1" -addr "127.0.0.1:$2" -no-stdin-watch >/dev/null 2>&1"#,
+        &[&bin, &port.to_string()],
+        &[],
+    )?;
+    wait_for_port("osmem-server", port, Duration::from_secs(60))?;
+    Ok((format!("http://127.0.0.1:{port}"), supervised))
 }
 
 /// Fake credentials and the region, for anything talking to moto.
@@ -256,6 +302,12 @@ impl World {
             assign_public_ip: false,
             log_group: format!("/ecs/{name}"),
             log_stream_prefix: "indexer".into(),
+            rebuilds_on_spot: false,
+            rules: EventRules {
+                allowed_hosts: AllowedHosts::parse(ALLOWED_HOSTS).map_err(anyhow::Error::msg)?,
+                defaults: Tuning::default(),
+                max_stop_timeout: 110,
+            },
         };
         Ok(World {
             name,
@@ -281,6 +333,11 @@ impl World {
             ("SECURITY_GROUPS", c.security_groups.join(",")),
             ("LOG_GROUP", c.log_group.clone()),
             ("LOG_STREAM_PREFIX", c.log_stream_prefix.clone()),
+            ("ALLOWED_HOSTS", ALLOWED_HOSTS.into()),
+            (
+                "MAX_STOP_TIMEOUT_SECS",
+                c.rules.max_stop_timeout.to_string(),
+            ),
         ]
     }
 }
@@ -332,149 +389,4 @@ fn xml_values(xml: &str, tag: &str) -> Vec<String> {
         .skip(1)
         .filter_map(|rest| rest.split(&close).next().map(str::to_owned))
         .collect()
-}
-
-/// The build directory this test binary lives in (`<target>/debug/deps/…` → `<target>`).
-pub fn target_dir() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
-        .unwrap_or_else(|| repo_root().join("target"))
-}
-
-/// Runs a command to completion, killing it if it outlives `deadline`.
-pub fn run_with_deadline(command: &mut Command, deadline: Duration) -> anyhow::Result<Output> {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {command:?}"))?;
-    let (mut stdout, mut stderr) = (
-        child.stdout.take().context("stdout")?,
-        child.stderr.take().context("stderr")?,
-    );
-    let out = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = stdout.read_to_end(&mut text);
-        text
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = stderr.read_to_end(&mut text);
-        text
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if start.elapsed() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{command:?} did not finish within {deadline:?}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    Ok(Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
-}
-
-/// `cargo lambda watch` serving the launcher, configured for a [`World`]. It builds the function
-/// on the first invocation, into its own build directory (`<target>/cargo-lambda`) so it never
-/// waits on, or invalidates, the build that runs these tests.
-pub struct Watch {
-    pub port: u16,
-    pub log: PathBuf,
-    env_file: PathBuf,
-    _server: Supervised,
-}
-
-impl Drop for Watch {
-    /// Keeps the log of a failed test for a look; removes the files of a passing one.
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.env_file);
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_file(&self.log);
-        }
-    }
-}
-
-impl Watch {
-    pub fn start(world: &World) -> anyhow::Result<Watch> {
-        let bin = tools_bin();
-        let build_dir = target_dir().join("cargo-lambda");
-        std::fs::create_dir_all(&build_dir)?;
-        let env_file = build_dir.join(format!("{}.env", world.name));
-        let mut lines = String::new();
-        for (key, value) in world.launcher_env().into_iter().chain(aws_env(moto())) {
-            lines.push_str(&format!("{key}={value}\n"));
-        }
-        std::fs::File::create(&env_file)?.write_all(lines.as_bytes())?;
-        let log = build_dir.join(format!("{}.log", world.name));
-        let port = free_port()?;
-        let path = format!(
-            "{}:{}",
-            bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let server = Supervised::spawn(
-            r#"cd "$1" && exec cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$2" --ignore-changes --locked --env-file "$3" >"$4" 2>&1"#,
-            &[
-                &repo_root().join("launcher").to_string_lossy(),
-                &port.to_string(),
-                &env_file.to_string_lossy(),
-                &log.to_string_lossy(),
-            ],
-            &[
-                ("PATH", path),
-                ("CARGO_TARGET_DIR", build_dir.to_string_lossy().into_owned()),
-                // Only this build's speed matters here, not its debugger support.
-                ("CARGO_PROFILE_DEV_DEBUG", "false".into()),
-                ("CARGO_TERM_COLOR", "never".into()),
-            ],
-        )?;
-        let watch = Watch {
-            port,
-            log,
-            env_file,
-            _server: server,
-        };
-        wait_for_port("cargo lambda watch", port, Duration::from_secs(60))
-            .with_context(|| watch.log_tail())?;
-        Ok(watch)
-    }
-
-    /// `cargo lambda invoke` with `payload`; the first call waits for the build.
-    pub fn invoke(&self, payload: &str, deadline: Duration) -> anyhow::Result<Output> {
-        let path = format!(
-            "{}:{}",
-            tools_bin().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let mut command = Command::new("cargo");
-        command
-            .args(["lambda", "invoke", "--invoke-address", "127.0.0.1"])
-            .args(["--invoke-port", &self.port.to_string()])
-            .args([
-                "--data-ascii",
-                payload,
-                "--output-format",
-                "json",
-                "launcher",
-            ])
-            .env("PATH", path);
-        run_with_deadline(&mut command, deadline).with_context(|| self.log_tail())
-    }
-
-    /// The end of the watch's log, for failure messages.
-    pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-        format!("cargo lambda watch log ({}):\n{tail}", self.log.display())
-    }
 }

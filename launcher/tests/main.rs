@@ -5,3 +5,5 @@
 mod cargo_lambda;
 mod harness;
 mod moto;
+mod operator;
+mod watch;

@@ -4,23 +4,32 @@ use anyhow::Context as _;
 use aws_sdk_ecs::types::Task;
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use launcher::LaunchError;
-use launcher::launch::Answer;
+use launcher::launch::{Answer, Reply};
 use serde_json::Value;
 
 use crate::harness::{CONSOLE_EVENT, World};
 
-fn event(text: &str) -> Value {
+pub fn event(text: &str) -> Value {
     serde_json::from_str(text).expect("event fixture is JSON")
 }
 
-async fn launch(world: &World, payload: Value) -> Result<Answer, LaunchError> {
+/// Invokes the handler, which must start tasks (or refuse to).
+pub async fn launch(world: &World, payload: Value) -> Result<Answer, LaunchError> {
+    invoke(world, payload).await.map(|reply| match reply {
+        Reply::Started(answer) => *answer,
+        Reply::Report(report) => panic!("expected tasks to start, got a report: {report:?}"),
+    })
+}
+
+/// Invokes the handler as Lambda would.
+pub async fn invoke(world: &World, payload: Value) -> Result<Reply, LaunchError> {
     world
         .launcher()
         .handle(LambdaEvent::new(payload, Context::default()))
         .await
 }
 
-async fn describe(world: &World, task_arn: &str) -> anyhow::Result<Task> {
+pub async fn describe(world: &World, task_arn: &str) -> anyhow::Result<Task> {
     let answer = world
         .ecs
         .describe_tasks()
@@ -33,7 +42,7 @@ async fn describe(world: &World, task_arn: &str) -> anyhow::Result<Task> {
 }
 
 /// The container overrides of a task: (name, command, environment).
-fn overrides(task: &Task) -> (String, Vec<String>, Vec<(String, String)>) {
+pub fn overrides(task: &Task) -> (String, Vec<String>, Vec<(String, String)>) {
     let containers = task
         .overrides()
         .map(|o| o.container_overrides())
@@ -60,7 +69,7 @@ fn overrides(task: &Task) -> (String, Vec<String>, Vec<(String, String)>) {
     )
 }
 
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
@@ -111,8 +120,8 @@ async fn the_console_event_starts_a_task_with_exactly_the_expected_overrides() -
     assert_eq!(answer.log_streams, vec![answer.log_stream.clone()]);
     assert_eq!(answer.workers, 1);
     assert_eq!(
-        (answer.alias.as_str(), answer.table.as_str()),
-        ("persons", "Persons")
+        (answer.alias.as_str(), answer.table.as_deref()),
+        ("persons", Some("Persons"))
     );
     assert_eq!((answer.mode.as_str(), answer.dry_run), ("rebuild", false));
     Ok(())

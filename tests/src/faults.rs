@@ -51,8 +51,8 @@ pub enum Fault {
     ApplyThenHang,
 }
 
-/// Which requests a rule catches: method and a test on the path (without the query).
-pub type Matcher = std::sync::Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+/// Which requests a rule catches.
+pub type Matcher = std::sync::Arc<dyn Fn(&Request) -> bool + Send + Sync>;
 
 /// A fault for the `nth` (1-based) request that `matches`, fired once.
 #[derive(Clone)]
@@ -84,7 +84,28 @@ impl Rule {
     ) -> Rule {
         Rule {
             name: name.to_owned(),
-            matches: std::sync::Arc::new(move |m: &str, path: &str| m == method && test(path)),
+            matches: std::sync::Arc::new(move |request: &Request| {
+                request.method == method && test(request.path())
+            }),
+            nth,
+            fault,
+            min_body: 0,
+            repeat: false,
+        }
+    }
+}
+
+impl Rule {
+    /// A rule for the `nth` AWS JSON-protocol call whose `X-Amz-Target` ends with `operation`
+    /// (`GetRecords`, `Scan`, …), for a proxy in front of DynamoDB or its streams.
+    pub fn aws_call(name: &str, operation: &'static str, nth: u32, fault: Fault) -> Rule {
+        Rule {
+            name: name.to_owned(),
+            matches: std::sync::Arc::new(move |request: &Request| {
+                request
+                    .header("x-amz-target")
+                    .is_some_and(|target| target.ends_with(operation))
+            }),
             nth,
             fault,
             min_body: 0,
@@ -135,10 +156,9 @@ struct State {
 impl State {
     /// The fault of the first rule that fires for this request, counting it.
     fn rule_fault(&mut self, request: &Request) -> Option<Fault> {
-        let path = request.path().to_owned();
         let mut fired = None;
         for (i, rule) in self.plan.rules.iter().enumerate() {
-            if request.body.len() < rule.min_body || !(rule.matches)(&request.method, &path) {
+            if request.body.len() < rule.min_body || !(rule.matches)(request) {
                 continue;
             }
             self.rule_counts[i] += 1;
@@ -264,15 +284,7 @@ async fn serve(
                 if is_bulk {
                     let _ = bulk_with_item_faults(&request, &upstream, &http, &state).await;
                 } else {
-                    let _ = forward(
-                        &http,
-                        &upstream,
-                        &request.method,
-                        &request.target,
-                        request.header("content-type"),
-                        request.body.clone(),
-                    )
-                    .await;
+                    let _ = forward_all(&http, &upstream, &request).await;
                 }
                 if fault == Fault::ApplyThenHang {
                     let mut rest = Vec::new();
@@ -343,18 +355,41 @@ async fn serve(
             }
             continue;
         }
-        let (status, body) = forward(
-            &http,
-            &upstream,
-            &request.method,
-            &request.target,
-            request.header("content-type"),
-            request.body.clone(),
-        )
-        .await;
+        let (status, body) = forward_all(&http, &upstream, &request).await;
         if write_response(&mut reader, status, &body).await.is_err() {
             return;
         }
+    }
+}
+
+/// Sends a request on to the upstream server with all its headers (an AWS API needs its
+/// `X-Amz-Target` and signature); a transport failure becomes a 502.
+async fn forward_all(http: &reqwest::Client, upstream: &str, request: &Request) -> (u16, Vec<u8>) {
+    let method =
+        reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    let mut outgoing = http.request(method, format!("{upstream}{}", request.target));
+    for (name, value) in &request.headers {
+        let skip = ["host", "content-length", "connection", "transfer-encoding"];
+        if !skip.contains(&name.to_ascii_lowercase().as_str()) {
+            outgoing = outgoing.header(name.as_str(), value.as_str());
+        }
+    }
+    match outgoing.body(request.body.clone()).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body = response
+                .bytes()
+                .await
+                .map(|b| b.to_vec())
+                .unwrap_or_default();
+            (status, body)
+        }
+        Err(error) => (
+            502,
+            json!({"error": {"type": "proxy", "reason": error.to_string()}})
+                .to_string()
+                .into_bytes(),
+        ),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use indexer_tests::faults::{FaultPlan, FaultProxy};
+use indexer_tests::faults::{Fault, FaultPlan, FaultProxy, Rule};
 use indexer_tests::harness::{
     Names, Search, eventually, finish, indexer, rebuild_args, rebuilt, seed, spawn_indexer,
 };
@@ -71,7 +71,8 @@ async fn a_legacy_index_keeps_its_companion_aliases_through_the_migration() {
     assert_eq!(status, 200, "{body}");
     let tenants = format!("{}-tenants", names.alias);
     let filter = json!({"term": {"personTypes": "Tenant"}});
-    let actions = json!({"actions": [{"add": {"index": names.alias, "alias": tenants, "filter": filter}}]});
+    let actions =
+        json!({"actions": [{"add": {"index": names.alias, "alias": tenants, "filter": filter}}]});
     assert_eq!(
         search
             .call(Method::POST, "/_aliases", Some(actions))
@@ -83,7 +84,10 @@ async fn a_legacy_index_keeps_its_companion_aliases_through_the_migration() {
     let run = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
     assert_eq!(run.code, 0, "{run:?}");
     let new_index = run.summary["new_index"].as_str().expect("index").to_owned();
-    assert_eq!(search.alias_targets(&names.alias).await, vec![new_index.clone()]);
+    assert_eq!(
+        search.alias_targets(&names.alias).await,
+        vec![new_index.clone()]
+    );
     assert_eq!(
         search.alias_targets(&tenants).await,
         vec![new_index.clone()],
@@ -124,11 +128,23 @@ async fn rollback_returns_only_to_a_build_that_succeeded() {
     )
     .await
     .expect("proxy");
-    let b = indexer(&rebuild_args(&names, "tenures", &refusing.url, &["--keep", "2"])).await;
+    let b = indexer(&rebuild_args(
+        &names,
+        "tenures",
+        &refusing.url,
+        &["--keep", "2"],
+    ))
+    .await;
     assert_eq!(b.code, 3, "the gate refuses build B: {b:?}");
     let refused_b = b.summary["new_index"].as_str().expect("index").to_owned();
     // Build C succeeds.
-    let c = indexer(&rebuild_args(&names, "tenures", &search.url, &["--keep", "2"])).await;
+    let c = indexer(&rebuild_args(
+        &names,
+        "tenures",
+        &search.url,
+        &["--keep", "2"],
+    ))
+    .await;
     assert_eq!(c.code, 0, "{c:?}");
     let good_c = c.summary["new_index"].as_str().expect("index").to_owned();
     assert!(
@@ -151,13 +167,24 @@ async fn rollback_returns_only_to_a_build_that_succeeded() {
 async fn keep_zero_is_refused_and_nothing_is_written() {
     let names = seed("assets", 5).await;
     let search = Search::default();
-    let run = indexer(&rebuild_args(&names, "assets", &search.url, &["--keep", "0"])).await;
+    let run = indexer(&rebuild_args(
+        &names,
+        "assets",
+        &search.url,
+        &["--keep", "0"],
+    ))
+    .await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains("rollback returns to"),
         "the message names the rule: {run:?}"
     );
-    assert!(search.indexes(&format!("{}-", names.alias)).await.is_empty());
+    assert!(
+        search
+            .indexes(&format!("{}-", names.alias))
+            .await
+            .is_empty()
+    );
     assert!(search.alias_targets(&names.alias).await.is_empty());
 }
 
@@ -206,7 +233,10 @@ async fn abandon_deletes_only_a_rebuild_s_building_index() {
     let (names, search, live) = rebuilt("persons", 20).await;
     let second = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
     assert_eq!(second.code, 0, "{second:?}");
-    let newest = second.summary["new_index"].as_str().expect("index").to_owned();
+    let newest = second.summary["new_index"]
+        .as_str()
+        .expect("index")
+        .to_owned();
     let template = search.latest_job(&names.alias).await.expect("a job");
     // A rollback that hung while moving the alias back to the kept index.
     leave_hung(&search, &names, template.clone(), |job| {
@@ -233,7 +263,11 @@ async fn abandon_deletes_only_a_rebuild_s_building_index() {
     let run = indexer(&["abandon", "--index", &names.alias, "--host", &search.url]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.summary["deleted_index"].is_null(), "{run:?}");
-    assert_eq!(search.count(&names.alias).await, 20, "the live index is untouched");
+    assert_eq!(
+        search.count(&names.alias).await,
+        20,
+        "the live index is untouched"
+    );
 }
 
 #[tokio::test]
@@ -252,6 +286,125 @@ async fn a_run_killed_after_its_swap_is_not_resumed_into_the_live_index() {
     let new_index = run.summary["new_index"].as_str().expect("index");
     assert_ne!(new_index, live, "a fresh index was built");
     assert_eq!(run.summary["previous_index"], live.as_str());
-    assert_eq!(search.alias_targets(&names.alias).await, vec![new_index.to_owned()]);
+    assert_eq!(
+        search.alias_targets(&names.alias).await,
+        vec![new_index.to_owned()]
+    );
     assert_eq!(search.count(&names.alias).await, 30);
+}
+
+#[tokio::test]
+async fn a_run_whose_lock_was_taken_over_writes_nothing_more_and_never_swaps() {
+    let names = seed("persons", 300).await;
+    let search = Search::default();
+    let proxy = FaultProxy::slowed(&search.url, Duration::from_millis(150)).await;
+    let args = rebuild_args(&names, "persons", &proxy.url, &SLOW);
+    let run = spawn_indexer(&args, &[]);
+    let job = eventually("a checkpoint", Duration::from_secs(120), || async {
+        let job = search.latest_job(&names.alias).await?;
+        let saved: u64 = job["checkpoints"]
+            .as_array()?
+            .iter()
+            .filter_map(|c| c["scanned"].as_u64())
+            .sum();
+        (saved >= 25).then_some(job)
+    })
+    .await;
+    // Another run takes the lock over (as after a lease lost to a long pause) and is latest.
+    let usurper = format!("{}-20260101t000000000z", names.alias);
+    put_job_doc(
+        &search,
+        &format!("lock:{}", names.alias),
+        &json!({"kind": "lock", "alias": names.alias, "job_id": usurper, "holder": "elsewhere:1",
+                "acquired_at": chrono::Utc::now(), "heartbeat_at": chrono::Utc::now(), "lease_secs": 600}),
+    )
+    .await;
+    put_job_doc(
+        &search,
+        &format!("latest:{}", names.alias),
+        &json!({"kind": "latest", "alias": names.alias, "job_id": usurper}),
+    )
+    .await;
+    let ended = finish(run, &args).await;
+    assert_eq!(ended.code, 1, "{ended:?}");
+    assert!(!ended.summary["swapped"].as_bool().unwrap_or(true));
+    assert!(
+        search.alias_targets(&names.alias).await.is_empty(),
+        "never swapped"
+    );
+    let latest = search
+        .job_doc(&format!("latest:{}", names.alias))
+        .await
+        .expect("latest");
+    assert_eq!(
+        latest["job_id"],
+        usurper.as_str(),
+        "the run that took over stays latest"
+    );
+    let lock = search
+        .job_doc(&format!("lock:{}", names.alias))
+        .await
+        .expect("lock");
+    assert_eq!(lock["job_id"], usurper.as_str(), "its lock is untouched");
+    let record = search
+        .job_doc(&format!("job:{}", job["job_id"].as_str().expect("id")))
+        .await
+        .expect("record");
+    assert_ne!(record["status"], "succeeded", "{record}");
+}
+
+#[tokio::test]
+async fn a_stream_tail_that_fails_stops_the_run_at_once() {
+    let names = indexer_tests::harness::unique("Persons", "persons");
+    let dynamo = indexer_tests::harness::services();
+    indexer_tests::fixtures::create_table(&dynamo.dynamo(), &names.table, true)
+        .await
+        .expect("table with a stream");
+    indexer_tests::harness::put(&names.table, (0..400).map(indexer_tests::fixtures::person)).await;
+    let search = Search::default();
+    let slow = FaultProxy::slowed(&search.url, Duration::from_millis(200)).await;
+    // Every GetRecords from the third on is refused: the tail stops working early in the load.
+    let streams = FaultProxy::start(
+        &dynamo.dynamo_url,
+        FaultPlan {
+            rules: vec![Rule {
+                repeat: true,
+                ..Rule::aws_call("GetRecords", "GetRecords", 3, Fault::Status(400))
+            }],
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .expect("proxy");
+    let args = rebuild_args(
+        &names,
+        "persons",
+        &slow.url,
+        &[
+            "--batch-docs",
+            "10",
+            "--concurrency",
+            "1",
+            "--heartbeat",
+            "1",
+        ],
+    );
+    let run = finish(
+        spawn_indexer(
+            &args,
+            &[("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", &streams.url)],
+        ),
+        &args,
+    )
+    .await;
+    assert_eq!(run.code, 1, "{run:?}");
+    let error = run.summary["error"].as_str().unwrap_or_default();
+    assert!(error.contains("stream"), "{error}");
+    assert!(
+        run.summary["scanned"].as_u64().unwrap_or(400) < 400,
+        "the run stopped before the load ended: {}",
+        run.summary
+    );
+    assert!(!run.summary["swapped"].as_bool().unwrap_or(true));
+    assert!(search.alias_targets(&names.alias).await.is_empty());
 }

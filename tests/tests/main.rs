@@ -11,6 +11,7 @@ mod matrix;
 mod operator;
 mod phases;
 mod rebuild;
+mod search_api;
 mod security;
 mod sigv4;
 mod streams;

@@ -15,8 +15,11 @@ use serde_json::Value;
 
 const ITEMS: u64 = 40;
 
-/// The request kinds of a rebuild of `alias`, as (name, method, path test).
-fn request(kind: &str, alias: &str) -> (&'static str, Box<dyn Fn(&str) -> bool + Send + Sync>) {
+/// A test on a request's path.
+type PathTest = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The request kinds of a rebuild of `alias`, as (method, path test).
+fn request(kind: &str, alias: &str) -> (&'static str, PathTest) {
     let building = format!("/{alias}-");
     let lock = format!("/indexer-jobs/_doc/lock:{alias}");
     match kind {
@@ -115,13 +118,21 @@ const FAST: [&str; 12] = [
 ];
 
 /// Checks what a faulted run reported against the cluster; returns the problems found.
-async fn check_faulted(search: &Search, names: &Names, previous: &str, run: &Value, code: i32) -> Vec<String> {
+async fn check_faulted(
+    search: &Search,
+    names: &Names,
+    previous: &str,
+    run: &Value,
+    code: i32,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let new_index = run["new_index"].as_str().unwrap_or_default().to_owned();
     let targets = search.alias_targets(&names.alias).await;
     let swapped = run["swapped"].as_bool().unwrap_or(false);
     if swapped && targets != vec![new_index.clone()] {
-        problems.push(format!("summary says swapped but the alias is on {targets:?}"));
+        problems.push(format!(
+            "summary says swapped but the alias is on {targets:?}"
+        ));
     }
     if !swapped && targets != vec![previous.to_owned()] {
         problems.push(format!(
@@ -159,7 +170,10 @@ async fn run_cell(cell: Cell) -> Result<String, String> {
     if cell.kind == "delete index" {
         // A second build, so the faulted one has an old index to retire.
         let again = indexer(&rebuild_args(&names, "tenures", &search.url, &[])).await;
-        previous = again.summary["new_index"].as_str().unwrap_or_default().to_owned();
+        previous = again.summary["new_index"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
     }
     let (method, test) = request(cell.kind, &names.alias);
     let rule = Rule {
@@ -187,7 +201,10 @@ async fn run_cell(cell: Cell) -> Result<String, String> {
     if let Some(expect) = cell.expect
         && run.code != expect
     {
-        problems.push(format!("exit {} (expected {expect}): {}", run.code, run.summary));
+        problems.push(format!(
+            "exit {} (expected {expect}): {}",
+            run.code, run.summary
+        ));
     }
     problems.extend(check_faulted(&search, &names, &previous, &run.summary, run.code).await);
     // The next run, without faults, recovers to exact counts (waiting out a lock left behind).
@@ -226,7 +243,7 @@ async fn every_request_kind_survives_every_fault_or_reports_the_truth() {
         }
         while let Some(done) = running.join_next().await {
             match done {
-                Ok(Ok(line)) => println!("{line}"),
+                Ok(Ok(line)) => eprintln!("{line}"),
                 Ok(Err(problem)) => failures.push(problem),
                 Err(panic) => failures.push(format!("a cell panicked: {panic}")),
             }

@@ -96,13 +96,20 @@ async fn stop_at(boundary: &Boundary, kill: bool, workers: u32) -> Result<String
     let (names, search, mut previous) = rebuilt("tenures", ITEMS).await;
     if boundary.phase == "retire" {
         let again = indexer(&rebuild_args(&names, "tenures", &search.url, &[])).await;
-        previous = again.summary["new_index"].as_str().unwrap_or_default().to_owned();
+        previous = again.summary["new_index"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
     }
     let alias = names.alias.clone();
     let test = boundary.test;
-    let rule = Rule::new(&name, boundary.method, boundary.nth, boundary.fault, move |p| {
-        test(&alias, p)
-    });
+    let rule = Rule::new(
+        &name,
+        boundary.method,
+        boundary.nth,
+        boundary.fault,
+        move |p| test(&alias, p),
+    );
     let proxy = FaultProxy::start(
         &search.url,
         FaultPlan {
@@ -117,9 +124,11 @@ async fn stop_at(boundary: &Boundary, kill: bool, workers: u32) -> Result<String
     args.extend(["--workers", &workers_arg]);
     let child = spawn_indexer(&args, &[]);
     let pid = child.id().map(|p| p.to_string()).unwrap_or_default();
-    eventually(&format!("{name}: the boundary"), Duration::from_secs(120), || async {
-        (proxy.seen().rule_hits[0] >= 1).then_some(())
-    })
+    eventually(
+        &format!("{name}: the boundary"),
+        Duration::from_secs(120),
+        || async { (proxy.seen().rule_hits[0] >= 1).then_some(()) },
+    )
     .await;
     let mut problems = Vec::new();
     if kill {
@@ -206,7 +215,7 @@ async fn run_all(cases: Vec<(usize, bool, u32)>) {
         }
         while let Some(done) = running.join_next().await {
             match done {
-                Ok(Ok(line)) => println!("{line}: recovered"),
+                Ok(Ok(line)) => eprintln!("{line}: recovered"),
                 Ok(Err(problem)) => failures.push(problem),
                 Err(panic) => failures.push(format!("a case panicked: {panic}")),
             }

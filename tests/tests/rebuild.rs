@@ -166,11 +166,11 @@ async fn an_unmappable_item_is_dead_lettered_and_refused_unless_allowed() {
 
 #[tokio::test]
 async fn a_document_the_cluster_rejects_is_dead_lettered_with_its_reason() {
-    let names = seed("persons", 40).await;
-    let mut bad_date = fixtures::person(2_000);
+    let names = seed("tenures", 40).await;
+    let mut bad_date = fixtures::tenure(2_000);
     bad_date.insert("id".into(), AttributeValue::S("bad-date".into()));
     bad_date.insert(
-        "dateOfBirth".into(),
+        "startOfTenureDate".into(),
         AttributeValue::S("the fifth of May".into()),
     );
     put(&names.table, std::iter::once(bad_date)).await;
@@ -178,7 +178,7 @@ async fn a_document_the_cluster_rejects_is_dead_lettered_with_its_reason() {
     let dead = dead_letter_path(&names);
     let run = indexer(&rebuild_args(
         &names,
-        "persons",
+        "tenures",
         &search.url,
         &["--dead-letter", &dead, "--max-errors", "1"],
     ))
@@ -197,11 +197,14 @@ async fn a_document_the_cluster_rejects_is_dead_lettered_with_its_reason() {
         records[0]["reason"]
             .as_str()
             .unwrap_or_default()
-            .contains("dateOfBirth"),
+            .contains("startOfTenureDate"),
         "{}",
         records[0]
     );
-    assert_eq!(records[0]["document"]["dateOfBirth"], "the fifth of May");
+    assert_eq!(
+        records[0]["document"]["startOfTenureDate"],
+        "the fifth of May"
+    );
     assert!(search.source(&names.alias, "bad-date").await.is_none());
 }
 

@@ -43,7 +43,7 @@ async fn a_legacy_concrete_index_is_replaced_by_the_alias_in_one_step() {
 async fn companion_aliases_move_with_their_filters_and_flags() {
     let (names, search, old_index) = rebuilt("persons", 120).await;
     let tenants = format!("{}-tenants", names.alias);
-    let filter = json!({"term": {"personTypes": "Tenant"}});
+    let filter = json!({"term": {"personTypes.keyword": "Tenant"}});
     let (status, body) = search
         .call(
             Method::POST,

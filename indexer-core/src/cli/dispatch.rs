@@ -41,6 +41,7 @@ impl Command {
             Command::Verify(_) => "verify",
             Command::Resync(_) => "resync",
             Command::Sync(_) => "sync",
+            Command::MappingDiff(_) => "mapping-diff",
         }
     }
 
@@ -60,6 +61,7 @@ impl Command {
             Command::Verify(args) => target(&args.common.target),
             Command::Resync(args) => target(&args.common.target),
             Command::Sync(args) => target(&args.common.target),
+            Command::MappingDiff(args) => target(&args.target),
             Command::Status(args) => alias(&args.target),
             Command::Jobs(args) => alias(&args.target),
             Command::Abandon(args) => alias(&args.target),
@@ -147,6 +149,26 @@ pub async fn run(cli: Cli) -> Outcome {
             async {
                 let (dynamo, search, target) = args.common.resolve().await?;
                 let (value, code) = crate::drift::commands::sync(&dynamo, &search, &target).await?;
+                Ok(Outcome::new(Report::Json(value), code))
+            }
+            .await
+        }
+        Command::MappingDiff(args) => {
+            async {
+                let target = args.target.resolve(false)?;
+                let host = target
+                    .host
+                    .clone()
+                    .ok_or_else(|| Error::Input("no host given".into()))?;
+                let timeout = std::time::Duration::from_secs(args.request_timeout.max(1));
+                let client = args.target.connect.connect(
+                    host,
+                    timeout,
+                    crate::sink::retry::RetryPolicy::default(),
+                )?;
+                crate::preflight::search_cluster(&client).await?;
+                let (value, code) =
+                    crate::entities::compat::report(&client, &target.alias, target.entity).await?;
                 Ok(Outcome::new(Report::Json(value), code))
             }
             .await

@@ -222,3 +222,18 @@ pub struct RollbackArgs {
     #[command(flatten)]
     pub lease: LeaseArgs,
 }
+
+/// `indexer mapping-diff` flags.
+#[derive(Debug, Clone, Args)]
+pub struct MappingDiffArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Timeout of one request to the search cluster, in seconds.
+    #[arg(
+        long,
+        env = "REQUEST_TIMEOUT_SECS",
+        default_value_t = 60,
+        help_heading = "Tuning"
+    )]
+    pub request_timeout: u64,
+}

@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::checkpoint::Ticket;
 use crate::error::Error;
-use crate::jobs::checkpoint::Ticket;
 use crate::sink::batch::Batch;
 use crate::sink::bulk;
 use crate::sink::client::SearchClient;
@@ -149,7 +149,7 @@ async fn batch_get(
                 Error::from(SourceError::Aws {
                     op: "BatchGetItem",
                     table: table.to_string(),
-                    message: crate::sink::client::cause_chain(&err),
+                    message: crate::logging::cause_chain(&err),
                 })
             })?;
         found.extend(

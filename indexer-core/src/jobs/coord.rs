@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::checkpoint::Checkpoint;
 use super::{JobRecord, JobStatus, Phase, WorkerState, WorkerStatus};
+use crate::checkpoint::Checkpoint;
 
 /// The worker that starts out owning `segment` of a job split over `workers`.
 pub fn initial_owner(segment: u32, workers: u32) -> u32 {

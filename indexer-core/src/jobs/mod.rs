@@ -10,7 +10,7 @@
 //!   believe they hold it. A run that finds its lock taken over stops.
 //! - `job:<id>` — one record per run: what it does, its status (`running`, `succeeded`, `failed`,
 //!   `gate_failed`, `interrupted`, `abandoned`), where it runs, its times, counts, per-segment
-//!   [`checkpoint`]s and its closing message. Only the lock holder writes its record.
+//!   [`crate::checkpoint`]s and its closing message. Only the lock holder writes its record.
 //! - `latest:<alias>` — the id of the alias's newest job, read in real time to decide whether a
 //!   new run resumes an interrupted or hung one.
 //!
@@ -18,7 +18,6 @@
 //! worker writes the job record, always under optimistic concurrency, and the lock belongs to the
 //! job rather than to one process.
 
-pub mod checkpoint;
 pub mod coord;
 pub mod session;
 pub mod store;
@@ -26,7 +25,7 @@ pub mod store;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use checkpoint::Checkpoint;
+use crate::checkpoint::Checkpoint;
 
 /// The status index.
 pub const STATUS_INDEX: &str = "indexer-jobs";

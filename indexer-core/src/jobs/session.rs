@@ -1,5 +1,11 @@
-//! A writing run's hold on its alias: the lock, the job record, the heartbeat that keeps both
-//! fresh, and the closing write.
+//! A short operator job's hold on its alias (`rollback`, `verify --fix`, `resync`, `sync`): the
+//! lock, the job record, the heartbeat that keeps both fresh, and the closing write. Rebuilds
+//! run through their own driver (see `crate::rebuild`).
+//!
+//! Every write is conditional. The lock is renewed under `if_seq_no`; the job record is created
+//! with create-if-absent and later written back only over the version read just before, and only
+//! while it is still running: an operator's `abandon` sticks. A session that lost its lock (or
+//! whose job was ended by someone else) writes nothing more.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +19,6 @@ use tokio_util::sync::CancellationToken;
 use super::store::{Acquire, HeldLock, JobStore};
 use super::{JobRecord, JobStatus, LockRecord};
 use crate::error::Error;
-use crate::pipeline::{Counters, Trackers};
 use crate::sink::client::SinkError;
 
 /// Lease and heartbeat timing.
@@ -61,8 +66,34 @@ pub fn held_message(alias: &str, lock: &LockRecord, job: Option<&JobRecord>) -> 
     message
 }
 
+/// Writes `job` over the stored record, conditionally: created if absent, else written over the
+/// version just read, and only while the stored record still runs. `false` when the record was
+/// ended by someone else (an operator's abandon): then nothing is written.
+async fn write_record(store: &JobStore, job: &JobRecord) -> Result<bool, SinkError> {
+    for _ in 0..20 {
+        match store.job_versioned(&job.job_id).await? {
+            None => {
+                if store.create_job(job).await? {
+                    return Ok(true);
+                }
+            }
+            Some((stored, _)) if stored.status.is_finished() => return Ok(false),
+            Some((_, token)) => {
+                if store.save_job_if(job, token).await? {
+                    return Ok(true);
+                }
+            }
+        }
+    }
+    Err(SinkError::Decode {
+        op: format!("write job {}", job.job_id),
+        reason: "the record kept changing under this run's writes".into(),
+    })
+}
+
 impl Session {
-    /// Takes the alias's lock for `job` (taking over a hung holder) and records the job.
+    /// Takes the alias's lock for `job` (taking over a hung holder), records the job and starts
+    /// the heartbeat.
     pub async fn begin(store: JobStore, job: JobRecord, timing: Timing) -> Result<Session, Error> {
         store.ensure().await?;
         let now = Utc::now();
@@ -88,7 +119,9 @@ impl Session {
             tracing::warn!(job = %hung.job_id, holder = %hung.holder, heartbeat_at = %hung.heartbeat_at, "took over the lock of a hung job");
         }
         let predecessor = store.latest(&job.alias).await?;
-        let session = Session {
+        write_record(&store, &job).await?;
+        store.set_latest(&job).await?;
+        let mut session = Session {
             store,
             lock: Arc::new(Mutex::new(lock)),
             job: Arc::new(Mutex::new(job)),
@@ -98,7 +131,7 @@ impl Session {
             took_over,
             predecessor,
         };
-        session.update(|_| {}).await?;
+        session.start_heartbeat(timing.heartbeat);
         Ok(session)
     }
 
@@ -106,23 +139,9 @@ impl Session {
         &self.store
     }
 
-    /// Edits and saves the job record, and makes it the alias's latest job.
-    pub async fn update(&self, edit: impl FnOnce(&mut JobRecord)) -> Result<(), SinkError> {
-        let mut job = self.job.lock().await;
-        edit(&mut job);
-        self.store.save(&job).await?;
-        self.store.set_latest(&job).await
-    }
-
-    /// Starts the heartbeat: every `interval` it renews the lock and saves counts and
-    /// checkpoints. If the lock is taken over, it cancels `stop` and the run must end.
-    pub fn start_heartbeat(
-        &mut self,
-        interval: Duration,
-        counters: Arc<Counters>,
-        trackers: Arc<Trackers>,
-        stop: CancellationToken,
-    ) {
+    /// Every `interval`, renews the lock and the job record's heartbeat. If the lock was taken
+    /// over or the job ended by someone else, marks the session lost and stops.
+    fn start_heartbeat(&mut self, interval: Duration) {
         let (store, lock, job, lost) = (
             self.store.clone(),
             Arc::clone(&self.lock),
@@ -142,32 +161,37 @@ impl Session {
                 match store.renew(&mut *lock.lock().await, now).await {
                     Ok(true) => {}
                     Ok(false) => {
-                        tracing::error!("the lock was taken over by another run; stopping");
+                        tracing::error!("the lock was taken over by another run; this run writes nothing more");
                         lost.store(true, Ordering::SeqCst);
-                        stop.cancel();
                         return;
                     }
-                    Err(error) => tracing::warn!(error = %error, "heartbeat failed; will retry"),
+                    Err(error) => {
+                        tracing::warn!(error = %error, "heartbeat failed; will retry");
+                        continue;
+                    }
                 }
                 let mut record = job.lock().await;
                 record.heartbeat_at = now;
-                record.scanned = Counters::get(&counters.scanned);
-                record.indexed = Counters::get(&counters.indexed);
-                record.dead_lettered = Counters::get(&counters.dead_lettered);
-                record.checkpoints = trackers.checkpoints();
-                if let Err(error) = store.save(&record).await {
-                    tracing::warn!(error = %error, "saving checkpoints failed; will retry");
+                match write_record(&store, &record).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::error!("the job was ended by someone else (abandoned?); this run writes nothing more");
+                        lost.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    Err(error) => tracing::warn!(error = %error, "heartbeat failed; will retry"),
                 }
             }
         }));
     }
 
-    /// Whether the lock was lost to another run.
+    /// Whether the lock or the job was lost to another run or an operator.
     pub fn lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
     }
 
-    /// Stops the heartbeat, writes the job's final state and releases the lock (unless lost).
+    /// Stops the heartbeat, writes the job's final state and releases the lock — unless the
+    /// session was lost, when it writes nothing.
     pub async fn end(
         mut self,
         status: JobStatus,
@@ -179,18 +203,16 @@ impl Session {
             let _ = heartbeat.await;
         }
         if self.lost() {
-            // Another run holds the alias now: its records are not ours to write.
             return Ok(());
         }
         let now = Utc::now();
-        self.update(|job| {
-            job.status = status;
-            job.heartbeat_at = now;
-            job.ended_at = Some(now);
-            edit(job);
-        })
-        .await?;
-        if !self.lost() {
+        let mut job = self.job.lock().await;
+        job.status = status;
+        job.heartbeat_at = now;
+        job.ended_at = Some(now);
+        edit(&mut job);
+        let written = write_record(&self.store, &job).await?;
+        if written {
             self.store.release(&*self.lock.lock().await).await?;
         }
         Ok(())

@@ -401,7 +401,10 @@ impl JobStore {
             Err(SinkError::Status { status: 404, .. }) => return Ok(Default::default()),
             other => other?,
         };
-        let hits = answer["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        let hits = answer["hits"]["hits"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let mut indexes = std::collections::BTreeSet::new();
         for hit in hits {
             let job: JobRecord = decode("job", hit.get("_source").cloned().unwrap_or(Value::Null))?;

@@ -32,9 +32,9 @@ use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use super::RebuildPlan;
 use super::phases::{Run, entity_of};
-use crate::aliases::{inspect, is_physical_of, physical_name};
+use super::{RebuildPlan, WorkerSpec, validate};
+use crate::aliases::inspect;
 use crate::deadletter::DeadLetters;
 use crate::error::Error;
 use crate::jobs::coord;
@@ -42,55 +42,11 @@ use crate::jobs::store::JobStore;
 use crate::jobs::{JobMode, JobRecord, JobStatus, Phase, holder};
 use crate::pipeline::{Counters, Handles, Trackers};
 use crate::progress::Progress;
+use crate::shutdown::Signals;
 use crate::sink::client::SearchClient;
 use crate::source::scan;
 use crate::source::stream;
 use crate::summary::{Status, Summary, WorkerReport};
-
-/// Which worker of which job this process is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkerSpec {
-    pub job_id: String,
-    pub worker: u32,
-}
-
-/// The most workers one job may have.
-pub const MAX_WORKERS: u32 = 64;
-
-/// Checks the worker settings of a plan.
-pub fn validate(plan: &RebuildPlan) -> Result<(), Error> {
-    if !(1..=MAX_WORKERS).contains(&plan.workers) {
-        return Err(Error::Input(format!(
-            "--workers {} is out of range: use 1 to {MAX_WORKERS}",
-            plan.workers
-        )));
-    }
-    if plan.workers > plan.segments {
-        return Err(Error::Input(format!(
-            "--workers {} is more than --segments {}: each worker needs a segment of its own; raise --segments",
-            plan.workers, plan.segments
-        )));
-    }
-    if let Some(spec) = &plan.worker {
-        if spec.worker >= plan.workers {
-            return Err(Error::Input(format!(
-                "--worker {} is out of range for --workers {}: workers are numbered 0 to {}",
-                spec.worker,
-                plan.workers,
-                plan.workers - 1
-            )));
-        }
-        if !is_physical_of(&plan.alias, &spec.job_id) {
-            return Err(Error::Input(format!(
-                "--job-id {:?} is not a rebuild of alias {:?}: job ids look like {}",
-                spec.job_id,
-                plan.alias.as_str(),
-                physical_name(&plan.alias, Utc::now())
-            )));
-        }
-    }
-    Ok(())
-}
 
 /// The dead-letter file of worker `worker`: the plan's path (or the index's default) with the
 /// worker's number before its extension, so workers on one machine never share a file.
@@ -117,32 +73,6 @@ fn worker_file(path: &Path, worker: u32) -> PathBuf {
         None => format!("{name}.worker-{worker}"),
     };
     path.with_file_name(renamed)
-}
-
-/// SIGTERM and SIGINT, listened to from creation on.
-pub(super) struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
-
-impl Signals {
-    pub(super) fn new() -> Signals {
-        use tokio::signal::unix::{SignalKind, signal};
-        Signals(
-            signal(SignalKind::terminate())
-                .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
-                .ok(),
-        )
-    }
-
-    pub(super) async fn recv(&mut self) {
-        match &mut self.0 {
-            Some((term, int)) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::warn!("SIGTERM: stopping, saving checkpoints"),
-                    _ = int.recv() => tracing::warn!("SIGINT: stopping, saving checkpoints"),
-                }
-            }
-            None => std::future::pending().await,
-        }
-    }
 }
 
 /// Creates the job's record; `true` when this process created it (and so sets the job up). A
@@ -388,25 +318,5 @@ mod tests {
             worker_file(Path::new("dead"), 1),
             PathBuf::from("dead.worker-1")
         );
-    }
-}
-
-#[cfg(test)]
-mod signal_tests {
-    use super::Signals;
-
-    #[tokio::test]
-    async fn no_signal_means_recv_waits() {
-        let mut signals = Signals::new();
-        let waited = tokio::select! {
-            _ = signals.recv() => false,
-            _ = tokio::time::sleep(std::time::Duration::from_millis(300)) => true,
-        };
-        assert!(waited);
-        let waited = tokio::select! {
-            _ = signals.recv() => false,
-            _ = tokio::time::sleep(std::time::Duration::from_millis(300)) => true,
-        };
-        assert!(waited);
     }
 }

@@ -9,13 +9,13 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::RebuildPlan;
-use super::driver::Signals;
 use super::phases::{entity_of, pipeline_settings};
 use crate::aliases::physical_name;
 use crate::deadletter::DeadLetters;
 use crate::error::Error;
 use crate::pipeline::{self, Counters, Handles, Sink, Trackers};
 use crate::progress::Progress;
+use crate::shutdown::Signals;
 use crate::source::scan;
 use crate::summary::{Status, Summary};
 

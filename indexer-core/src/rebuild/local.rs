@@ -7,14 +7,15 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
+use crate::aliases::physical_name;
 use crate::error::Error;
 use crate::jobs::session::held_message;
 use crate::jobs::store::JobStore;
-use crate::aliases::physical_name;
 use crate::rebuild::RebuildPlan;
 use crate::sink::client::SearchClient;
 
-use super::driver::{Signals, validate};
+use super::validate;
+use crate::shutdown::Signals;
 
 /// Runs a K-worker rebuild on this machine: starts K copies of this program as workers of one
 /// new job, forwards SIGTERM/SIGINT to them, and reports the job with every worker's part.

@@ -38,7 +38,6 @@ mod phases;
 mod setup;
 mod worker;
 
-pub use driver::{MAX_WORKERS, WorkerSpec, validate};
 pub use local::run_local;
 
 use std::path::PathBuf;
@@ -49,14 +48,13 @@ use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use crate::aliases::physical_name;
+use crate::aliases::{is_physical_of, physical_name};
 use crate::error::Error;
 use crate::jobs::session::Timing;
 use crate::sink::client::SearchClient;
-use crate::summary::Summary;
 use crate::sink::retry::RetryPolicy;
+use crate::summary::Summary;
 use crate::validate::{IndexName, TableName};
-
 
 /// Everything a rebuild needs, validated.
 #[derive(Debug, Clone)]
@@ -79,6 +77,8 @@ pub struct RebuildPlan {
     pub progress_interval: Duration,
     /// Discard an interrupted or hung job instead of resuming it.
     pub fresh: bool,
+    /// Swap even when the new mapping lacks or changes a live field (see `entities::compat`).
+    pub allow_mapping_changes: bool,
     pub timing: Timing,
     /// How long a stop (SIGTERM/SIGINT) may take to drain in-flight work.
     pub stop_timeout: Duration,
@@ -86,6 +86,51 @@ pub struct RebuildPlan {
     pub workers: u32,
     /// Set when this process is one worker of a job split over several.
     pub worker: Option<WorkerSpec>,
+}
+
+/// Which worker of which job this process is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerSpec {
+    pub job_id: String,
+    pub worker: u32,
+}
+
+/// The most workers one job may have.
+pub const MAX_WORKERS: u32 = 64;
+
+/// Checks the worker settings of a plan.
+pub fn validate(plan: &RebuildPlan) -> Result<(), Error> {
+    if !(1..=MAX_WORKERS).contains(&plan.workers) {
+        return Err(Error::Input(format!(
+            "--workers {} is out of range: use 1 to {MAX_WORKERS}",
+            plan.workers
+        )));
+    }
+    if plan.workers > plan.segments {
+        return Err(Error::Input(format!(
+            "--workers {} is more than --segments {}: each worker needs a segment of its own; raise --segments",
+            plan.workers, plan.segments
+        )));
+    }
+    if let Some(spec) = &plan.worker {
+        if spec.worker >= plan.workers {
+            return Err(Error::Input(format!(
+                "--worker {} is out of range for --workers {}: workers are numbered 0 to {}",
+                spec.worker,
+                plan.workers,
+                plan.workers - 1
+            )));
+        }
+        if !is_physical_of(&plan.alias, &spec.job_id) {
+            return Err(Error::Input(format!(
+                "--job-id {:?} is not a rebuild of alias {:?}: job ids look like {}",
+                spec.job_id,
+                plan.alias.as_str(),
+                physical_name(&plan.alias, Utc::now())
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The gate's inputs.

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::{GateInput, RebuildPlan, gate, live_settings};
 use crate::aliases::{Previous, inspect, retire, swap_actions};
-use crate::entities::Entity;
+use crate::entities::{Entity, compat};
 use crate::error::Error;
 use crate::jobs::{JobMode, JobRecord, JobStatus, LockRecord};
 use crate::pipeline;
@@ -188,7 +188,8 @@ pub(super) async fn close_tail(
         "check with `indexer verify --table {} --index {}`",
         plan.table, plan.alias
     );
-    if swapped && let Err(error) = drain(&tail, STREAM_SETTLE, "after the swap", plan, summary).await
+    if swapped
+        && let Err(error) = drain(&tail, STREAM_SETTLE, "after the swap", plan, summary).await
     {
         tracing::error!(error = %error, "the stream replay failed after the swap");
     }
@@ -232,11 +233,9 @@ pub(super) async fn restore_and_gate(
         Some(index) => replicas(&search.settings(&index).await?),
         None => None,
     };
+    let definition = run.entity.index_definition();
     search
-        .put_settings(
-            run.index,
-            &live_settings(&run.entity.index_definition(), previous_replicas),
-        )
+        .put_settings(run.index, &live_settings(&definition, previous_replicas))
         .await?;
     search.refresh(run.index).await?;
     let new_count = search.count(run.index).await?;
@@ -250,6 +249,12 @@ pub(super) async fn restore_and_gate(
         min_ratio: plan.min_ratio,
         exact_count,
     });
+    // A new mapping must keep what the live index maps (see `entities::compat`).
+    let live_index = previous.index_name(&plan.alias);
+    let mapping = compat::before_swap(search, live_index.as_deref(), &definition)
+        .await?
+        .refusals(plan.allow_mapping_changes, &mut summary.warnings);
+    let verdict = compat::with_refusals(verdict, mapping);
     match verdict {
         Ok(()) => Ok(true),
         Err(refusals) => {

@@ -5,20 +5,20 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use chrono::Utc;
 
+use super::phases::{Run, resumable, start_tail};
+use super::{RebuildPlan, build_definition};
+use crate::aliases::inspect;
 use crate::entities::Entity;
 use crate::error::Error;
 use crate::jobs::coord;
 use crate::jobs::session::held_message;
 use crate::jobs::store::{Acquire, JobStore};
 use crate::jobs::{JobRecord, JobStatus, LockRecord, Phase};
-use super::phases::{Run, resumable, start_tail};
-use super::{RebuildPlan, build_definition};
-use crate::aliases::inspect;
 use crate::sink::client::{NameState, SearchClient};
 use crate::source::stream::{OpenedStream, StreamTail};
 use crate::summary::Summary;
 
-use super::driver::WorkerSpec;
+use super::WorkerSpec;
 
 /// Sets the job up: takes the lock, resumes or creates the index, assigns the segments and
 /// moves the job to [`Phase::Loading`]. Returns the job and, if the table has a stream, its tail.
@@ -85,7 +85,7 @@ pub(super) async fn setup(
             (index, plan.segments, Vec::new())
         }
     };
-    let mut checkpoints = crate::jobs::checkpoint::for_segments(segments, &saved);
+    let mut checkpoints = crate::checkpoint::for_segments(segments, &saved);
     coord::distribute(&mut checkpoints, plan.workers);
     let previous_index = inspect(search, &plan.alias).await?.index_name(&plan.alias);
     let tail = match stream_source {

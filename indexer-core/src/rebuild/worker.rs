@@ -9,15 +9,15 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::aliases::{Previous, inspect};
+use crate::checkpoint::Checkpoint;
 use crate::error::Error;
-use crate::jobs::checkpoint::Checkpoint;
 use crate::jobs::coord::{self, Local, Merged};
 use crate::jobs::store::JobStore;
 use crate::jobs::{JobRecord, JobStatus, Phase, WorkerStatus, discard_abandoned};
 use crate::pipeline::{
     self, Assignment, Counters, Handles, PipelineError, RunStats, Sink, Trackers,
 };
-use crate::aliases::{Previous, inspect};
 use crate::rebuild::RebuildPlan;
 use crate::rebuild::phases::{
     Run, close_tail, closing_message, drain, pipeline_settings, restore_and_gate,
@@ -27,7 +27,7 @@ use crate::sink::client::SearchClient;
 use crate::source::stream::StreamTail;
 use crate::summary::{Status, Summary, WorkerReport};
 
-use super::driver::Signals;
+use crate::shutdown::Signals;
 
 /// The pipeline's task.
 type Loading = tokio::task::JoinHandle<Result<RunStats, PipelineError>>;

@@ -7,8 +7,8 @@
 
 use std::ops::Range;
 
+use crate::checkpoint::Ticket;
 use crate::entities::Document;
-use crate::jobs::checkpoint::Ticket;
 
 /// One document's place in a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::batch::{Batch, Entry};
 use super::client::{SearchClient, SinkError, snippet};
 use super::retry::{RetryPolicy, is_retriable_status};
-use crate::jobs::checkpoint::Ticket;
+use crate::checkpoint::Ticket;
 
 /// An item the cluster refused for good.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,13 +253,19 @@ async fn split(
                 ticket: entry.ticket,
                 status: 413,
                 error_type: "request_too_large".into(),
-                reason: format!("the cluster refused even this document alone as too large: {error}"),
+                reason: format!(
+                    "the cluster refused even this document alone as too large: {error}"
+                ),
                 document: pending.source(entry).to_vec(),
             });
         }
         return Ok(());
     }
-    tracing::warn!(docs = pending.len(), bytes = pending.body.len(), "the cluster refused the bulk request as too large; sending it in two halves");
+    tracing::warn!(
+        docs = pending.len(),
+        bytes = pending.body.len(),
+        "the cluster refused the bulk request as too large; sending it in two halves"
+    );
     let half = pending.len() / 2;
     for part in [
         pending.subset(&pending.entries[..half]),

@@ -173,7 +173,7 @@ impl SearchClient {
         let http = builder.build().map_err(|source| SinkError::Transport {
             op: "create HTTP client".into(),
             host: node.to_string(),
-            cause: cause_chain(&source),
+            cause: crate::logging::cause_chain(&source),
         })?;
         Ok(SearchClient {
             http,
@@ -255,7 +255,7 @@ impl SearchClient {
         let transport = |source: reqwest::Error| SinkError::Transport {
             op: op.to_owned(),
             host: self.node.to_string(),
-            cause: cause_chain(&source),
+            cause: crate::logging::cause_chain(&source),
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
@@ -706,21 +706,6 @@ async fn sign(
         .map_err(|error| failed(error.to_string()))?;
     signed.push(("host".to_owned(), host));
     Ok(signed)
-}
-
-/// An error and its sources, joined: `error sending request: …: invalid peer certificate: …`.
-pub(crate) fn cause_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn decode(op: &str, bytes: &[u8]) -> Result<Value, SinkError> {

@@ -141,7 +141,7 @@ impl SigV4 {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<Vec<(String, String)>, SigningError> {
-        let failed = |e: &dyn std::error::Error| SigningError::Sign(super::client::cause_chain(e));
+        let failed = |e: &dyn std::error::Error| SigningError::Sign(crate::logging::cause_chain(e));
         let identity = credentials.into();
         let mut settings = SigningSettings::default();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;

@@ -59,7 +59,7 @@ pub async fn describe(client: &Client, table: &TableName) -> Result<TableInfo, S
             return Err(SourceError::Aws {
                 op: "DescribeTable",
                 table: table.to_string(),
-                message: crate::sink::client::cause_chain(&err),
+                message: crate::logging::cause_chain(&err),
             });
         }
     };
@@ -165,7 +165,7 @@ pub async fn next_page(
         .map_err(|err| SourceError::Aws {
             op: "Scan",
             table: table.to_string(),
-            message: crate::sink::client::cause_chain(&err),
+            message: crate::logging::cause_chain(&err),
         })?;
     cursor.last_key = output.last_evaluated_key.filter(|key| !key.is_empty());
     cursor.done = cursor.last_key.is_none();

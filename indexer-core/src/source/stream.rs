@@ -31,8 +31,8 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::item::Item;
+use crate::checkpoint::Ticket;
 use crate::entities::Entity;
-use crate::jobs::checkpoint::Ticket;
 use crate::sink::batch::Batch;
 use crate::sink::bulk;
 use crate::sink::client::SearchClient;
@@ -93,7 +93,7 @@ fn error(
     StreamError {
         stream: arn.to_owned(),
         op,
-        message: crate::sink::client::cause_chain(&err),
+        message: crate::logging::cause_chain(&err),
     }
 }
 
@@ -266,7 +266,11 @@ impl StreamTail {
     }
 }
 
-async fn poll_forever(state: Arc<Mutex<State>>, stop: CancellationToken, failed: CancellationToken) {
+async fn poll_forever(
+    state: Arc<Mutex<State>>,
+    stop: CancellationToken,
+    failed: CancellationToken,
+) {
     while !stop.is_cancelled() {
         let records = {
             let mut state = state.lock().await;

@@ -27,6 +27,10 @@ data "aws_opensearch_domain" "search" {
 
 locals {
   index_node_host = "https://${data.aws_opensearch_domain.search.endpoint}"
+  # The hosts events may name: the environment's domain unless allowed_hosts says otherwise.
+  allowed_hosts = coalesce(var.allowed_hosts, [data.aws_opensearch_domain.search.endpoint])
+  # A VPC domain's security groups, which the worker's and the launcher's egress name.
+  search_domain_security_group_ids = flatten([for vpc in data.aws_opensearch_domain.search.vpc_options : vpc.security_group_ids])
 }
 
 module "indexer" {
@@ -44,6 +48,14 @@ module "indexer" {
   task_memory              = var.task_memory
   log_retention_days       = var.log_retention_days
   alarm_actions            = var.alarm_actions
+  alert_email_addresses    = var.alert_email_addresses
+  notify_success           = var.notify_success
+  allowed_hosts            = local.allowed_hosts
+  fargate_spot             = var.fargate_spot
+  tuning_defaults          = var.tuning_defaults
+
+  search_domain_security_group_ids = local.search_domain_security_group_ids
+  gateway_endpoint_prefix_list_ids = var.gateway_endpoint_prefix_list_ids
 
   schedules = {
     for name, run in var.schedules : name => {

@@ -45,12 +45,12 @@ variable "launcher_zip" {
 
 variable "task_cpu" {
   type    = number
-  default = 1024
+  default = 512
 }
 
 variable "task_memory" {
   type    = number
-  default = 2048
+  default = 1024
 }
 
 variable "log_retention_days" {
@@ -59,7 +59,48 @@ variable "log_retention_days" {
 }
 
 variable "alarm_actions" {
-  description = "ARNs (e.g. an SNS topic) notified of failed jobs and launches."
+  description = "ARNs notified by the alarms besides the module's own alerts topic, which always is."
+  type        = list(string)
+}
+
+variable "alert_email_addresses" {
+  description = "Email addresses subscribed to the alerts topic."
+  type        = list(string)
+  default     = []
+}
+
+variable "notify_success" {
+  description = "Also notify the alerts topic when a job succeeds."
+  type        = bool
+  default     = false
+}
+
+variable "allowed_hosts" {
+  description = "Search hosts events may name; null for the environment's domain alone."
+  type        = list(string)
+  default     = null
+}
+
+variable "fargate_spot" {
+  description = "Run rebuilds on Fargate Spot (they resume after a reclaim)."
+  type        = bool
+  default     = false
+}
+
+variable "tuning_defaults" {
+  description = "Defaults for a rebuild's tuning when the event names none (see the module)."
+  type = object({
+    max_read_units = optional(number)
+    max_errors     = optional(number)
+    min_ratio      = optional(number)
+    keep           = optional(number)
+    concurrency    = optional(number)
+  })
+  default = {}
+}
+
+variable "gateway_endpoint_prefix_list_ids" {
+  description = "Prefix lists of the VPC's DynamoDB and S3 gateway endpoints, if any."
   type        = list(string)
   default     = []
 }

@@ -22,3 +22,15 @@ output "index_node_host" {
   description = "The indexNodeHost to put in events for this environment."
   value       = local.index_node_host
 }
+
+output "alerts_topic_arn" {
+  value = module.indexer.alerts_topic_arn
+}
+
+output "dead_letter_path" {
+  value = module.indexer.dead_letter_path
+}
+
+output "launcher_security_group_id" {
+  value = module.indexer.launcher_security_group_id
+}

@@ -1,41 +1,77 @@
-# Failed jobs: the worker's last stdout line is its JSON summary, whose `status` is `failed` or
-# `gate_failed` when a run did not complete (awslogs ships stdout and stderr alike; progress
-# lines keep their fields under `fields`, so only summaries match).
+# Alarms on the worker's summaries. The last stdout line of every run is its JSON summary, whose
+# `status` says how it ended (awslogs ships stdout and stderr alike; progress lines keep their
+# fields under `fields`, so only summaries match). One metric and one alarm per outcome that
+# needs a person, each saying what it means; all notify the module's SNS topic and
+# `alarm_actions`.
 
-resource "aws_cloudwatch_log_metric_filter" "failed_jobs" {
-  name           = "${local.name}-failed-jobs"
+locals {
+  alarm_actions     = concat([aws_sns_topic.alerts.arn], var.alarm_actions)
+  metrics_namespace = "Indexer/${var.environment}"
+
+  job_outcomes = {
+    "failed-jobs" = {
+      metric  = "FailedJobs"
+      pattern = "{ $.status = \"failed\" }"
+      meaning = "A job failed (exit 1): the alias is untouched. Read the summary's `error`, fix the cause, start it again"
+    }
+    "gate-refused" = {
+      metric  = "GateRefusedJobs"
+      pattern = "{ $.status = \"gate_failed\" }"
+      meaning = "A rebuild's gate refused the swap (exit 3): the alias is untouched, the new index kept for inspection. Read `gate_refusals` and the dead letters"
+    }
+    "interrupted-jobs" = {
+      metric  = "InterruptedJobs"
+      pattern = "{ $.status = \"interrupted\" }"
+      meaning = "A job was interrupted (exit 5: stopped, or Fargate Spot reclaimed it): checkpoints are saved; the next rebuild resumes it"
+    }
+    "drift" = {
+      metric  = "DriftFound"
+      pattern = "{ ($.mode = \"verify\") && (($.status = \"drift\") || ($.status = \"refused\")) }"
+      meaning = "verify found drift between table and index (exit 6). Read `drift` (counts, sample ids); repair with mode verify and fix: true"
+    }
+  }
+}
+
+resource "aws_cloudwatch_log_metric_filter" "job_outcome" {
+  for_each = local.job_outcomes
+
+  name           = "${local.name}-${each.key}"
   log_group_name = aws_cloudwatch_log_group.worker.name
-  pattern        = "{ ($.status = \"failed\") || ($.status = \"gate_failed\") }"
+  pattern        = each.value.pattern
 
   metric_transformation {
-    name          = "FailedJobs"
-    namespace     = "Indexer/${var.environment}"
+    name          = each.value.metric
+    namespace     = local.metrics_namespace
     value         = "1"
     default_value = "0"
   }
 }
 
-resource "aws_cloudwatch_metric_alarm" "failed_jobs" {
-  alarm_name          = "${local.name}-failed-jobs"
-  alarm_description   = "An indexer job failed or its gate refused the swap; the summary is in ${aws_cloudwatch_log_group.worker.name}"
-  namespace           = "Indexer/${var.environment}"
-  metric_name         = "FailedJobs"
+resource "aws_cloudwatch_metric_alarm" "job_outcome" {
+  for_each = local.job_outcomes
+
+  alarm_name          = "${local.name}-${each.key}"
+  alarm_description   = "${each.value.meaning}. Summaries are in ${aws_cloudwatch_log_group.worker.name}."
+  namespace           = local.metrics_namespace
+  metric_name         = each.value.metric
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
   tags                = local.tags
+
+  depends_on = [aws_cloudwatch_log_metric_filter.job_outcome]
 }
 
 # Launches that failed (refused events, a job already running, ECS errors), which matter most
 # for scheduled runs that nobody watches.
 resource "aws_cloudwatch_metric_alarm" "launcher_errors" {
   alarm_name          = "${local.name}-launcher-errors"
-  alarm_description   = "The indexer launcher refused or failed an invocation; see ${aws_cloudwatch_log_group.launcher.name}"
+  alarm_description   = "The indexer launcher refused or failed an invocation; its errorType and message are in ${aws_cloudwatch_log_group.launcher.name}, a failed scheduled event in the queue ${aws_sqs_queue.launcher_dead_letters.name}."
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
   dimensions          = { FunctionName = aws_lambda_function.launcher.function_name }
@@ -45,6 +81,16 @@ resource "aws_cloudwatch_metric_alarm" "launcher_errors" {
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
+  alarm_actions       = local.alarm_actions
   tags                = local.tags
+}
+
+moved {
+  from = aws_cloudwatch_log_metric_filter.failed_jobs
+  to   = aws_cloudwatch_log_metric_filter.job_outcome["failed-jobs"]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.failed_jobs
+  to   = aws_cloudwatch_metric_alarm.job_outcome["failed-jobs"]
 }

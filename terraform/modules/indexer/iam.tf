@@ -1,8 +1,9 @@
 # Three roles, each allowed only what its holder does:
 # - execution: ECS pulls the worker image and writes its logs;
-# - task: the worker reads the configured tables (and their streams) and calls the one domain;
-# - launcher: the Lambda starts and watches that task definition on that cluster, and passes
-#   only the two roles above.
+# - task: the worker reads the configured tables (and their streams), calls the one domain and
+#   writes dead letters under its prefix of the module's bucket;
+# - launcher: the Lambda starts and watches that task definition on that cluster, passes only
+#   the two roles above, reads job state from the domain (status, jobs), and runs in the VPC.
 
 data "aws_iam_policy_document" "ecs_tasks_assume" {
   statement {
@@ -72,6 +73,21 @@ data "aws_iam_policy_document" "task" {
     actions   = ["es:ESHttp*"]
     resources = [var.search_domain_arn, "${var.search_domain_arn}/*"]
   }
+  statement {
+    sid       = "WriteDeadLettersUnderThePrefix"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.dead_letters.arn}/${local.dead_letter_prefix}/*"]
+  }
+  statement {
+    sid       = "EncryptDeadLettersThroughS3"
+    actions   = ["kms:GenerateDataKey", "kms:Encrypt"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
   dynamic "statement" {
     for_each = length(var.table_kms_key_arns) > 0 ? [1] : []
     content {
@@ -136,6 +152,24 @@ data "aws_iam_policy_document" "launcher" {
     }
   }
   statement {
+    sid = "TagTheTasksItStarts"
+    # RunTask with propagateTags copies the task definition's tags onto the task.
+    actions   = ["ecs:TagResource"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/${aws_ecs_cluster.this.name}/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RunTask"]
+    }
+  }
+  statement {
+    sid = "ReadJobStateFromTheSearchDomain"
+    # status and jobs read the alias, the indexes and the job records. IAM cannot tell a POST
+    # that searches from one that writes; the launcher's code only reads.
+    actions   = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost"]
+    resources = [var.search_domain_arn, "${var.search_domain_arn}/*"]
+  }
+  statement {
     sid       = "DescribeTasksOnTheCluster"
     actions   = ["ecs:DescribeTasks"]
     resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/${aws_ecs_cluster.this.name}/*"]
@@ -177,4 +211,11 @@ resource "aws_iam_role_policy" "launcher" {
   name   = "launch-the-worker"
   role   = aws_iam_role.launcher.id
   policy = data.aws_iam_policy_document.launcher.json
+}
+
+# Network interfaces in the VPC for the launcher: AWS's managed policy for exactly that
+# (ec2:CreateNetworkInterface and friends, which have no resource to scope them to).
+resource "aws_iam_role_policy_attachment" "launcher_vpc" {
+  role       = aws_iam_role.launcher.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 }

@@ -1,5 +1,6 @@
 # The indexer in one environment: the worker image's repository, the ECS cluster and task
-# definition that run it, the Lambda that launches it, an optional schedule, and alarms.
+# definition that run it, the Lambda that launches it, an optional schedule, the dead-letter
+# bucket, and the alerts (an SNS topic fed by task outcomes and alarms).
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
@@ -17,9 +18,9 @@ locals {
 }
 
 # One key for everything the module stores: logs, images, the launcher's settings and its
-# dead-letter queue.
+# dead-letter queue, the workers' dead letters and the alerts topic.
 resource "aws_kms_key" "this" {
-  description             = "${local.name}: logs, images, launcher settings and dead letters"
+  description             = "${local.name}: logs, images, launcher settings, dead letters and alerts"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy = jsonencode({
@@ -43,6 +44,17 @@ resource "aws_kms_key" "this" {
             "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/*/${local.name}*"
           }
         }
+      },
+      {
+        # The alerts topic is encrypted with this key: its publishers need a data key. Who may
+        # publish is the topic policy's decision (this module's rules and alarms only); a
+        # condition here that the services' key requests did not carry would drop alerts
+        # silently.
+        Sid       = "EventBridgeAndAlarmsPublishToTheAlertsTopic"
+        Effect    = "Allow"
+        Principal = { Service = ["events.amazonaws.com", "cloudwatch.amazonaws.com"] }
+        Action    = ["kms:GenerateDataKey*", "kms:Decrypt"]
+        Resource  = "*"
       },
     ]
   })

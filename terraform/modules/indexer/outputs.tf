@@ -37,3 +37,22 @@ output "worker_security_group_id" {
 output "launcher_dead_letter_queue_url" {
   value = aws_sqs_queue.launcher_dead_letters.url
 }
+
+output "alerts_topic_arn" {
+  description = "Task outcomes and alarms arrive here: subscribe on-call to it."
+  value       = aws_sns_topic.alerts.arn
+}
+
+output "dead_letter_bucket" {
+  description = "Where dead letters are: <dead_letter_path><alias>/<job id>/worker-<i>…"
+  value       = aws_s3_bucket.dead_letters.id
+}
+
+output "dead_letter_path" {
+  value = local.dead_letter_path
+}
+
+output "launcher_security_group_id" {
+  description = "Admit this group on the search domain (HTTPS) too: the launcher answers status and jobs from it."
+  value       = aws_security_group.launcher.id
+}

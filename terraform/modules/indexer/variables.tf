@@ -52,16 +52,19 @@ variable "image_tag" {
   type        = string
 }
 
+# Runs measure under 150 MB of memory, and memory does not grow with the table; one vCPU
+# feeds about 15,000 documents/s (README, Sizing). Half a vCPU and 1 GB is Fargate's smallest
+# size with that headroom.
 variable "task_cpu" {
-  description = "Worker task CPU units."
+  description = "Worker task CPU units (512 = 0.5 vCPU)."
   type        = number
-  default     = 1024
+  default     = 512
 }
 
 variable "task_memory" {
   description = "Worker task memory (MiB)."
   type        = number
-  default     = 2048
+  default     = 1024
 }
 
 variable "launcher_zip" {
@@ -91,7 +94,7 @@ variable "schedules" {
 }
 
 variable "alarm_actions" {
-  description = "ARNs notified when a job fails or a launch fails (e.g. an SNS topic)."
+  description = "ARNs notified by the alarms besides the module's own alerts topic (e.g. a pager's SNS topic)."
   type        = list(string)
   default     = []
 }
@@ -100,4 +103,101 @@ variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "allowed_hosts" {
+  description = "Search hosts (names, no scheme or port) events may name in indexNodeHost; the launcher refuses any other. With exactly one, events may omit indexNodeHost."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.allowed_hosts) > 0 && alltrue([for host in var.allowed_hosts : can(regex("^[A-Za-z0-9.-]+$", host))])
+    error_message = "allowed_hosts needs at least one host name, each without scheme, port or path."
+  }
+}
+
+variable "search_domain_security_group_ids" {
+  description = "Security groups of a VPC search domain; the worker's and the launcher's HTTPS egress names them. Empty for a public domain."
+  type        = list(string)
+  default     = []
+}
+
+variable "gateway_endpoint_prefix_list_ids" {
+  description = "Prefix lists of the VPC's DynamoDB and S3 gateway endpoints, if it has them; the worker may reach them on 443."
+  type        = list(string)
+  default     = []
+}
+
+variable "public_https_egress_cidrs" {
+  description = "Where the worker and launcher may reach AWS APIs that have no gateway endpoint (ECR, CloudWatch Logs, DynamoDB Streams, ECS) on 443. Set to [] only where interface endpoints serve all of them."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "stop_timeout_seconds" {
+  description = "ECS stopTimeout: seconds between SIGTERM and SIGKILL (Fargate allows 2 to 120)."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.stop_timeout_seconds >= 2 && var.stop_timeout_seconds <= 120
+    error_message = "Fargate's stopTimeout is 2 to 120 seconds."
+  }
+}
+
+variable "stop_margin_seconds" {
+  description = "Seconds kept after the worker's drain (STOP_TIMEOUT_SECS = stop_timeout_seconds - this) to save checkpoints and release the lock before SIGKILL."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.stop_margin_seconds >= 1
+    error_message = "Keep at least one second for the checkpoint save."
+  }
+}
+
+variable "fargate_spot" {
+  description = "Run rebuilds (which resume where they stopped) on Fargate Spot; other modes stay on Fargate."
+  type        = bool
+  default     = false
+}
+
+variable "tuning_defaults" {
+  description = "The environment's defaults for a rebuild's tuning, used when an event names none: max_read_units (RCU/s), max_errors, min_ratio, keep, concurrency. Null leaves the worker's own default."
+  type = object({
+    max_read_units = optional(number)
+    max_errors     = optional(number)
+    min_ratio      = optional(number)
+    keep           = optional(number)
+    concurrency    = optional(number)
+  })
+  default = {}
+}
+
+variable "dead_letter_prefix" {
+  description = "Key prefix of dead letters in the module's bucket."
+  type        = string
+  default     = "dead-letters"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/?$", var.dead_letter_prefix))
+    error_message = "dead_letter_prefix is a plain S3 key prefix such as dead-letters."
+  }
+}
+
+variable "dead_letter_expiry_days" {
+  description = "Days dead letters are kept: long enough to fix and resync the items; they hold personal data."
+  type        = number
+  default     = 30
+}
+
+variable "notify_success" {
+  description = "Also notify the alerts topic when a worker task exits 0."
+  type        = bool
+  default     = false
+}
+
+variable "alert_email_addresses" {
+  description = "Email addresses subscribed to the alerts topic (each confirms by email)."
+  type        = list(string)
+  default     = []
 }
