@@ -155,8 +155,9 @@ pub fn to_retire(mut previous: Vec<String>, replaced: Option<&str>, keep: usize)
     previous.into_iter().skip(keep - kept).collect()
 }
 
-/// Deletes this alias's physical indexes beyond those kept (see [`to_retire`]). Deleting an
-/// index that is already gone (a retried delete) counts as done.
+/// Deletes this alias's physical indexes beyond those kept (see [`to_retire`]), except any that
+/// still carries an alias (someone reads it). Deleting an index that is already gone (a retried
+/// delete) counts as done.
 pub async fn retire(
     search: &SearchClient,
     alias: &IndexName,
@@ -172,6 +173,12 @@ pub async fn retire(
         .collect();
     let mut deleted = Vec::new();
     for index in to_retire(previous, replaced, keep) {
+        let aliases = search.aliases_of(&index).await?;
+        if !aliases.is_empty() {
+            // Someone still reads it through an alias of their own: not ours to delete.
+            tracing::warn!(index = %index, aliases = ?aliases.keys().collect::<Vec<_>>(), "kept an old index that still carries an alias");
+            continue;
+        }
         search.delete_index(&index).await?;
         tracing::info!(index = %index, "deleted an old index");
         deleted.push(index);

@@ -29,9 +29,18 @@ pub enum Error {
     /// This run's lock was taken over while it ran.
     #[error("{0}")]
     LockLost(String),
-    /// The job this worker belongs to failed or ended without it.
+    /// This run's own job could not go on (its record kept changing, the swap's outcome could not
+    /// be read back): the job is ended `failed`.
     #[error("{0}")]
     Job(String),
+    /// The job was ended by someone else (another worker's failure, an operator's abandon) or its
+    /// record is gone: this worker writes nothing more.
+    #[error("{0}")]
+    JobEnded(String),
+    /// This worker stopped on a fault after saving its checkpoints and handing its segments over,
+    /// as on a signal, so the job goes on or resumes; the run still exits 1.
+    #[error("{0}")]
+    WorkerStopped(String),
     /// Stopped by a signal before anything needed saving (exit 5).
     #[error("{0}")]
     Interrupted(String),

@@ -115,7 +115,7 @@ pub async fn abandon(
     let target = match (job_id, &lock) {
         (Some(id), _) => id.to_owned(),
         (None, Some(lock)) => lock.record.job_id.clone(),
-        (None, None) => match store.latest(alias.as_str()).await? {
+        (None, None) => match store.latest_rebuild(alias.as_str(), "").await? {
             Some(job) if matches!(job.status, JobStatus::Running | JobStatus::Interrupted) => {
                 job.job_id
             }
@@ -128,6 +128,12 @@ pub async fn abandon(
     };
     let mut discard = None;
     let mut marked = None;
+    let now = Utc::now();
+    let message = format!(
+        "abandoned by an operator on {} at {}",
+        holder(),
+        now.to_rfc3339()
+    );
     for _ in 0..20 {
         let Some((mut job, token)) = store.job_versioned(&target).await? else {
             return Err(Error::Input(format!("job {target:?} does not exist")));
@@ -138,12 +144,18 @@ pub async fn abandon(
                 job.alias
             )));
         }
+        if job.status == JobStatus::Abandoned && job.message.as_deref() == Some(message.as_str()) {
+            // This call's own write, whose answer was lost.
+            marked = Some(job);
+            break;
+        }
         if !matches!(job.status, JobStatus::Running | JobStatus::Interrupted) {
             return Err(Error::Input(format!(
                 "job {target:?} already ended ({}); nothing to abandon",
                 job.status
             )));
         }
+        let lock = store.lock(alias.as_str(), Utc::now()).await?;
         if job.phase == Phase::Swapping
             && lock
                 .as_ref()
@@ -154,18 +166,18 @@ pub async fn abandon(
             )));
         }
         let (live, _) = physical_indexes(search, alias).await?;
+        // Never the live index, never what a rollback or repair names, never an index whose
+        // swap may be under way.
         discard = job.new_index.clone().filter(|index| {
-            job.mode == JobMode::Rebuild && !keep_index && Some(index) != live.as_ref()
+            job.mode == JobMode::Rebuild
+                && job.phase != Phase::Swapping
+                && !keep_index
+                && Some(index) != live.as_ref()
         });
-        let now = Utc::now();
         job.status = JobStatus::Abandoned;
         job.ended_at = Some(now);
         job.index_discarded = discard.is_some();
-        job.message = Some(format!(
-            "abandoned by an operator on {} at {}",
-            holder(),
-            now.to_rfc3339()
-        ));
+        job.message = Some(message.clone());
         if store.save_job_if(&job, token).await? {
             marked = Some(job);
             break;
@@ -176,10 +188,17 @@ pub async fn abandon(
             "job {target:?} kept changing while it was being abandoned; try again"
         )));
     };
-    let mut released = false;
-    if let Some(lock) = lock.filter(|l| l.record.job_id == target) {
-        released = store.break_lock(&lock).await?;
-    }
+    // Release the lock if the job still holds it, whatever its token is by now.
+    let held = store
+        .lock(alias.as_str(), Utc::now())
+        .await?
+        .is_some_and(|l| l.record.job_id == target);
+    store.release_for_job(alias.as_str(), &target).await?;
+    let released = held
+        && !store
+            .lock(alias.as_str(), Utc::now())
+            .await?
+            .is_some_and(|l| l.record.job_id == target);
     let mut deleted = None;
     if let Some(index) = discard {
         // Read the alias again just before deleting: never delete what readers see.

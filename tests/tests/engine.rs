@@ -70,7 +70,7 @@ async fn a_legacy_index_keeps_its_companion_aliases_through_the_migration() {
         .await;
     assert_eq!(status, 200, "{body}");
     let tenants = format!("{}-tenants", names.alias);
-    let filter = json!({"term": {"personTypes": "Tenant"}});
+    let filter = json!({"term": {"personTypes.keyword": "Tenant"}});
     let actions =
         json!({"actions": [{"add": {"index": names.alias, "alias": tenants, "filter": filter}}]});
     assert_eq!(
@@ -128,11 +128,12 @@ async fn rollback_returns_only_to_a_build_that_succeeded() {
     )
     .await
     .expect("proxy");
+    let dead = indexer_tests::harness::dead_letter_path(&names);
     let b = indexer(&rebuild_args(
         &names,
         "tenures",
         &refusing.url,
-        &["--keep", "2"],
+        &["--keep", "2", "--dead-letter", &dead],
     ))
     .await;
     assert_eq!(b.code, 3, "the gate refuses build B: {b:?}");
@@ -291,6 +292,15 @@ async fn a_run_killed_after_its_swap_is_not_resumed_into_the_live_index() {
         vec![new_index.to_owned()]
     );
     assert_eq!(search.count(&names.alias).await, 30);
+    // The dead run's record is closed: its swap was applied, so its index is a rollback target.
+    let closed = search
+        .job_doc(&format!("job:{live}"))
+        .await
+        .expect("the dead run's record");
+    assert_eq!(closed["status"], "succeeded", "{closed}");
+    let back = indexer(&["rollback", "--index", &names.alias, "--host", &search.url]).await;
+    assert_eq!(back.code, 0, "{back:?}");
+    assert_eq!(search.alias_targets(&names.alias).await, vec![live]);
 }
 
 #[tokio::test]
@@ -383,6 +393,10 @@ async fn a_stream_tail_that_fails_stops_the_run_at_once() {
         &[
             "--batch-docs",
             "10",
+            "--page-size",
+            "10",
+            "--segments",
+            "2",
             "--concurrency",
             "1",
             "--heartbeat",
@@ -401,10 +415,27 @@ async fn a_stream_tail_that_fails_stops_the_run_at_once() {
     let error = run.summary["error"].as_str().unwrap_or_default();
     assert!(error.contains("stream"), "{error}");
     assert!(
-        run.summary["scanned"].as_u64().unwrap_or(400) < 400,
+        run.summary["indexed"].as_u64().unwrap_or(400) < 400,
         "the run stopped before the load ended: {}",
         run.summary
     );
     assert!(!run.summary["swapped"].as_bool().unwrap_or(true));
     assert!(search.alias_targets(&names.alias).await.is_empty());
+    // The job is interrupted with its checkpoints and the lock released: the next run resumes.
+    let job_id = run.summary["job_id"].as_str().expect("job id").to_owned();
+    let record = search
+        .job_doc(&format!("job:{job_id}"))
+        .await
+        .expect("record");
+    assert_eq!(record["status"], "interrupted", "{record}");
+    assert!(
+        search
+            .job_doc(&format!("lock:{}", names.alias))
+            .await
+            .is_none()
+    );
+    let next = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
+    assert_eq!(next.code, 0, "{next:?}");
+    assert_eq!(next.summary["resumed_from"], job_id.as_str());
+    assert_eq!(search.count(&names.alias).await, 400);
 }

@@ -161,7 +161,9 @@ impl Session {
                 match store.renew(&mut *lock.lock().await, now).await {
                     Ok(true) => {}
                     Ok(false) => {
-                        tracing::error!("the lock was taken over by another run; this run writes nothing more");
+                        tracing::error!(
+                            "the lock was taken over by another run; this run writes nothing more"
+                        );
                         lost.store(true, Ordering::SeqCst);
                         return;
                     }
@@ -175,7 +177,9 @@ impl Session {
                 match write_record(&store, &record).await {
                     Ok(true) => {}
                     Ok(false) => {
-                        tracing::error!("the job was ended by someone else (abandoned?); this run writes nothing more");
+                        tracing::error!(
+                            "the job was ended by someone else (abandoned?); this run writes nothing more"
+                        );
                         lost.store(true, Ordering::SeqCst);
                         return;
                     }

@@ -220,7 +220,21 @@ impl JobStore {
                 lock.token = (seq_no, primary_term);
                 Ok(true)
             }
-            Conditional::Conflict => Ok(false),
+            Conditional::Conflict => {
+                // A renewal whose answer was lost meets a conflict on its retry: the lock is
+                // still ours if it still names this job and holder.
+                match self.lock(&lock.record.alias, now).await? {
+                    Some(current)
+                        if current.record.job_id == lock.record.job_id
+                            && current.record.holder == lock.record.holder =>
+                    {
+                        lock.record = current.record;
+                        lock.token = current.token;
+                        Ok(true)
+                    }
+                    _ => Ok(false),
+                }
+            }
         }
     }
 
@@ -395,7 +409,8 @@ impl JobStore {
                 { "term": { "kind": "job" } },
                 { "term": { "alias": alias } },
                 { "term": { "status": "succeeded" } }
-            ] } }
+            ] } },
+            "sort": [{ "started_at": { "order": "desc" } }]
         });
         let answer = match self.client.search(STATUS_INDEX, &query).await {
             Err(SinkError::Status { status: 404, .. }) => return Ok(Default::default()),
@@ -415,6 +430,27 @@ impl JobStore {
             }
         }
         Ok(indexes)
+    }
+
+    /// The alias's newest rebuild: the latest job when it is one, else the newest rebuild in the
+    /// history (an operator job run in between must not hide a rebuild that can be resumed).
+    /// `except`: the asking job itself, never its own predecessor.
+    pub async fn latest_rebuild(
+        &self,
+        alias: &str,
+        except: &str,
+    ) -> Result<Option<JobRecord>, SinkError> {
+        if let Some(latest) = self.latest(alias).await?
+            && latest.job_id != except
+            && latest.mode == super::JobMode::Rebuild
+        {
+            return Ok(Some(latest));
+        }
+        Ok(self
+            .history(alias, 50)
+            .await?
+            .into_iter()
+            .find(|job| job.job_id != except && job.mode == super::JobMode::Rebuild))
     }
 
     /// The alias's jobs, newest first.

@@ -159,6 +159,11 @@ pub async fn work(
         match set_up {
             Ok(set_up) => set_up,
             Err(error @ Error::Locked(_)) => return Err(error),
+            // The lock or the job is someone else's now: write nothing more.
+            Err(error @ (Error::LockLost(_) | Error::JobEnded(_))) => {
+                summary.set_elapsed(started.elapsed());
+                return Ok(summary.failed(&error));
+            }
             Err(error) => {
                 abort_setup(&store, &plan, &spec.job_id, &error).await;
                 if let Error::Interrupted(message) = error {
@@ -271,10 +276,12 @@ pub async fn work(
             if !crate::output::same_terminal() {
                 tracing::error!(error = %message, "the worker failed; failing the job");
             }
-            if !matches!(error, Error::LockLost(_) | Error::Job(_))
-                && let Err(end_error) = worker
-                    .end_job(JobStatus::Failed, |job| job.message = Some(message.clone()))
-                    .await
+            if !matches!(
+                error,
+                Error::LockLost(_) | Error::JobEnded(_) | Error::WorkerStopped(_)
+            ) && let Err(end_error) = worker
+                .end_job(JobStatus::Failed, |job| job.message = Some(message.clone()))
+                .await
             {
                 tracing::error!(error = %end_error, "cannot record the failed job");
             }

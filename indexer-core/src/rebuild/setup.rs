@@ -57,36 +57,48 @@ pub(super) async fn setup(
     if let Some(hung) = &took_over {
         tracing::warn!(job = %hung.job_id, holder = %hung.holder, "took over the lock of a hung job");
     }
-    let predecessor = store.latest(&record.alias).await?;
+    let predecessor = store.latest_rebuild(&record.alias, &record.job_id).await?;
     store.set_latest(&record).await?;
     let resume = resumable(search, predecessor.as_ref(), took_over.as_ref(), plan).await?;
     let (index, segments, saved) = match &resume {
         Some(last) => {
             let index = last.new_index.clone().unwrap_or_default();
             tracing::info!(job = %last.job_id, index = %index, scanned = last.scanned, "resuming the interrupted job from its checkpoints");
-            store
-                .save(&JobRecord {
-                    status: JobStatus::Interrupted,
-                    message: Some(format!("resumed by job {}", record.job_id)),
-                    ended_at: last.ended_at.or(Some(Utc::now())),
-                    ..last.clone()
-                })
-                .await?;
             (index, last.segments, last.checkpoints.clone())
         }
-        None => {
-            let index = record.job_id.clone();
-            if search.name_state(&index).await? != NameState::Index {
-                search
-                    .create_index(&index, &build_definition(&entity.index_definition()))
-                    .await?;
-            }
-            tracing::info!(index = %index, alias = %plan.alias, "created the new index");
-            (index, plan.segments, Vec::new())
-        }
+        None => (record.job_id.clone(), plan.segments, Vec::new()),
     };
     let mut checkpoints = crate::checkpoint::for_segments(segments, &saved);
     coord::distribute(&mut checkpoints, plan.workers);
+    // Record the index and the checkpoints at once: should this setup stop, the job is itself
+    // resumable, and the predecessor's progress is never lost.
+    let resumed_from = resume.as_ref().map(|last| last.job_id.clone());
+    fenced_update(store, plan, &record.job_id, |job| {
+        job.new_index = Some(index.clone());
+        job.segments = segments;
+        job.checkpoints = checkpoints.clone();
+        job.resumed_from = resumed_from.clone();
+    })
+    .await?;
+    if let Some(predecessor) = &predecessor {
+        close_predecessor(
+            store,
+            search,
+            plan,
+            predecessor,
+            &record.job_id,
+            resume.is_some(),
+        )
+        .await?;
+    }
+    if resume.is_none() {
+        if search.name_state(&index).await? != NameState::Index {
+            search
+                .create_index(&index, &build_definition(&entity.index_definition()))
+                .await?;
+        }
+        tracing::info!(index = %index, alias = %plan.alias, "created the new index");
+    }
     let previous_index = inspect(search, &plan.alias).await?.index_name(&plan.alias);
     let tail = match stream_source {
         Some((client, arn)) => {
@@ -100,30 +112,101 @@ pub(super) async fn setup(
         }
         None => None,
     };
-    for _ in 0..50 {
-        let (mut job, token) = store.job_versioned(&record.job_id).await?.ok_or_else(|| {
-            Error::Job(format!(
-                "job {} lost its record during setup",
-                record.job_id
-            ))
-        })?;
+    let stream_tailed = tail.is_some();
+    let job = fenced_update(store, plan, &record.job_id, |job| {
         job.phase = Phase::Loading;
-        job.new_index = Some(index.clone());
         job.previous_index = previous_index.clone();
-        job.segments = segments;
-        job.checkpoints = checkpoints.clone();
-        job.resumed_from = resume.as_ref().map(|last| last.job_id.clone());
-        job.stream_tailed = tail.is_some();
+        job.stream_tailed = stream_tailed;
         job.started_at = Utc::now();
+    })
+    .await?;
+    store.set_latest(&job).await?;
+    Ok((job, tail))
+}
+
+/// Writes the job record under optimistic concurrency, only while this job still holds the
+/// alias's lock (renewed first) and has not been ended by someone else (an abandon).
+async fn fenced_update(
+    store: &JobStore,
+    plan: &RebuildPlan,
+    job_id: &str,
+    edit: impl Fn(&mut JobRecord),
+) -> Result<JobRecord, Error> {
+    for _ in 0..50 {
+        let (mut job, token) = store
+            .job_versioned(job_id)
+            .await?
+            .ok_or_else(|| Error::JobEnded(format!("job {job_id} lost its record during setup")))?;
+        if job.status.is_finished() {
+            return Err(Error::JobEnded(format!(
+                "job {job_id} ended ({}) during its setup: {}",
+                job.status,
+                job.message.as_deref().unwrap_or("no message")
+            )));
+        }
+        if !store
+            .renew_for_job(plan.alias.as_str(), job_id, Utc::now())
+            .await?
+        {
+            return Err(Error::LockLost(format!(
+                "the lock of alias {:?} was taken over while job {job_id} was being set up; it stopped",
+                plan.alias.as_str()
+            )));
+        }
+        edit(&mut job);
+        job.heartbeat_at = Utc::now();
         if store.save_job_if(&job, token).await? {
-            store.set_latest(&job).await?;
-            return Ok((job, tail));
+            return Ok(job);
         }
     }
     Err(Error::Job(format!(
-        "job {} kept changing during its setup",
-        record.job_id
+        "job {job_id} kept changing during its setup"
     )))
+}
+
+/// Closes the rebuild this job takes over from, under optimistic concurrency: `interrupted`
+/// ("resumed by") when resumed; when it was left `running` by a run that died, `succeeded` if
+/// its index is live (it died after its swap) or `failed` otherwise.
+async fn close_predecessor(
+    store: &JobStore,
+    search: &SearchClient,
+    plan: &RebuildPlan,
+    predecessor: &JobRecord,
+    job_id: &str,
+    resumed: bool,
+) -> Result<(), Error> {
+    if !resumed && predecessor.status != JobStatus::Running {
+        return Ok(());
+    }
+    let live = inspect(search, &plan.alias).await?.index_name(&plan.alias);
+    for _ in 0..20 {
+        let Some((mut last, token)) = store.job_versioned(&predecessor.job_id).await? else {
+            return Ok(());
+        };
+        if !resumed && last.status != JobStatus::Running {
+            return Ok(());
+        }
+        let now = Utc::now();
+        if resumed {
+            last.status = JobStatus::Interrupted;
+            last.message = Some(format!("resumed by job {job_id}"));
+        } else if last.new_index.is_some() && last.new_index == live {
+            last.status = JobStatus::Succeeded;
+            last.message = Some(format!(
+                "its run died after the swap; job {job_id} found the alias on its index"
+            ));
+        } else {
+            last.status = JobStatus::Failed;
+            last.message = Some(format!(
+                "its run died; job {job_id} took the alias over and started afresh"
+            ));
+        }
+        last.ended_at = last.ended_at.or(Some(now));
+        if store.save_job_if(&last, token).await? {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// Fails a job whose setup failed after it took the lock, and releases the lock, so the waiting
@@ -133,8 +216,10 @@ pub(super) async fn abort_setup(store: &JobStore, plan: &RebuildPlan, job_id: &s
         if let Some((mut job, token)) = store.job_versioned(job_id).await?
             && !job.status.is_finished()
         {
+            // With its index recorded the job keeps its progress: the next rebuild resumes it.
             job.status = match error {
                 Error::Interrupted(_) => JobStatus::Interrupted,
+                _ if job.new_index.is_some() => JobStatus::Interrupted,
                 _ => JobStatus::Failed,
             };
             job.ended_at = Some(Utc::now());
@@ -162,13 +247,13 @@ pub(super) async fn wait_for_setup(
 ) -> Result<(JobRecord, Option<OpenedStream>), Error> {
     let deadline = Instant::now() + plan.timing.lease;
     let mut backup: Option<OpenedStream> = None;
+    let mut opened: Option<OpenedStream> = None;
     loop {
-        let (mut job, token) = store
-            .job_versioned(&spec.job_id)
-            .await?
-            .ok_or_else(|| Error::Job(format!("job {} has no record any more", spec.job_id)))?;
+        let (mut job, token) = store.job_versioned(&spec.job_id).await?.ok_or_else(|| {
+            Error::JobEnded(format!("job {} has no record any more", spec.job_id))
+        })?;
         if job.status.is_finished() {
-            return Err(Error::Job(format!(
+            return Err(Error::JobEnded(format!(
                 "job {} ended ({}) before worker {} joined: {}",
                 spec.job_id,
                 job.status,
@@ -185,14 +270,20 @@ pub(super) async fn wait_for_setup(
             }
             return Ok((job, backup));
         }
+        if job.stream_backup == Some(spec.worker) && backup.is_none() && opened.is_some() {
+            // Registered by a write whose answer was lost: this worker is the backup.
+            backup = opened.take();
+        }
         if job.stream_backup.is_none()
             && let Some((client, arn)) = stream.take()
         {
-            let opened = OpenedStream::open(client, &arn).await?;
+            let mine = OpenedStream::open(client, &arn).await?;
             job.stream_backup = Some(spec.worker);
             if store.save_job_if(&job, token).await? {
                 tracing::info!(job = %spec.job_id, worker = spec.worker, "tailing the stream as the setup worker's backup");
-                backup = Some(opened);
+                backup = Some(mine);
+            } else {
+                opened = Some(mine);
             }
             continue;
         }

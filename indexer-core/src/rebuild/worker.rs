@@ -61,7 +61,9 @@ impl Worker {
                 .store
                 .job_versioned(&self.job_id)
                 .await?
-                .ok_or_else(|| Error::Job(format!("job {} has no record any more", self.job_id)))?;
+                .ok_or_else(|| {
+                    Error::JobEnded(format!("job {} has no record any more", self.job_id))
+                })?;
             if job.status.is_finished() {
                 return Ok(Synced::Ended(Box::new(job)));
             }
@@ -103,13 +105,15 @@ impl Worker {
     pub(super) async fn fence(&self) -> Result<(), Error> {
         let alias = self.plan.alias.as_str();
         for _ in 0..50 {
-            let (mut job, token) = self
-                .store
-                .job_versioned(&self.job_id)
-                .await?
-                .ok_or_else(|| Error::Job(format!("job {} has no record any more", self.job_id)))?;
+            let (mut job, token) =
+                self.store
+                    .job_versioned(&self.job_id)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::JobEnded(format!("job {} has no record any more", self.job_id))
+                    })?;
             if job.status.is_finished() {
-                return Err(Error::Job(format!(
+                return Err(Error::JobEnded(format!(
                     "job {} ended ({}) before its swap: {}; the alias was not moved",
                     self.job_id,
                     job.status,
@@ -194,7 +198,7 @@ pub(super) struct Ctx<'a> {
 pub(super) async fn run_worker(
     worker: &Worker,
     ctx: Ctx<'_>,
-    tail: Option<StreamTail>,
+    mut tail: Option<StreamTail>,
     signals: &mut Signals,
     summary: &mut Summary,
     report: &mut WorkerReport,
@@ -239,22 +243,29 @@ pub(super) async fn run_worker(
             return stop(worker, handles, assign.take(), loading).await;
         }
         if tail_failed {
-            // Writes made from now on would be lost: fail at once rather than hours later.
-            let loading = loaded.is_none().then_some(loading);
-            wind_down(worker, search, handles, assign.take(), loading).await;
-            let cause = match &tail {
-                Some(tail) => tail.failure().await.map(|e| e.to_string()),
+            // Writes made from now on would be lost: stop at once rather than hours later, saving
+            // the checkpoints as on a signal (the job resumes, or goes on with the other tail).
+            let cause = match tail.take() {
+                Some(tail) => {
+                    let cause = tail.failure().await.map(|e| e.to_string());
+                    let _ = tail.stop().await;
+                    cause
+                }
                 None => None,
             };
-            return Err(Error::Job(format!(
-                "the table's stream could not be tailed ({}), so writes made during the rebuild would be lost; nothing was swapped, and the next rebuild resumes from the checkpoints",
+            let loading = loaded.is_none().then_some(loading);
+            stop(worker, handles, assign.take(), loading).await?;
+            return Err(Error::WorkerStopped(format!(
+                "the table's stream could not be tailed ({}), so writes made during the rebuild would be lost; nothing was swapped, the checkpoints are saved, and the next rebuild resumes from them",
                 cause.unwrap_or_else(|| "no reason given".into())
             )));
         }
         let outcome = match worker.sync(WorkerStatus::Running).await {
             Ok(Synced::Merged(merged)) => Ok(merged),
             Ok(Synced::Ended(job)) => Err(Ok(ended(&job, summary))),
-            Err(error @ (Error::LockLost(_) | Error::Job(_))) => Err(Err(error)),
+            Err(error @ (Error::LockLost(_) | Error::Job(_) | Error::JobEnded(_))) => {
+                Err(Err(error))
+            }
             Err(error) if last_synced.elapsed() < plan.timing.lease => {
                 tracing::warn!(error = %error, "heartbeat failed; will retry");
                 continue;
@@ -267,7 +278,7 @@ pub(super) async fn run_worker(
             Ok(merged) => merged,
             Err(end) => {
                 let loading = loaded.is_none().then_some(loading);
-                wind_down(worker, search, handles, assign.take(), loading).await;
+                wind_down(worker, search, handles, assign.take(), loading, tail.take()).await;
                 return end;
             }
         };
@@ -331,13 +342,23 @@ pub(super) async fn run_worker(
     summary.status = status;
     let message = closing_message(summary);
     let refusals = summary.gate_refusals.clone();
-    worker
+    let ended = worker
         .end_job(JobStatus::from(status), |job| {
             job.message = Some(message.clone());
             job.gate_refusals = refusals.clone();
         })
-        .await?;
-    Ok(status)
+        .await;
+    match ended {
+        Ok(()) => Ok(status),
+        Err(error) if summary.swapped => {
+            // The alias has moved: the run succeeded. The next rebuild closes the record.
+            summary.warnings.push(format!(
+                "the alias moved, but the job record could not be closed ({error:#}); the next rebuild closes it"
+            ));
+            Ok(status)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Keeps the finisher's heartbeat (and the lock) fresh while it gates and swaps. It stops
@@ -353,7 +374,7 @@ pub(super) async fn heartbeat(worker: Worker, stop: CancellationToken) {
         match worker.sync(WorkerStatus::Running).await {
             Ok(Synced::Merged(_)) => {}
             Ok(Synced::Ended(_)) => return,
-            Err(error @ (Error::LockLost(_) | Error::Job(_))) => {
+            Err(error @ (Error::LockLost(_) | Error::Job(_) | Error::JobEnded(_))) => {
                 tracing::error!(error = %error, "the finisher lost its job; it will not swap");
                 return;
             }
@@ -380,11 +401,10 @@ pub(super) async fn finish_job(
     summary: &mut Summary,
 ) -> Result<Finish, Error> {
     let plan = &worker.plan;
-    let job = worker
-        .store
-        .job(&worker.job_id)
-        .await?
-        .ok_or_else(|| Error::Job(format!("job {} has no record any more", worker.job_id)))?;
+    let job =
+        worker.store.job(&worker.job_id).await?.ok_or_else(|| {
+            Error::JobEnded(format!("job {} has no record any more", worker.job_id))
+        })?;
     (summary.scanned, summary.indexed, summary.dead_lettered) = coord::totals(&job);
     let gated = tokio::select! {
         gated = gate_step(run, tail.as_ref(), job.stream_tailed, summary) => gated?,
@@ -465,19 +485,25 @@ async fn gate_step(
     }
 }
 
-/// Stops reading and lets in-flight writes end (within the stop timeout); then, if the job was
-/// abandoned with its index deleted, deletes it again should those writes have re-created it.
+/// Stops reading and the stream tail, and lets in-flight writes end (within the stop timeout);
+/// then, if the job was abandoned with its index deleted, deletes it again should those writes
+/// have re-created it.
 pub(super) async fn wind_down(
     worker: &Worker,
     search: &SearchClient,
     handles: &Handles,
     assign: Option<mpsc::UnboundedSender<Assignment>>,
     loading: Option<Loading>,
+    tail: Option<StreamTail>,
 ) {
     handles.stop.cancel();
     drop(assign);
     if let Some(loading) = loading {
         let _ = tokio::time::timeout(worker.plan.stop_timeout, loading).await;
+    }
+    // The tail writes too: stop it (and let its last round land) before deleting the index.
+    if let Some(tail) = tail {
+        let _ = tail.stop().await;
     }
     if let Err(error) = discard_abandoned(search, &worker.job_id).await {
         tracing::warn!(error = %error, "cannot check whether the abandoned job's index must be deleted");
