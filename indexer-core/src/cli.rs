@@ -4,7 +4,6 @@
 //! Every flag reads an environment variable; the original tool's names (`DYNAMODB_TABLE`,
 //! `ELASTICSEARCH_INDEX`, `ELASTICSEARCH_HOST`) are accepted as fallbacks.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -34,6 +33,10 @@ pub struct Cli {
     /// Log format on stderr: `auto` is human-readable on a terminal and JSON lines otherwise.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true, help_heading = "Output")]
     pub log_format: LogFormat,
+
+    /// CloudWatch namespace of the metrics embedded in the summary and progress lines.
+    #[arg(long, env = "METRICS_NAMESPACE", default_value = crate::summary::emf::DEFAULT_NAMESPACE, global = true, help_heading = "Output")]
+    pub metrics_namespace: crate::summary::emf::Namespace,
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,10 +171,16 @@ pub struct RebuildArgs {
     #[arg(long, env = "KEEP", default_value_t = 1, value_parser = parse_keep, help_heading = "Safety")]
     pub keep: usize,
 
-    /// Where to write items that could not be indexed (JSON lines); default
+    /// Where to write items that could not be indexed (JSON lines): a file, or an
+    /// `s3://bucket/prefix/` (one object per group of records); default
     /// `<new index>.dead-letter.jsonl` in the working directory.
     #[arg(long, env = "DEAD_LETTER_PATH", help_heading = "Output")]
-    pub dead_letter: Option<PathBuf>,
+    pub dead_letter: Option<crate::deadletter::Spec>,
+
+    /// KMS key (id, ARN or alias) to encrypt S3 dead letters with (SSE-KMS); without it, the
+    /// bucket's default encryption applies.
+    #[arg(long, env = "DEAD_LETTER_KMS_KEY", help_heading = "Output")]
+    pub dead_letter_kms_key: Option<String>,
 
     /// Scan, map and encode everything; write nothing to the cluster.
     #[arg(long, env = "DRY_RUN", help_heading = "Safety")]
@@ -446,6 +455,8 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
         }
         None => None,
     };
+    let dead_letter =
+        dead_letter_destination(args.dead_letter, args.dead_letter_kms_key, &target.alias).await?;
     let plan = RebuildPlan {
         table: target.table,
         alias: target.alias,
@@ -460,7 +471,7 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
         max_errors: args.max_errors,
         min_ratio: args.min_ratio,
         keep: args.keep,
-        dead_letter: args.dead_letter,
+        dead_letter,
         dry_run: args.dry_run,
         progress_interval: Duration::from_secs(args.progress_interval.max(1)),
         fresh: args.fresh,
@@ -483,6 +494,25 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
     rebuild::rebuild(dynamo, streams, search, plan)
         .await
         .map(|summary| Rebuilt::Summary(Box::new(summary)))
+}
+
+/// The dead-letter destination; an S3 one is probed with a write first, so a missing bucket or
+/// permission fails the run (exit 2) before it takes a lock or reads a page.
+async fn dead_letter_destination(
+    spec: Option<crate::deadletter::Spec>,
+    kms_key: Option<String>,
+    alias: &crate::validate::IndexName,
+) -> Result<Option<crate::deadletter::Destination>, Error> {
+    use crate::deadletter::{Destination, S3Target, Spec};
+    match spec {
+        None => Ok(None),
+        Some(Spec::File(path)) => Ok(Some(Destination::File(path))),
+        Some(Spec::S3(uri)) => {
+            let target = S3Target::new(uri, kms_key, &aws_config().await?);
+            target.probe(alias.as_str()).await.map_err(Error::Input)?;
+            Ok(Some(Destination::S3(target)))
+        }
+    }
 }
 
 /// What a rebuild reports: its summary, or — when it ran several worker processes — their

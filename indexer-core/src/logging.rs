@@ -13,8 +13,8 @@ pub enum LogFormat {
     Text,
 }
 
-/// Installs the global subscriber; call once, first thing.
-pub fn init(format: LogFormat) {
+/// Installs the global subscriber; call once, first thing. Returns whether logs are JSON lines.
+pub fn init(format: LogFormat) -> bool {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match format {
         LogFormat::Json => true,
@@ -39,6 +39,7 @@ pub fn init(format: LogFormat) {
     if let Err(error) = result {
         eprintln!("indexer: logging was already initialised: {error}");
     }
+    json
 }
 
 /// An error and its sources, joined: `error sending request: …: invalid peer certificate: …`.

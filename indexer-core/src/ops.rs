@@ -194,11 +194,11 @@ pub async fn abandon(
         .await?
         .is_some_and(|l| l.record.job_id == target);
     store.release_for_job(alias.as_str(), &target).await?;
-    let released = held
-        && !store
-            .lock(alias.as_str(), Utc::now())
-            .await?
-            .is_some_and(|l| l.record.job_id == target);
+    let still_held = store
+        .lock(alias.as_str(), Utc::now())
+        .await?
+        .is_some_and(|l| l.record.job_id == target);
+    let released = held && !still_held;
     let mut deleted = None;
     if let Some(index) = discard {
         // Read the alias again just before deleting: never delete what readers see.

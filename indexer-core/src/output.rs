@@ -30,7 +30,9 @@ pub enum Report {
     Jobs(JobsReport),
     /// `verify`'s verdict.
     Verify(Value),
-    /// Any other report: `abandon`, `rollback`, `resync`, `sync`, a `--workers K` run.
+    /// A run's report with CloudWatch metrics embedded in its JSON: `sync`, a `--workers K` run.
+    Metered(Value),
+    /// Any other report: `abandon`, `rollback`, `resync`, `mapping-diff`.
     Json(Value),
 }
 
@@ -110,10 +112,21 @@ impl Outcome {
                     None => json(summary.as_ref()),
                 }
             }
+            // For machines, a run's JSON carries its metrics ([`crate::summary::emf`]).
+            Report::Summary(summary) if !for_person => {
+                let mut line = serde_json::to_value(summary)?;
+                crate::summary::emf::embed(&mut line);
+                serde_json::to_string(&line)
+            }
+            Report::Verify(value) | Report::Metered(value) if !for_person => {
+                let mut line = value.clone();
+                crate::summary::emf::embed(&mut line);
+                serde_json::to_string(&line)
+            }
             Report::Summary(summary) => json(summary.as_ref()),
             Report::Status(report) => json(report.as_ref()),
             Report::Jobs(report) => json(report),
-            Report::Verify(value) | Report::Json(value) => json(value),
+            Report::Verify(value) | Report::Metered(value) | Report::Json(value) => json(value),
         }
     }
 

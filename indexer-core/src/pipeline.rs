@@ -11,9 +11,11 @@
 //!
 //! Every item carries a [`Ticket`] (its segment and page); once it has a verdict — indexed or
 //! dead-lettered — its page is settled in that segment's [`SegmentTracker`], which advances the
-//! segment's checkpoint (see [`crate::checkpoint`]). A run can start from saved checkpoints,
-//! and stops reading new pages when its [`CancellationToken`] fires: in-flight work then drains
-//! and the checkpoints cover exactly what was acknowledged.
+//! segment's checkpoint (see [`crate::checkpoint`]). A verdict counts only once it is
+//! durable: acknowledged by the cluster, or its dead-letter record committed (flushed and synced,
+//! or put in S3); `record_then_settle` is the one way dead-lettered items settle. A run can start
+//! from saved checkpoints, and stops reading new pages when its [`CancellationToken`] fires:
+//! in-flight work then drains and the checkpoints cover exactly what was acknowledged.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +26,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::{Checkpoint, SegmentTracker, Ticket, Verdict};
-use crate::deadletter::{DeadLetterError, DeadLetters};
+use crate::deadletter::{self, DeadLetterError, DeadLetters, Group};
 use crate::entities::{Document, Entity};
 use crate::sink::adaptive::{Aimd, Signal};
 use crate::sink::batch::{Batch, Batcher};
@@ -193,10 +195,6 @@ impl Trackers {
         end_key: Option<crate::source::item::Item>,
     ) -> Ticket {
         self.watching(|t| t[segment as usize].tracker.page_read(items, end_key))
-    }
-
-    fn settle(&self, ticket: Ticket, verdict: Verdict) {
-        self.settle_all(std::iter::once(ticket), verdict);
     }
 
     fn settle_all(&self, tickets: impl IntoIterator<Item = Ticket>, verdict: Verdict) {
@@ -449,6 +447,7 @@ async fn read_segment(
         let ticket = shared
             .trackers
             .page_read(segment, page.len() as u64, cursor.last_key.clone());
+        let mut failed = Group::new();
         for item in page {
             scanned += 1;
             shared.counters.scanned.fetch_add(1, Ordering::Relaxed);
@@ -460,16 +459,19 @@ async fn read_segment(
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(segment, error = %error, "item cannot be mapped, dead-lettered");
-                    shared.dead.map_failure(&item, &error)?;
-                    shared
-                        .counters
-                        .dead_lettered
-                        .fetch_add(1, Ordering::Relaxed);
-                    shared.trackers.settle(ticket, Verdict::DeadLettered);
+                    tracing::warn!(
+                        segment,
+                        id = deadletter::item_id(&item).unwrap_or("<no string id>"),
+                        error = %error,
+                        "item cannot be mapped, dead-lettered"
+                    );
+                    failed.map_failure(&item, &error)?;
                 }
             }
         }
+        // One durable write for the page's failures, then they settle.
+        let records = failed.len() as usize;
+        record_then_settle(&shared, failed, std::iter::repeat_n(ticket, records)).await?;
     }
     shared
         .counters
@@ -528,7 +530,8 @@ async fn write_batches(
                     "the document is {} bytes with its action line, over the bulk request limit of {} bytes",
                     too_large.bytes, too_large.limit
                 );
-                shared.dead.document_failure(
+                let mut failed = Group::new();
+                failed.document_failure(
                     "encode",
                     &too_large.id,
                     None,
@@ -536,13 +539,7 @@ async fn write_batches(
                     &reason,
                     b"null",
                 )?;
-                shared
-                    .counters
-                    .dead_lettered
-                    .fetch_add(1, Ordering::Relaxed);
-                shared
-                    .trackers
-                    .settle(too_large.ticket, Verdict::DeadLettered);
+                record_then_settle(&shared, failed, [too_large.ticket]).await?;
                 None
             }
         };
@@ -607,6 +604,7 @@ async fn write_batch(shared: &Shared, batch: Batch) -> Result<(), PipelineError>
             .max_concurrency
             .store(highest as u64, Ordering::Relaxed);
     }
+    let mut failed = Group::new();
     for rejection in &outcome.rejected {
         tracing::warn!(
             id = %rejection.id,
@@ -614,7 +612,7 @@ async fn write_batch(shared: &Shared, batch: Batch) -> Result<(), PipelineError>
             error_type = %rejection.error_type,
             "document rejected by the cluster, dead-lettered"
         );
-        shared.dead.document_failure(
+        failed.document_failure(
             "bulk",
             &rejection.id,
             Some(rejection.status),
@@ -623,21 +621,55 @@ async fn write_batch(shared: &Shared, batch: Batch) -> Result<(), PipelineError>
             &rejection.document,
         )?;
     }
-    let trackers = &shared.trackers;
-    trackers.settle_all(
-        outcome.rejected.iter().map(|r| r.ticket),
-        Verdict::DeadLettered,
-    );
-    trackers.settle_all(outcome.indexed.iter().copied(), Verdict::Indexed);
+    // One durable write for the answer's rejections, then they settle.
+    record_then_settle(shared, failed, outcome.rejected.iter().map(|r| r.ticket)).await?;
+    shared
+        .trackers
+        .settle_all(outcome.indexed.iter().copied(), Verdict::Indexed);
     counters
         .indexed
         .fetch_add(outcome.indexed.len() as u64, Ordering::Relaxed);
-    counters
-        .dead_lettered
-        .fetch_add(outcome.rejected.len() as u64, Ordering::Relaxed);
     counters
         .retries
         .fetch_add(u64::from(outcome.retries), Ordering::Relaxed);
     counters.batches.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
+
+/// Commits `failed` (the dead-letter records of the items with `tickets`) and only once it is
+/// durable counts those items as dead-lettered and settles their pages: a checkpoint never passes
+/// an item whose record could still be lost. A failed commit settles nothing.
+async fn record_then_settle(
+    shared: &Shared,
+    failed: Group,
+    tickets: impl IntoIterator<Item = Ticket>,
+) -> Result<(), PipelineError> {
+    settle_durably(
+        &shared.dead,
+        &shared.trackers,
+        &shared.counters,
+        failed,
+        tickets,
+    )
+    .await
+}
+
+async fn settle_durably(
+    dead: &DeadLetters,
+    trackers: &Trackers,
+    counters: &Counters,
+    failed: Group,
+    tickets: impl IntoIterator<Item = Ticket>,
+) -> Result<(), PipelineError> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let records = failed.len();
+    dead.commit(failed).await?;
+    counters.dead_lettered.fetch_add(records, Ordering::Relaxed);
+    trackers.settle_all(tickets, Verdict::DeadLettered);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

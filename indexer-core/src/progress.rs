@@ -1,5 +1,7 @@
 //! Progress on stderr: a progress bar on a terminal, a structured `progress` log line every few
-//! seconds otherwise (CloudWatch, CI), both read from the pipeline's shared counters.
+//! seconds otherwise (CloudWatch, CI), both read from the pipeline's shared counters. With JSON
+//! logs the progress line also carries CloudWatch metrics ([`emf`]), so a long run is graphed
+//! while it runs.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -9,6 +11,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::task::JoinHandle;
 
 use crate::pipeline::Counters;
+use crate::summary::emf;
+
+/// What a run's progress metrics are filed under: its alias and mode.
+#[derive(Debug, Clone)]
+pub struct Labels {
+    pub alias: String,
+    pub mode: &'static str,
+}
 
 /// A running progress reporter; stops when finished or dropped.
 pub struct Progress {
@@ -24,6 +34,7 @@ impl Progress {
         approximate_items: Option<u64>,
         segments: u32,
         interval: Duration,
+        labels: Labels,
     ) -> Progress {
         let earlier = Done::read(&counters);
         if std::io::stderr().is_terminal() {
@@ -67,12 +78,33 @@ impl Progress {
                 let seconds = started.elapsed().as_secs_f64();
                 let docs_per_s = per_second(now.indexed.saturating_sub(earlier.indexed), seconds);
                 let scan_rate = per_second(now.scanned.saturating_sub(earlier.scanned), seconds);
+                let eta_s = eta_seconds(approximate_items, now.scanned, scan_rate);
+                if emf::json_logs() && tracing::enabled!(tracing::Level::INFO) {
+                    let fields = serde_json::json!({
+                        "scanned": now.scanned,
+                        "indexed": now.indexed,
+                        "dead_lettered": now.dead_lettered,
+                        "docs_per_s": docs_per_s,
+                        "eta_s": eta_s,
+                        "segments_done": Counters::get(&counters.segments_done),
+                        "segments": segments,
+                        "approximate_items": approximate_items,
+                    });
+                    let line = emf::progress_line(
+                        &labels.alias,
+                        labels.mode,
+                        fields.as_object().cloned().unwrap_or_default(),
+                    );
+                    use std::io::Write;
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
+                    continue;
+                }
                 tracing::info!(
                     scanned = now.scanned,
                     indexed = now.indexed,
                     dead_lettered = now.dead_lettered,
                     docs_per_s,
-                    eta_s = eta_seconds(approximate_items, now.scanned, scan_rate),
+                    eta_s,
                     segments_done = Counters::get(&counters.segments_done),
                     segments,
                     approximate_items,

@@ -40,11 +40,11 @@ pub fn services() -> &'static Services {
     })
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn wait_until(
+pub fn wait_until(
     what: &str,
     deadline: Duration,
     mut ready: impl FnMut() -> bool,

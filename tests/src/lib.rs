@@ -5,5 +5,6 @@ pub mod faults;
 pub mod fixtures;
 pub mod harness;
 pub mod http1;
+pub mod moto;
 pub mod sigv4;
 pub mod tls;

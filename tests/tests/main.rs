@@ -3,6 +3,7 @@
 //! parallel.
 
 mod bad_input;
+mod deadletters;
 mod drift;
 mod engine;
 mod faults;

@@ -15,7 +15,11 @@ pub fn main() -> std::process::ExitCode {
         Ok(cli) => cli,
         Err(error) => return crate::output::argument_error(&error, &args),
     };
-    crate::logging::init(cli.log_format);
+    let json_logs = crate::logging::init(cli.log_format);
+    crate::summary::emf::configure(crate::summary::emf::Config {
+        namespace: cli.metrics_namespace.clone(),
+        json_logs,
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -77,7 +81,7 @@ pub async fn run(cli: Cli) -> Outcome {
     let result = match cli.command {
         Command::Rebuild(args) => match run_rebuild(args).await {
             Ok(Rebuilt::Summary(summary)) => Ok(Outcome::summary(*summary)),
-            Ok(Rebuilt::Workers(value, code)) => Ok(Outcome::new(Report::Json(value), code)),
+            Ok(Rebuilt::Workers(value, code)) => Ok(Outcome::new(Report::Metered(value), code)),
             Err(error) => Err(error),
         },
         Command::Status(args) => {
@@ -149,7 +153,7 @@ pub async fn run(cli: Cli) -> Outcome {
             async {
                 let (dynamo, search, target) = args.common.resolve().await?;
                 let (value, code) = crate::drift::commands::sync(&dynamo, &search, &target).await?;
-                Ok(Outcome::new(Report::Json(value), code))
+                Ok(Outcome::new(Report::Metered(value), code))
             }
             .await
         }

@@ -170,6 +170,10 @@ pub struct JobRecord {
     pub dead_lettered: u64,
     pub checkpoints: Vec<Checkpoint>,
     pub dead_letter_path: Option<String>,
+    /// Every place runs of this job were set to write dead letters to (the runs it resumed
+    /// included), oldest first.
+    #[serde(default)]
+    pub dead_letter_locations: Vec<String>,
     pub resumed_from: Option<String>,
     pub message: Option<String>,
     /// How many workers share the job (1: a single process holds it alone).
@@ -232,6 +236,7 @@ impl JobRecord {
             dead_lettered: 0,
             checkpoints: Vec::new(),
             dead_letter_path: None,
+            dead_letter_locations: Vec::new(),
             resumed_from: None,
             message: None,
             workers: 1,

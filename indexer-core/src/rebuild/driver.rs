@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use super::phases::{Run, entity_of};
 use super::{RebuildPlan, WorkerSpec, validate};
 use crate::aliases::inspect;
-use crate::deadletter::DeadLetters;
+use crate::deadletter::{self, DeadLetters, Destination, Writer};
 use crate::error::Error;
 use crate::jobs::coord;
 use crate::jobs::store::JobStore;
@@ -52,10 +52,10 @@ use crate::summary::{Status, Summary, WorkerReport};
 /// worker's number before its extension, so workers on one machine never share a file.
 /// A job of one worker keeps the plain name.
 pub(super) fn dead_letter_path(plan: &RebuildPlan, index: &str, worker: u32) -> PathBuf {
-    let base = plan
-        .dead_letter
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{index}.dead-letter.jsonl")));
+    let base = match &plan.dead_letter {
+        Some(Destination::File(path)) => path.clone(),
+        _ => PathBuf::from(format!("{index}.dead-letter.jsonl")),
+    };
     if plan.workers == 1 && plan.worker.is_none() {
         return base;
     }
@@ -223,7 +223,18 @@ pub async fn work(
     let mine = trackers.active_checkpoints();
     let handles = Handles {
         counters: Arc::new(Counters::resuming(&mine)),
-        dead: Arc::new(DeadLetters::new(dead_letter_path(&plan, &index, me))),
+        // A file destination becomes this worker's own file; an S3 one its own prefix.
+        dead: Arc::new(DeadLetters::open(
+            plan.dead_letter
+                .as_ref()
+                .filter(|d| matches!(d, Destination::S3(_))),
+            dead_letter_path(&plan, &index, me),
+            Writer {
+                alias: plan.alias.as_str(),
+                job_id: &spec.job_id,
+                worker: me,
+            },
+        )),
         trackers: Arc::clone(&trackers),
         stop: CancellationToken::new(),
     };
@@ -238,11 +249,18 @@ pub async fn work(
         trackers,
         counters: Arc::clone(&handles.counters),
     };
+    worker
+        .remember_dead_letters(handles.dead.location())
+        .await?;
     let progress = Progress::start(
         Arc::clone(&handles.counters),
         info.approximate_items.map(|n| n / u64::from(plan.workers)),
         job.segments,
         plan.progress_interval,
+        crate::progress::Labels {
+            alias: plan.alias.to_string(),
+            mode: "rebuild",
+        },
     );
     tracing::info!(job = %spec.job_id, worker = me, segments = ?mine.iter().filter(|c| !c.done).map(|c| c.segment).collect::<Vec<_>>(), "worker joined");
     let ctx = Ctx {
@@ -258,14 +276,18 @@ pub async fn work(
     };
     let ended = run_worker(&worker, ctx, tail, &mut signals, &mut summary, &mut report).await;
     progress.finish();
-    let dead_file = handles.dead.finish();
     report.scanned_this_run = Counters::get(&handles.counters.scanned) - already_scanned;
     summary.scanned_this_run = report.scanned_this_run;
     summary.retries = Counters::get(&handles.counters.retries);
     summary.read_units = Counters::get(&handles.counters.read_milliunits) as f64 / 1000.0;
     summary.concurrency = Counters::get(&handles.counters.concurrency);
     summary.max_concurrency_reached = Counters::get(&handles.counters.max_concurrency);
-    summary.dead_letter_path = dead_file?.map(|p| p.display().to_string());
+    // Every place the job's dead letters are: earlier runs' (resumed from), then this run's.
+    let earlier = match worker.store.job(&spec.job_id).await {
+        Ok(Some(job)) => job.dead_letter_locations,
+        _ => Vec::new(),
+    };
+    summary.set_dead_letters(deadletter::locations(&earlier, handles.dead.finish()));
     if !solo {
         summary.worker = Some(report);
     }

@@ -1,6 +1,5 @@
 //! A dry run: scan, map and encode everything, write nothing, take no job.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::RebuildPlan;
 use super::phases::{entity_of, pipeline_settings};
 use crate::aliases::physical_name;
-use crate::deadletter::DeadLetters;
+use crate::deadletter::{self, DeadLetters, Writer};
 use crate::error::Error;
 use crate::pipeline::{self, Counters, Handles, Sink, Trackers};
 use crate::progress::Progress;
@@ -29,13 +28,18 @@ pub(super) async fn dry_run(dynamo: DynamoClient, plan: RebuildPlan) -> Result<S
     summary.entity = Some(entity.name().to_owned());
     summary.alias = Some(plan.alias.to_string());
     summary.dry_run = true;
-    let dead_path = plan
-        .dead_letter
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.dry-run.dead-letter.jsonl", plan.alias)));
+    let dead = DeadLetters::open(
+        plan.dead_letter.as_ref(),
+        format!("{}.dry-run.dead-letter.jsonl", plan.alias),
+        Writer {
+            alias: plan.alias.as_str(),
+            job_id: &physical_name(&plan.alias, Utc::now()),
+            worker: 0,
+        },
+    );
     let handles = Handles {
         counters: Arc::new(Counters::default()),
-        dead: Arc::new(DeadLetters::new(dead_path)),
+        dead: Arc::new(dead),
         trackers: Arc::new(Trackers::new(plan.segments, &[])),
         stop: CancellationToken::new(),
     };
@@ -45,6 +49,10 @@ pub(super) async fn dry_run(dynamo: DynamoClient, plan: RebuildPlan) -> Result<S
         info.approximate_items,
         settings.segments,
         plan.progress_interval,
+        crate::progress::Labels {
+            alias: plan.alias.to_string(),
+            mode: "rebuild",
+        },
     );
     tracing::info!(table = %plan.table, entity = entity.name(), segments = settings.segments, dry_run = true, approximate_items = info.approximate_items, "scanning");
     let run = pipeline::run(
@@ -72,13 +80,12 @@ pub(super) async fn dry_run(dynamo: DynamoClient, plan: RebuildPlan) -> Result<S
         }
     };
     progress.finish();
-    let dead_file = handles.dead.finish();
+    summary.set_dead_letters(deadletter::locations(&[], handles.dead.finish()));
     let counters = &handles.counters;
     summary.scanned = Counters::get(&counters.scanned);
     summary.scanned_this_run = summary.scanned;
     summary.indexed = Counters::get(&counters.indexed);
     summary.dead_lettered = Counters::get(&counters.dead_lettered);
-    summary.dead_letter_path = dead_file?.map(|p| p.display().to_string());
     summary.read_units = Counters::get(&counters.read_milliunits) as f64 / 1000.0;
     let stats = result?;
     if stats.scan_seconds > 0.0 {

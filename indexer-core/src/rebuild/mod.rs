@@ -40,7 +40,6 @@ mod worker;
 
 pub use local::run_local;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
@@ -72,7 +71,7 @@ pub struct RebuildPlan {
     pub max_errors: u64,
     pub min_ratio: f64,
     pub keep: usize,
-    pub dead_letter: Option<PathBuf>,
+    pub dead_letter: Option<crate::deadletter::Destination>,
     pub dry_run: bool,
     pub progress_interval: Duration,
     /// Discard an interrupted or hung job instead of resuming it.

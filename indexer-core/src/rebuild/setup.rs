@@ -73,7 +73,21 @@ pub(super) async fn setup(
     // Record the index and the checkpoints at once: should this setup stop, the job is itself
     // resumable, and the predecessor's progress is never lost.
     let resumed_from = resume.as_ref().map(|last| last.job_id.clone());
+    // Where the runs resumed from wrote dead letters: the summary names them all.
+    let earlier = resume
+        .as_ref()
+        .map(|last| {
+            let mut earlier = last.dead_letter_locations.clone();
+            if let Some(path) = &last.dead_letter_path
+                && !earlier.contains(path)
+            {
+                earlier.push(path.clone());
+            }
+            earlier
+        })
+        .unwrap_or_default();
     fenced_update(store, plan, &record.job_id, |job| {
+        job.dead_letter_locations = earlier.clone();
         job.new_index = Some(index.clone());
         job.segments = segments;
         job.checkpoints = checkpoints.clone();

@@ -148,6 +148,25 @@ impl Worker {
         )))
     }
 
+    /// Adds where this worker writes dead letters to the job record, so a resumed run, and the
+    /// summary, name every place that holds the job's dead letters.
+    pub(super) async fn remember_dead_letters(&self, location: String) -> Result<(), Error> {
+        for _ in 0..50 {
+            let Some((mut job, token)) = self.store.job_versioned(&self.job_id).await? else {
+                return Ok(());
+            };
+            if job.status.is_finished() || job.dead_letter_locations.contains(&location) {
+                return Ok(());
+            }
+            job.dead_letter_locations.push(location.clone());
+            job.dead_letter_path = Some(location.clone());
+            if self.store.save_job_if(&job, token).await? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
     /// Ends the job (if it has not ended) with `status`, then releases the lock.
     pub(super) async fn end_job(
         &self,

@@ -1,4 +1,6 @@
-//! The one JSON object a run prints on stdout.
+//! The one JSON object a run prints on stdout. It also carries CloudWatch metrics ([`emf`]).
+
+pub mod emf;
 
 use std::time::Duration;
 
@@ -35,7 +37,11 @@ pub struct Summary {
     pub scanned_this_run: u64,
     pub indexed: u64,
     pub dead_lettered: u64,
+    /// The latest of `dead_letter_locations`: this run's if it recorded anything.
     pub dead_letter_path: Option<String>,
+    /// Every file or `s3://` prefix holding the job's dead letters, oldest first: those of the
+    /// runs it resumed, then this run's.
+    pub dead_letter_locations: Vec<String>,
     pub retries: u64,
     /// Read-capacity units the scan consumed, and their rate over the scan.
     pub read_units: f64,
@@ -101,6 +107,7 @@ impl Summary {
             indexed: 0,
             dead_lettered: 0,
             dead_letter_path: None,
+            dead_letter_locations: Vec::new(),
             retries: 0,
             read_units: 0.0,
             read_units_per_s: 0.0,
@@ -124,6 +131,12 @@ impl Summary {
         self.status = Status::Failed;
         self.error = Some(format!("{error:#}"));
         self
+    }
+
+    /// Names where the job's dead letters are (see [`crate::deadletter::locations`]).
+    pub fn set_dead_letters(&mut self, locations: Vec<String>) {
+        self.dead_letter_path = locations.last().cloned();
+        self.dead_letter_locations = locations;
     }
 
     pub fn set_elapsed(&mut self, elapsed: Duration) {
