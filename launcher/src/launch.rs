@@ -142,7 +142,9 @@ impl<E: Ecs> Launcher<E> {
         }
         let spec = task_spec(config, &request);
 
-        if request.mode != Mode::Abandon {
+        // Abandon and rollback are the emergency actions: a hung task (RUNNING, no longer
+        // heartbeating) must not block them. The worker's lock on the alias is the real guard.
+        if !matches!(request.mode, Mode::Abandon | Mode::Rollback) {
             let running = self
                 .ecs
                 .active_tasks(&config.cluster, &spec.started_by)

@@ -76,13 +76,14 @@ async fn rollback_and_verify_fix_run_as_tasks_with_their_flags() -> anyhow::Resu
         ]),
         "the only allowed https host is the default"
     );
-    let refused = launch(
+    // The emergency action is never blocked by a task still RUNNING (it may be hung): a second
+    // rollback starts too, and the worker's lock on the alias decides which one acts.
+    let again = launch(
         &world,
         event(include_str!("../fixtures/rollback-event.json")),
     )
-    .await
-    .expect_err("the rollback task holds the alias");
-    assert_eq!(Diagnostic::from(refused).error_type, "JobAlreadyRunning");
+    .await?;
+    assert_eq!(again.task_arns.len(), 1);
 
     let mut verify = event(crate::harness::CONSOLE_EVENT);
     verify["indexName"] = json!("tenures");

@@ -190,6 +190,11 @@ async fn a_cluster_that_keeps_failing_fails_the_run_and_leaves_the_alias_untouch
     );
     assert_eq!(search.alias_targets(&names.alias).await, vec![live]);
     assert_eq!(search.count(&names.alias).await, 20);
+    // The failed job is resumed, not thrown away: its checkpoints hold only durable verdicts.
+    let again = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.summary["resumed_from"], run.summary["job_id"]);
+    assert_eq!(search.count(&names.alias).await, 20);
 }
 
 #[tokio::test]

@@ -84,8 +84,8 @@ pub(super) fn closing_message(summary: &Summary) -> String {
     }
 }
 
-/// The job to resume, if the alias's latest job (`predecessor`, read under the lock) was an
-/// interrupted or hung rebuild of the same table whose building index survives and is not live
+/// The job to resume, if the alias's latest rebuild (`predecessor`, read under the lock) was an
+/// interrupted, failed or hung rebuild of the same table whose building index survives and is not live
 /// (a run killed after its swap left a `running` record behind: its index is the live one, and
 /// writing a resumed scan into it would change what users read).
 pub(super) async fn resumable(
@@ -100,8 +100,10 @@ pub(super) async fn resumable(
     let hung =
         last.status == JobStatus::Running && took_over.is_some_and(|l| l.job_id == last.job_id);
     let orphaned = last.status == JobStatus::Running && took_over.is_none();
-    if !(last.status == JobStatus::Interrupted || hung || orphaned) || last.mode != JobMode::Rebuild
-    {
+    // A run that failed (retries exhausted, a dead-letter write refused) kept only durable
+    // verdicts in its checkpoints: resuming it is as safe as resuming an interrupted one.
+    let stopped = matches!(last.status, JobStatus::Interrupted | JobStatus::Failed);
+    if !(stopped || hung || orphaned) || last.mode != JobMode::Rebuild {
         return Ok(None);
     }
     if plan.fresh {

@@ -132,6 +132,31 @@ pub const METRICS: &[Metric] = &[
     },
 ];
 
+/// The metrics of a periodic progress line: the same figures under names of their own, so that a
+/// `Sum` of the summary's metrics counts each run once, not once per progress line.
+pub const PROGRESS_METRICS: &[Metric] = &[
+    Metric {
+        name: "progress_scanned",
+        unit: "Count",
+        from: &["/scanned"],
+    },
+    Metric {
+        name: "progress_indexed",
+        unit: "Count",
+        from: &["/indexed"],
+    },
+    Metric {
+        name: "progress_dead_lettered",
+        unit: "Count",
+        from: &["/dead_lettered"],
+    },
+    Metric {
+        name: "progress_docs_per_s",
+        unit: "Count/Second",
+        from: &["/docs_per_s"],
+    },
+];
+
 /// The dimension keys, in order; each is used when the root holds it as a non-empty string.
 pub const DIMENSIONS: &[&str] = &["alias", "mode"];
 
@@ -141,8 +166,21 @@ pub fn embed(line: &mut Value) {
     embed_at(line, namespace(), Utc::now().timestamp_millis());
 }
 
+/// Whether a line is the summary of a worker that did not finish its split job: it carries the
+/// job's totals too, so only the finisher's line is metered, and the job is counted once.
+fn counted_elsewhere(line: &Value) -> bool {
+    line.pointer("/worker/finisher") == Some(&Value::Bool(false))
+}
+
 pub(crate) fn embed_at(line: &mut Value, namespace: &str, timestamp_ms: i64) {
-    let found: Vec<(&Metric, Value)> = METRICS
+    if counted_elsewhere(line) {
+        return;
+    }
+    embed_metrics(line, METRICS, namespace, timestamp_ms);
+}
+
+fn embed_metrics(line: &mut Value, metrics: &[Metric], namespace: &str, timestamp_ms: i64) {
+    let found: Vec<(&Metric, Value)> = metrics
         .iter()
         .filter_map(|metric| {
             let value = metric
@@ -205,7 +243,12 @@ pub fn progress_line(alias: &str, mode: &str, fields: Map<String, Value>) -> Val
     if let Some(root) = line.as_object_mut() {
         root.extend(fields);
     }
-    embed(&mut line);
+    embed_metrics(
+        &mut line,
+        PROGRESS_METRICS,
+        namespace(),
+        Utc::now().timestamp_millis(),
+    );
     line
 }
 

@@ -80,7 +80,7 @@ data "aws_iam_policy_document" "task" {
   }
   statement {
     sid       = "EncryptDeadLettersThroughS3"
-    actions   = ["kms:GenerateDataKey", "kms:Encrypt"]
+    actions   = ["kms:GenerateDataKey"]
     resources = [aws_kms_key.this.arn]
     condition {
       test     = "StringEquals"

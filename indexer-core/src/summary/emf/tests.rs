@@ -215,7 +215,21 @@ fn a_progress_line_is_a_log_line_with_metrics() {
         fields.as_object().expect("object").clone(),
     );
     let names = assert_valid_emf(&line);
-    assert_eq!(names, ["scanned", "indexed", "dead_lettered", "docs_per_s"]);
+    // Names of their own: a Sum of the summary's `indexed` counts each run once.
+    assert_eq!(
+        names,
+        [
+            "progress_scanned",
+            "progress_indexed",
+            "progress_dead_lettered",
+            "progress_docs_per_s"
+        ]
+    );
+    assert_eq!(line["progress_indexed"], 480);
+    assert_eq!(
+        line["indexed"], 480,
+        "the plain field stays for readers of the log"
+    );
     assert_eq!(line["message"], "progress");
     assert_eq!(line["level"], "INFO");
     assert_eq!(line["segments"], 8);
@@ -251,4 +265,15 @@ fn a_namespace_follows_cloudwatch_rules() {
         let error = bad.parse::<Namespace>().expect_err(bad);
         assert!(error.contains("namespace"), "{error}");
     }
+}
+
+#[test]
+fn only_the_finisher_of_a_split_job_meters_the_job() {
+    let mut helper = json!({"alias": "persons", "mode": "rebuild", "indexed": 900, "worker": {"worker": 1, "of": 2, "finisher": false}});
+    let before = helper.clone();
+    embed_at(&mut helper, "indexer", 1);
+    assert_eq!(helper, before, "a helper worker's line carries no metrics");
+    let mut finisher = json!({"alias": "persons", "mode": "rebuild", "indexed": 900, "worker": {"worker": 0, "of": 2, "finisher": true}});
+    embed_at(&mut finisher, "indexer", 1);
+    assert!(finisher.get("_aws").is_some());
 }
