@@ -4,7 +4,6 @@
 //! Every flag reads an environment variable; the original tool's names (`DYNAMODB_TABLE`,
 //! `ELASTICSEARCH_INDEX`, `ELASTICSEARCH_HOST`) are accepted as fallbacks.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -17,7 +16,6 @@ use crate::error::Error;
 use crate::jobs::session::Timing;
 pub use crate::logging::LogFormat;
 use crate::rebuild::{self, RebuildPlan};
-use crate::sink::client::SearchClient;
 use crate::sink::retry::RetryPolicy;
 use crate::summary::Summary;
 use crate::validate::{IndexName, NodeUrl, TableName};
@@ -33,238 +31,94 @@ pub struct Cli {
     pub command: Command,
 
     /// Log format on stderr: `auto` is human-readable on a terminal and JSON lines otherwise.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true, help_heading = "Output")]
     pub log_format: LogFormat,
 
     /// CloudWatch namespace of the metrics embedded in the summary and progress lines.
-    #[arg(long, env = "METRICS_NAMESPACE", default_value = crate::summary::emf::DEFAULT_NAMESPACE, global = true)]
+    #[arg(long, env = "METRICS_NAMESPACE", default_value = crate::summary::emf::DEFAULT_NAMESPACE, global = true, help_heading = "Output")]
     pub metrics_namespace: crate::summary::emf::Namespace,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a fresh index from the table and swap the alias onto it atomically.
+    #[command(
+        override_usage = "indexer rebuild --table <TABLE> --index <ALIAS> --host <URL> [OPTIONS]\n       indexer rebuild --table <TABLE> --index <ALIAS> --dry-run [OPTIONS]"
+    )]
     Rebuild(RebuildArgs),
     /// Show the alias's live index, kept indexes, running job and last finished job.
+    #[command(override_usage = "indexer status --index <ALIAS> --host <URL> [OPTIONS]")]
     Status(StatusArgs),
     /// List the alias's jobs, newest first.
+    #[command(override_usage = "indexer jobs --index <ALIAS> --host <URL> [OPTIONS]")]
     Jobs(JobsArgs),
     /// Give up on a running, hung or interrupted job: release its lock, delete its building index.
+    #[command(override_usage = "indexer abandon --index <ALIAS> --host <URL> [OPTIONS]")]
     Abandon(AbandonArgs),
     /// Point the alias (and the aliases that moved with it) back to the previous kept index.
+    #[command(override_usage = "indexer rollback --index <ALIAS> --host <URL> [OPTIONS]")]
     Rollback(RollbackArgs),
     /// Compare table and index: missing, extra and stale documents (exit 6 on drift); `--fix`
     /// repairs them.
+    #[command(
+        override_usage = "indexer verify --table <TABLE> --index <ALIAS> --host <URL> [OPTIONS]"
+    )]
     Verify(VerifyArgs),
     /// Re-read named items and upsert them, or delete their documents when they are gone.
+    #[command(
+        override_usage = "indexer resync --table <TABLE> --index <ALIAS> --host <URL> (--ids <IDS> | --ids-file <PATH>) [OPTIONS]"
+    )]
     Resync(ResyncArgs),
     /// Refresh the live index in place: write changed and missing documents, delete orphans.
+    #[command(
+        override_usage = "indexer sync --table <TABLE> --index <ALIAS> --host <URL> [OPTIONS]"
+    )]
     Sync(SyncArgs),
     /// Compare the live index's mapping with the entity's, without building (exit 3 when the
     /// new mapping lacks or changes a live field).
+    #[command(
+        override_usage = "indexer mapping-diff --table <TABLE> --index <ALIAS> --host <URL> [OPTIONS]"
+    )]
     MappingDiff(MappingDiffArgs),
 }
 
-/// `indexer mapping-diff` flags.
-#[derive(Debug, Clone, Args)]
-pub struct MappingDiffArgs {
-    #[command(flatten)]
-    pub target: Target,
-    /// Timeout of one request to the search cluster, in seconds.
-    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 60)]
-    pub request_timeout: u64,
-}
+mod dispatch;
+mod operator;
 
-/// What `verify`, `resync` and `sync` share.
-#[derive(Debug, Clone, Args)]
-pub struct DriftArgs {
-    #[command(flatten)]
-    pub target: Target,
-
-    /// Parallel Scan segments.
-    #[arg(long, env = "SEGMENTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub segments: u32,
-
-    /// Items per Scan page.
-    #[arg(long, env = "PAGE_SIZE", default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub page_size: u32,
-
-    /// Timeout of one request to the search cluster, in seconds.
-    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 60)]
-    pub request_timeout: u64,
-
-    #[command(flatten)]
-    pub lease: LeaseArgs,
-}
-
-/// `indexer verify` flags.
-#[derive(Debug, Clone, Args)]
-pub struct VerifyArgs {
-    #[command(flatten)]
-    pub common: DriftArgs,
-    /// Repair the drift found: upsert missing and stale documents, delete extra ones.
-    #[arg(long)]
-    pub fix: bool,
-    /// The most documents `--fix` changes without `--force`.
-    #[arg(long, env = "MAX_CHANGES", default_value_t = 1000)]
-    pub max_changes: u64,
-    /// Let `--fix` change any number of documents.
-    #[arg(long)]
-    pub force: bool,
-    /// With `--fix`: print the plan, change nothing.
-    #[arg(long, env = "DRY_RUN")]
-    pub dry_run: bool,
-}
-
-/// `indexer resync` flags.
-#[derive(Debug, Clone, Args)]
-pub struct ResyncArgs {
-    #[command(flatten)]
-    pub common: DriftArgs,
-    /// Comma-separated ids (`hash` or `hash|range` for a composite key).
-    #[arg(long, env = "IDS", value_delimiter = ',')]
-    pub ids: Vec<String>,
-    /// A file with one id per line.
-    #[arg(long)]
-    pub ids_file: Option<PathBuf>,
-}
-
-/// `indexer sync` flags.
-#[derive(Debug, Clone, Args)]
-pub struct SyncArgs {
-    #[command(flatten)]
-    pub common: DriftArgs,
-}
-
-impl DriftArgs {
-    async fn resolve(
-        &self,
-    ) -> Result<(aws_sdk_dynamodb::Client, SearchClient, crate::drift::Target), Error> {
-        let resolved = self.target.resolve(false)?;
-        let entity = entities::by_name(resolved.entity)
-            .ok_or_else(|| Error::Input(format!("unknown entity {:?}", resolved.entity)))?;
-        let retry = RetryPolicy::default();
-        let host = resolved.host.ok_or_else(|| {
-            Error::Input("no host given: pass --host or set INDEX_NODE_HOST".into())
-        })?;
-        let search = self.target.connect.connect(
-            host,
-            Duration::from_secs(self.request_timeout.max(1)),
-            retry,
-        )?;
-        let target = crate::drift::Target {
-            table: resolved.table,
-            alias: resolved.alias,
-            entity,
-            segments: self.segments,
-            page_size: self.page_size,
-            retry,
-            timing: self.lease.timing()?,
-        };
-        Ok((dynamo_client().await?, search, target))
-    }
-}
-
-/// The alias and cluster an operator command works on.
-#[derive(Debug, Clone, Args)]
-pub struct AliasTarget {
-    /// The alias, e.g. `persons` [also ELASTICSEARCH_INDEX].
-    #[arg(long, env = "INDEX_NAME")]
-    pub index: Option<String>,
-
-    /// The search cluster's URL [also ELASTICSEARCH_HOST].
-    #[arg(long, env = "INDEX_NODE_HOST")]
-    pub host: Option<String>,
-
-    /// Timeout of one request to the search cluster, in seconds.
-    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 60)]
-    pub request_timeout: u64,
-
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-}
-
-impl AliasTarget {
-    fn resolve(&self) -> Result<(IndexName, SearchClient), Error> {
-        let alias = env_fallback(self.index.clone(), "ELASTICSEARCH_INDEX")
-            .ok_or_else(|| Error::Input("no index given: pass --index or set INDEX_NAME".into()))?;
-        let alias = IndexName::try_from(alias.as_str())?;
-        let host = env_fallback(self.host.clone(), "ELASTICSEARCH_HOST").ok_or_else(|| {
-            Error::Input("no host given: pass --host or set INDEX_NODE_HOST".into())
-        })?;
-        let host = NodeUrl::try_from(host.as_str())?;
-        let client = self.connect.connect(
-            host,
-            Duration::from_secs(self.request_timeout.max(1)),
-            RetryPolicy::default(),
-        )?;
-        Ok((alias, client))
-    }
-}
-
-/// `indexer status` flags.
-#[derive(Debug, Clone, Args)]
-pub struct StatusArgs {
-    #[command(flatten)]
-    pub target: AliasTarget,
-    /// Print JSON (the default when stdout is not a terminal).
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// `indexer jobs` flags.
-#[derive(Debug, Clone, Args)]
-pub struct JobsArgs {
-    #[command(flatten)]
-    pub target: AliasTarget,
-    /// How many jobs to list.
-    #[arg(long, default_value_t = 20)]
-    pub limit: usize,
-    /// Print JSON (the default when stdout is not a terminal).
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// `indexer abandon` flags.
-#[derive(Debug, Clone, Args)]
-pub struct AbandonArgs {
-    #[command(flatten)]
-    pub target: AliasTarget,
-    /// The job to abandon; by default the one holding the lock, or the interrupted one.
-    #[arg(long)]
-    pub job: Option<String>,
-    /// Keep the job's building index instead of deleting it.
-    #[arg(long)]
-    pub keep_index: bool,
-}
-
-/// `indexer rollback` flags.
-#[derive(Debug, Clone, Args)]
-pub struct RollbackArgs {
-    #[command(flatten)]
-    pub target: AliasTarget,
-    #[command(flatten)]
-    pub lease: LeaseArgs,
-}
+pub use dispatch::{main, run};
+pub use operator::{
+    AbandonArgs, AliasTarget, DriftArgs, JobsArgs, MappingDiffArgs, ResyncArgs, RollbackArgs,
+    StatusArgs, SyncArgs, VerifyArgs,
+};
 
 /// Which table feeds which alias on which cluster.
 #[derive(Debug, Clone, Args)]
 pub struct Target {
     /// The DynamoDB table to read [also DYNAMODB_TABLE].
-    #[arg(long, env = "DYNAMO_TABLE")]
+    #[arg(long, env = "DYNAMO_TABLE", help_heading = "Source (DynamoDB)")]
     pub table: Option<String>,
 
     /// The alias users query, e.g. `persons` [also ELASTICSEARCH_INDEX].
-    #[arg(long, env = "INDEX_NAME")]
+    #[arg(
+        long,
+        env = "INDEX_NAME",
+        value_name = "ALIAS",
+        help_heading = "Target (search cluster)"
+    )]
     pub index: Option<String>,
 
     /// The search cluster's URL, e.g. `https://search-x.eu-west-2.es.amazonaws.com`
     /// [also ELASTICSEARCH_HOST].
-    #[arg(long, env = "INDEX_NODE_HOST")]
+    #[arg(
+        long,
+        env = "INDEX_NODE_HOST",
+        value_name = "URL",
+        help_heading = "Target (search cluster)"
+    )]
     pub host: Option<String>,
 
     /// The entity the table holds; by default the one whose table this is.
-    #[arg(long, env = "ENTITY")]
+    #[arg(long, env = "ENTITY", help_heading = "Source (DynamoDB)")]
     pub entity: Option<String>,
 
     #[command(flatten)]
@@ -278,82 +132,102 @@ pub struct RebuildArgs {
     pub target: Target,
 
     /// Parallel Scan segments (DynamoDB TotalSegments).
-    #[arg(long, env = "SEGMENTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, env = "SEGMENTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000_000), help_heading = "Source (DynamoDB)")]
     pub segments: u32,
 
     /// Items per Scan page (the Scan `Limit`). Pages of every segment are in memory at once;
     /// 250 keeps that small without slowing the scan.
-    #[arg(long, env = "PAGE_SIZE", default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, env = "PAGE_SIZE", default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=10_000), help_heading = "Source (DynamoDB)")]
     pub page_size: u32,
 
     /// Largest bulk request body, in bytes or with a unit (`5MiB`, `512KiB`); at most 10 MiB.
-    #[arg(long, env = "BATCH_BYTES", default_value = "5MiB", value_parser = parse_batch_bytes)]
+    #[arg(long, env = "BATCH_BYTES", default_value = "5MiB", value_parser = parse_batch_bytes, help_heading = "Tuning")]
     pub batch_bytes: usize,
 
     /// Most documents per bulk request.
-    #[arg(long, env = "BATCH_DOCS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, env = "BATCH_DOCS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Tuning")]
     pub batch_docs: u32,
 
     /// The most bulk requests in flight; the tool adapts between 1 and this (additive increase
     /// while the cluster is healthy, halving on 429/5xx or a latency spike).
-    #[arg(long, visible_alias = "max-concurrency", env = "CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, visible_alias = "max-concurrency", env = "CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64), help_heading = "Tuning")]
     pub concurrency: u32,
 
     /// Cap on DynamoDB read-capacity units per second, all segments together (measured from the
     /// capacity each Scan page reports).
-    #[arg(long, env = "MAX_READ_UNITS", value_parser = parse_read_units)]
+    #[arg(long, env = "MAX_READ_UNITS", value_parser = parse_read_units, help_heading = "Source (DynamoDB)")]
     pub max_read_units: Option<f64>,
 
     /// Dead-lettered items allowed before the gate refuses the swap.
-    #[arg(long, env = "MAX_ERRORS", default_value_t = 0)]
+    #[arg(long, env = "MAX_ERRORS", default_value_t = 0, help_heading = "Safety")]
     pub max_errors: u64,
 
     /// The new index must hold at least this fraction of the live index's documents.
-    #[arg(long, env = "MIN_RATIO", default_value_t = 0.9, value_parser = parse_ratio)]
+    #[arg(long, env = "MIN_RATIO", default_value_t = 0.9, value_parser = parse_ratio, help_heading = "Safety")]
     pub min_ratio: f64,
 
     /// Previous physical indexes to keep for rollback, at least 1 (the index just replaced is
     /// always kept: rollback returns to it); older ones are deleted.
-    #[arg(long, env = "KEEP", default_value_t = 1, value_parser = parse_keep)]
+    #[arg(long, env = "KEEP", default_value_t = 1, value_parser = parse_keep, help_heading = "Safety")]
     pub keep: usize,
 
     /// Where to write items that could not be indexed (JSON lines): a file, or an
     /// `s3://bucket/prefix/` (one object per group of records); default
     /// `<new index>.dead-letter.jsonl` in the working directory.
-    #[arg(long, env = "DEAD_LETTER_PATH")]
+    #[arg(long, env = "DEAD_LETTER_PATH", help_heading = "Output")]
     pub dead_letter: Option<crate::deadletter::Spec>,
 
     /// KMS key (id, ARN or alias) to encrypt S3 dead letters with (SSE-KMS); without it, the
     /// bucket's default encryption applies.
-    #[arg(long, env = "DEAD_LETTER_KMS_KEY")]
+    #[arg(long, env = "DEAD_LETTER_KMS_KEY", help_heading = "Output")]
     pub dead_letter_kms_key: Option<String>,
 
     /// Scan, map and encode everything; write nothing to the cluster.
-    #[arg(long, env = "DRY_RUN")]
+    #[arg(long, env = "DRY_RUN", help_heading = "Safety")]
     pub dry_run: bool,
 
     /// Retries of a failing bulk request or item before giving up on it.
-    #[arg(long, env = "MAX_RETRIES", default_value_t = 8)]
+    #[arg(
+        long,
+        env = "MAX_RETRIES",
+        default_value_t = 8,
+        help_heading = "Tuning"
+    )]
     pub max_retries: u32,
 
     /// First backoff ceiling in milliseconds; it doubles per retry up to 30 s, with full jitter.
-    #[arg(long, env = "RETRY_BASE_MS", default_value_t = 250)]
+    #[arg(
+        long,
+        env = "RETRY_BASE_MS",
+        default_value_t = 250,
+        help_heading = "Tuning"
+    )]
     pub retry_base_ms: u64,
 
     /// Timeout of one request to the search cluster, in seconds.
-    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(
+        long,
+        env = "REQUEST_TIMEOUT_SECS",
+        default_value_t = 60,
+        help_heading = "Tuning"
+    )]
     pub request_timeout: u64,
 
     /// Seconds between progress lines (JSON log mode).
-    #[arg(long, env = "PROGRESS_INTERVAL_SECS", default_value_t = 5)]
+    #[arg(
+        long,
+        env = "PROGRESS_INTERVAL_SECS",
+        default_value_t = 5,
+        help_heading = "Output"
+    )]
     pub progress_interval: u64,
 
     /// Start afresh instead of resuming an interrupted or hung rebuild of this alias.
-    #[arg(long, env = "FRESH")]
+    #[arg(long, env = "FRESH", help_heading = "Safety")]
     pub fresh: bool,
 
     /// Swap even when the new mapping lacks or changes a field of the live index's.
-    #[arg(long, env = "ALLOW_MAPPING_CHANGES")]
+    #[arg(long, env = "ALLOW_MAPPING_CHANGES", help_heading = "Safety")]
     pub allow_mapping_changes: bool,
 
     /// Rebuild even though the live index was built from another entity (e.g. moving an alias
@@ -363,20 +237,25 @@ pub struct RebuildArgs {
 
     /// Seconds SIGTERM/SIGINT may take to drain in-flight work before exiting (ECS kills 30 s
     /// after SIGTERM).
-    #[arg(long, env = "STOP_TIMEOUT_SECS", default_value_t = 25)]
+    #[arg(
+        long,
+        env = "STOP_TIMEOUT_SECS",
+        default_value_t = 25,
+        help_heading = "Safety"
+    )]
     pub stop_timeout: u64,
 
     /// Split the rebuild over this many workers, each reading the segments `s mod K = i` and
     /// taking over those of workers that die. Without --job-id, starts K worker processes here.
-    #[arg(long, env = "WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, env = "WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), help_heading = "Tuning")]
     pub workers: u32,
 
     /// Run as one worker of this job (set by the launcher, or by `--workers K` for its workers).
-    #[arg(long, env = "JOB_ID")]
+    #[arg(long, env = "JOB_ID", help_heading = "Tuning")]
     pub job_id: Option<String>,
 
     /// This worker's number, 0 to K-1 (with --job-id).
-    #[arg(long, env = "WORKER", requires = "job_id")]
+    #[arg(long, env = "WORKER", requires = "job_id", help_heading = "Tuning")]
     pub worker: Option<u32>,
 
     #[command(flatten)]
@@ -387,11 +266,11 @@ pub struct RebuildArgs {
 #[derive(Debug, Clone, Args)]
 pub struct LeaseArgs {
     /// Seconds without a heartbeat after which a run's lock counts as hung and may be taken over.
-    #[arg(long = "lease", env = "LEASE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long = "lease", env = "LEASE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Safety")]
     pub lease_secs: u64,
 
     /// Seconds between heartbeats (lock renewal and checkpoint saves).
-    #[arg(long = "heartbeat", env = "HEARTBEAT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long = "heartbeat", env = "HEARTBEAT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Safety")]
     pub heartbeat_secs: u64,
 }
 
@@ -499,7 +378,7 @@ impl Target {
             })?,
             None => entities::by_table(table.as_str()).ok_or_else(|| {
                 Error::Input(format!(
-                    "no entity is known for table {table:?}; known: {}; pass --entity for a table with another name",
+                    "no entity is known for table \"{table}\"; known: {}; pass --entity for a table with another name",
                     entities::known()
                 ))
             })?,
@@ -526,6 +405,7 @@ impl Target {
 }
 
 async fn aws_config() -> Result<aws_config::SdkConfig, Error> {
+    crate::preflight::endpoints_carry_no_credentials()?;
     let config = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(10))
         // One credentials cache per process: DynamoDB and the request signer share it.
@@ -540,18 +420,14 @@ async fn aws_config() -> Result<aws_config::SdkConfig, Error> {
     Ok(config)
 }
 
-async fn dynamo_client() -> Result<aws_sdk_dynamodb::Client, Error> {
-    Ok(aws_sdk_dynamodb::Client::new(&aws_config().await?))
-}
-
 /// A DynamoDB client and a DynamoDB Streams client from the same configuration. The streams
 /// client's own endpoint variable is `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`; when neither it nor
 /// `AWS_ENDPOINT_URL` is set but `AWS_ENDPOINT_URL_DYNAMODB` is (DynamoDB Local, which serves
 /// streams on the same endpoint), streams are read from that endpoint too.
-async fn aws_clients() -> Result<(aws_sdk_dynamodb::Client, aws_sdk_dynamodbstreams::Client), Error>
-{
-    let config = aws_config().await?;
-    let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(&config);
+fn aws_clients(
+    config: &aws_config::SdkConfig,
+) -> (aws_sdk_dynamodb::Client, aws_sdk_dynamodbstreams::Client) {
+    let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(config);
     let set = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     if set("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").is_none()
         && set("AWS_ENDPOINT_URL").is_none()
@@ -559,213 +435,17 @@ async fn aws_clients() -> Result<(aws_sdk_dynamodb::Client, aws_sdk_dynamodbstre
     {
         streams = streams.endpoint_url(endpoint);
     }
-    Ok((
-        aws_sdk_dynamodb::Client::new(&config),
+    (
+        aws_sdk_dynamodb::Client::new(config),
         aws_sdk_dynamodbstreams::Client::from_conf(streams.build()),
-    ))
-}
-
-/// The process entrypoint: parse the command line, start logging, run, print the summary on
-/// stdout and exit with its code.
-pub fn main() -> std::process::ExitCode {
-    use std::io::Write;
-    let cli = Cli::parse();
-    let json_logs = crate::logging::init(cli.log_format);
-    crate::summary::emf::configure(crate::summary::emf::Config {
-        namespace: cli.metrics_namespace.clone(),
-        json_logs,
-    });
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("indexer: cannot start the async runtime: {error}");
-            return std::process::ExitCode::from(1);
-        }
-    };
-    let (output, code) = runtime.block_on(run(cli));
-    let printed = output
-        .render()
-        .map_err(std::io::Error::other)
-        .and_then(|line| writeln!(std::io::stdout().lock(), "{line}"));
-    if let Err(error) = printed {
-        eprintln!("indexer: cannot print the summary: {error}");
-        return std::process::ExitCode::from(1);
-    }
-    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
-}
-
-/// Runs a parsed command line; returns what to print on stdout and the process exit code.
-pub async fn run(cli: Cli) -> (Output, i32) {
-    match cli.command {
-        Command::Rebuild(args) => match run_rebuild(args).await {
-            Ok(Rebuilt::Summary(summary)) => {
-                let code = summary.exit_code(None);
-                (Output::Summary(summary), code)
-            }
-            Ok(Rebuilt::Workers(value, code)) => {
-                metered((Output::Report { value, json: true }, code))
-            }
-            Err(error) => {
-                tracing::error!(error = %format!("{error:#}"), "rebuild failed");
-                let code = error.exit_code();
-                (
-                    Output::Summary(Box::new(Summary::new("rebuild").failed(&error))),
-                    code,
-                )
-            }
-        },
-        Command::Status(args) => {
-            let json = args.json;
-            report(json, async move {
-                let (alias, client) = args.target.resolve()?;
-                crate::ops::status(&client, &alias).await
-            })
-            .await
-        }
-        Command::Jobs(args) => {
-            let (json, limit) = (args.json, args.limit);
-            report(json, async move {
-                let (alias, client) = args.target.resolve()?;
-                crate::ops::jobs(&client, &alias, limit).await
-            })
-            .await
-        }
-        Command::Abandon(args) => {
-            report(true, async move {
-                let (alias, client) = args.target.resolve()?;
-                crate::ops::abandon(&client, &alias, args.job.as_deref(), args.keep_index).await
-            })
-            .await
-        }
-        Command::Verify(args) => metered(
-            coded(async move {
-                let (dynamo, search, target) = args.common.resolve().await?;
-                let options = crate::drift::commands::VerifyOptions {
-                    fix: args.fix,
-                    max_changes: args.max_changes,
-                    force: args.force,
-                    dry_run: args.dry_run,
-                };
-                crate::drift::commands::verify(&dynamo, &search, &target, &options).await
-            })
-            .await,
-        ),
-        Command::Resync(args) => {
-            coded(async move {
-                let mut ids = args.ids.clone();
-                if let Some(path) = &args.ids_file {
-                    let text = std::fs::read_to_string(path).map_err(|e| {
-                        Error::Input(format!("cannot read --ids-file {}: {e}", path.display()))
-                    })?;
-                    ids.extend(text.lines().map(str::to_owned));
-                }
-                let (dynamo, search, target) = args.common.resolve().await?;
-                crate::drift::commands::resync(&dynamo, &search, &target, &ids).await
-            })
-            .await
-        }
-        Command::Sync(args) => metered(
-            coded(async move {
-                let (dynamo, search, target) = args.common.resolve().await?;
-                crate::drift::commands::sync(&dynamo, &search, &target).await
-            })
-            .await,
-        ),
-        Command::Rollback(args) => {
-            report(true, async move {
-                let (alias, client) = args.target.resolve()?;
-                crate::ops::rollback(&client, &alias, args.lease.timing()?).await
-            })
-            .await
-        }
-        Command::MappingDiff(args) => {
-            coded(async move {
-                let target = args.target.resolve(false)?;
-                let host = target
-                    .host
-                    .clone()
-                    .ok_or_else(|| Error::Input("no host given".into()))?;
-                let timeout = Duration::from_secs(args.request_timeout.max(1));
-                let client = args
-                    .target
-                    .connect
-                    .connect(host, timeout, RetryPolicy::default())?;
-                entities::compat::report(&client, &target.alias, target.entity).await
-            })
-            .await
-        }
-    }
-}
-
-/// A run's report with its CloudWatch metrics embedded.
-fn metered((mut output, code): (Output, i32)) -> (Output, i32) {
-    if let Output::Report { value, .. } = &mut output {
-        crate::summary::emf::embed(value);
-    }
-    (output, code)
-}
-
-/// What a command prints on stdout.
-#[derive(Debug)]
-pub enum Output {
-    /// A run's summary, one JSON line.
-    Summary(Box<Summary>),
-    /// An operator report: JSON, or indented text for a person at a terminal.
-    Report {
-        value: serde_json::Value,
-        json: bool,
-    },
-}
-
-impl Output {
-    fn render(&self) -> Result<String, serde_json::Error> {
-        use std::io::IsTerminal;
-        match self {
-            Output::Summary(summary) => {
-                let mut line = serde_json::to_value(summary)?;
-                crate::summary::emf::embed(&mut line);
-                serde_json::to_string(&line)
-            }
-            Output::Report { value, json } if *json || !std::io::stdout().is_terminal() => {
-                serde_json::to_string(value)
-            }
-            Output::Report { value, .. } => Ok(crate::ops::render_text(value)),
-        }
-    }
-}
-
-/// Like [`report`], for commands that choose their own exit code.
-async fn coded(
-    work: impl std::future::Future<Output = Result<(serde_json::Value, i32), Error>>,
-) -> (Output, i32) {
-    match work.await {
-        Ok((value, code)) => (Output::Report { value, json: true }, code),
-        Err(error) => {
-            tracing::error!(error = %format!("{error:#}"), "command failed");
-            let value = serde_json::json!({ "status": "failed", "error": format!("{error:#}") });
-            (Output::Report { value, json: true }, error.exit_code())
-        }
-    }
-}
-
-async fn report(
-    json: bool,
-    work: impl std::future::Future<Output = Result<serde_json::Value, Error>>,
-) -> (Output, i32) {
-    match coded(async { work.await.map(|value| (value, crate::error::exit::SUCCESS)) }).await {
-        (Output::Report { value, .. }, code) if code == crate::error::exit::SUCCESS => {
-            (Output::Report { value, json }, code)
-        }
-        other => other,
-    }
+    )
 }
 
 async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
     let target = args.target.resolve(args.dry_run)?;
-    let (dynamo, streams) = aws_clients().await?;
+    let config = aws_config().await?;
+    crate::preflight::dynamo_answers(&config, &target.table).await?;
+    let (dynamo, streams) = aws_clients(&config);
     let timeout = Duration::from_secs(args.request_timeout.max(1));
     let retry = RetryPolicy {
         max_retries: args.max_retries,
@@ -773,7 +453,11 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
         cap: Duration::from_secs(30),
     };
     let search = match &target.host {
-        Some(host) => Some(args.target.connect.connect(host.clone(), timeout, retry)?),
+        Some(host) => {
+            let search = args.target.connect.connect(host.clone(), timeout, retry)?;
+            crate::preflight::search_cluster(&search).await?;
+            Some(search)
+        }
         None => None,
     };
     let dead_letter =
@@ -897,6 +581,39 @@ mod tests {
         let resolved = args.target.resolve(true).expect("valid");
         assert_eq!(resolved.entity, "persons");
         assert!(resolved.host.is_none());
+    }
+
+    /// Help text with the values of any set environment variables left out (`[env: NAME]`).
+    fn help_of(name: &str) -> String {
+        use clap::CommandFactory;
+        let mut command = Cli::command();
+        command.build();
+        let help = command
+            .find_subcommand_mut(name)
+            .map(|c| c.render_help().to_string())
+            .unwrap_or_default();
+        let mut out = String::new();
+        let mut rest = help.as_str();
+        while let Some(at) = rest.find("[env: ") {
+            let (head, tail) = rest.split_at(at);
+            out.push_str(head);
+            let end = tail.find(']').unwrap_or(tail.len());
+            let field = &tail[..end];
+            out.push_str(field.split_once('=').map_or(field, |(name, _)| name));
+            rest = &tail[end..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    #[test]
+    fn rebuild_help_groups_its_options_and_shows_what_is_required() {
+        let help = help_of("rebuild");
+        assert!(
+            help.contains("Usage: indexer rebuild --table <TABLE> --index <ALIAS> --host <URL>"),
+            "{help}"
+        );
+        insta::assert_snapshot!(help);
     }
 
     #[test]

@@ -24,39 +24,53 @@ use crate::validate::NodeUrl;
 pub struct ConnectArgs {
     /// Allow plain `http://` to a host that is not loopback: requests, documents and
     /// credentials then travel unencrypted.
-    #[arg(long, env = "ALLOW_HTTP")]
+    #[arg(long, env = "ALLOW_HTTP", help_heading = "Connection and auth")]
     pub allow_http: bool,
 
     /// How requests authenticate; by default `sigv4` for an `*.es.amazonaws.com` or
     /// `*.aoss.amazonaws.com` host, `basic` when basic credentials are given, else `none`.
-    #[arg(long, env = "INDEX_AUTH", value_enum)]
+    #[arg(
+        long,
+        env = "INDEX_AUTH",
+        value_enum,
+        help_heading = "Connection and auth"
+    )]
     pub auth: Option<AuthMode>,
 
     /// The AWS service to sign for (`es` for a managed domain, `aoss` for Serverless); by default
     /// read from the host name, else `es`.
-    #[arg(long, env = "SIGV4_SERVICE", value_enum)]
+    #[arg(
+        long,
+        env = "SIGV4_SERVICE",
+        value_enum,
+        help_heading = "Connection and auth"
+    )]
     pub sigv4_service: Option<SigningService>,
 
     /// The AWS region to sign for; by default read from the host name, else AWS_REGION.
-    #[arg(long, env = "INDEX_REGION")]
+    #[arg(long, env = "INDEX_REGION", help_heading = "Connection and auth")]
     pub region: Option<String>,
 
     /// A file holding `user:password` for HTTP basic auth. Alternatively set INDEX_USERNAME and
     /// INDEX_PASSWORD; credentials are never accepted as flag values, which show in process lists.
-    #[arg(long, env = "BASIC_AUTH_FILE")]
+    #[arg(long, env = "BASIC_AUTH_FILE", help_heading = "Connection and auth")]
     pub basic_auth_file: Option<PathBuf>,
 
     /// A PEM file of extra CA certificates to trust (a private CA), on top of the system's.
-    #[arg(long, env = "CA_BUNDLE")]
+    #[arg(long, env = "CA_BUNDLE", help_heading = "Connection and auth")]
     pub ca_bundle: Option<PathBuf>,
 
     /// Do not verify the cluster's TLS certificate. Dangerous; logged loudly on every run.
-    #[arg(long, env = "INSECURE_SKIP_TLS_VERIFY")]
+    #[arg(
+        long,
+        env = "INSECURE_SKIP_TLS_VERIFY",
+        help_heading = "Connection and auth"
+    )]
     pub insecure: bool,
 
     /// `HOST:PORT:ADDR`: reach the cluster's HOST:PORT at address ADDR, keeping the name for TLS
     /// and signing (like curl's `--resolve`), e.g. a VPC endpoint through a tunnel on 127.0.0.1.
-    #[arg(long, env = "INDEX_RESOLVE", value_delimiter = ',', value_parser = parse_resolve)]
+    #[arg(long, env = "INDEX_RESOLVE", value_delimiter = ',', value_parser = parse_resolve, help_heading = "Connection and auth")]
     pub resolve: Vec<Resolve>,
 }
 

@@ -44,6 +44,15 @@ pub enum Error {
     /// Stopped by a signal before anything needed saving (exit 5).
     #[error("{0}")]
     Interrupted(String),
+    /// A service the run needs did not answer: one sentence naming where it was and why.
+    #[error("cannot reach {service} at {endpoint}: {cause}")]
+    Unreachable {
+        service: &'static str,
+        /// Where it was looked for, without credentials.
+        endpoint: String,
+        /// The innermost cause in words (`connection refused`, `timed out after 5 s`).
+        cause: String,
+    },
     #[error(transparent)]
     Source(SourceError),
     #[error(transparent)]
@@ -74,7 +83,7 @@ impl From<SourceError> for Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Input(_) => exit::BAD_INPUT,
+            Error::Input(_) | Error::Sink(SinkError::NotACluster { .. }) => exit::BAD_INPUT,
             Error::Locked(_) => exit::LOCKED,
             Error::Interrupted(_) => exit::INTERRUPTED,
             _ => exit::FAILURE,

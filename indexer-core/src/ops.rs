@@ -1,6 +1,6 @@
 //! Operator commands: `status`, `jobs`, `abandon` and `rollback`.
 //!
-//! Each returns a JSON report for stdout. `abandon` and `rollback` change state: `abandon` marks a
+//! Each returns a report for stdout (`status` and `jobs` as typed views, see [`crate::report`]). `abandon` and `rollback` change state: `abandon` marks a
 //! running, hung or interrupted job abandoned, releases its lock and deletes its building index
 //! (never the live one); `rollback` takes the alias's lock like a rebuild, so it never races one,
 //! and moves the alias — with every alias that moved with it — back to the newest older kept index
@@ -14,82 +14,29 @@ use crate::error::Error;
 use crate::jobs::session::{Session, Timing};
 use crate::jobs::store::JobStore;
 use crate::jobs::{JobMode, JobRecord, JobStatus, Phase, holder};
+use crate::report::{Earlier, JobView, JobsReport, LockSummary, StatusReport};
 use crate::sink::client::SearchClient;
 use crate::validate::IndexName;
 
-fn job_view(job: &JobRecord, hung: bool) -> Value {
-    let now = Utc::now();
-    json!({
-        "job_id": job.job_id,
-        "mode": job.mode,
-        "status": job.status,
-        "table": job.table,
-        "entity": job.entity,
-        "holder": job.holder,
-        "started_at": job.started_at,
-        "ended_at": job.ended_at,
-        "heartbeat_age_s": (job.heartbeat_age(now) * 10.0).round() / 10.0,
-        "hung": hung,
-        "new_index": job.new_index,
-        "previous_index": job.previous_index,
-        "scanned": job.scanned,
-        "indexed": job.indexed,
-        "dead_lettered": job.dead_lettered,
-        "approximate_items": job.approximate_items,
-        "docs_per_s": job.rate().round(),
-        "eta_s": job.eta_seconds().map(f64::round),
-        "segments_done": job.checkpoints.iter().filter(|c| c.done).count(),
-        "segments": job.segments,
-        "checkpoints": job.checkpoints.iter().map(|c| json!({"segment": c.segment, "done": c.done, "scanned": c.scanned})).collect::<Vec<_>>(),
-        "resumed_from": job.resumed_from,
-        "message": job.message,
-        "workers": workers_view(job),
-    })
-}
-
-/// The workers of a job split over several: where each runs, whether it is alive, and the
-/// segments it reads (with those it took over from dead workers). Null for a one-process job.
-fn workers_view(job: &JobRecord) -> Value {
-    if job.workers <= 1 {
-        return Value::Null;
-    }
-    let now = Utc::now();
-    json!({
-        "count": job.workers,
-        "phase": job.phase,
-        "setup_by": job.setup_by,
-        "finisher": job.finisher,
-        "list": (0..job.workers).map(|worker| {
-            let state = job.worker_states.iter().find(|w| w.worker == worker);
-            let reading: Vec<u32> = job.checkpoints.iter()
-                .filter(|c| c.owner == worker && !c.done)
-                .map(|c| c.segment)
-                .collect();
-            json!({
-                "worker": worker,
-                "holder": state.map(|s| s.holder.clone()),
-                "status": state.map(|s| s.status),
-                "heartbeat_age_s": state.map(|s| ((now - s.heartbeat_at).num_milliseconds() as f64 / 100.0).round() / 10.0),
-                "scanned": state.map(|s| s.scanned),
-                "segments_reading": reading,
-                "segments_done": job.checkpoints.iter().filter(|c| c.owner == worker && c.done).count(),
-                "stolen": state.map(|s| s.stolen.clone()).unwrap_or_default(),
-            })
-        }).collect::<Vec<_>>(),
-    })
-}
-
 /// `indexer status`: the live index, kept indexes, the running job and the last finished one.
-pub async fn status(search: &SearchClient, alias: &IndexName) -> Result<Value, Error> {
+/// An alias with nothing at all — no alias or index of that name, no physical index, no job — is
+/// bad input (exit 2): most likely a wrong name or the wrong cluster.
+pub async fn status(search: &SearchClient, alias: &IndexName) -> Result<StatusReport, Error> {
     let store = JobStore::new(search.clone());
     let (live, all) = physical_indexes(search, alias).await?;
-    let lock = store.lock(alias.as_str(), Utc::now()).await?;
+    let now = Utc::now();
+    let lock = store.lock(alias.as_str(), now).await?;
     let history = store.history(alias.as_str(), 50).await?;
+    if live.is_none() && all.is_empty() && lock.is_none() && history.is_empty() {
+        return Err(nothing_there(search, alias));
+    }
+    let view =
+        |job: &JobRecord, hung: bool| JobView::new(job, now, hung, Earlier::of(job, &history));
     let running = match &lock {
         Some(lock) => store
             .job(&lock.record.job_id)
             .await?
-            .map(|job| job_view(&job, lock.stale)),
+            .map(|job| view(&job, lock.stale)),
         None => None,
     };
     let interrupted = store.latest(alias.as_str()).await?.filter(|job| {
@@ -98,35 +45,57 @@ pub async fn status(search: &SearchClient, alias: &IndexName) -> Result<Value, E
     let last_finished = history
         .iter()
         .find(|job| job.status.is_finished() && job.status != JobStatus::Interrupted);
-    let building: Vec<&String> = all
-        .iter()
-        .filter(|name| Some(*name) != live.as_ref())
-        .collect();
-    Ok(json!({
-        "alias": alias.as_str(),
-        "live_index": live,
-        "live_documents": match &live { Some(index) => Some(search.count(index).await?), None => None },
-        "other_indexes": building,
-        "lock": lock.as_ref().map(|l| json!({
-            "job_id": l.record.job_id,
-            "holder": l.record.holder,
-            "acquired_at": l.record.acquired_at,
-            "heartbeat_age_s": ((Utc::now() - l.record.heartbeat_at).num_milliseconds() as f64 / 100.0).round() / 10.0,
-            "hung": l.stale,
-        })),
-        "running_job": running,
-        "resumable_job": interrupted.as_ref().map(|job| job_view(job, false)),
-        "last_finished_job": last_finished.map(|job| job_view(job, false)),
-    }))
+    let live_documents = match &live {
+        Some(index) => Some(search.count(index).await?),
+        None => None,
+    };
+    Ok(StatusReport {
+        alias: alias.to_string(),
+        other_indexes: all
+            .into_iter()
+            .filter(|name| Some(name) != live.as_ref())
+            .collect(),
+        live_index: live,
+        live_documents,
+        lock: lock.as_ref().map(|l| LockSummary::new(l, now)),
+        running_job: running,
+        // A job left `running` by a process that died is not renewing anything: hung.
+        resumable_job: interrupted
+            .as_ref()
+            .map(|job| view(job, job.status == JobStatus::Running)),
+        last_finished_job: last_finished.map(|job| view(job, false)),
+    })
+}
+
+fn nothing_there(search: &SearchClient, alias: &IndexName) -> Error {
+    Error::Input(format!(
+        "nothing is there: {} has no alias or index \"{alias}\", no index built for it and no job recorded for it; check the name and the host",
+        search.node()
+    ))
 }
 
 /// `indexer jobs`: the alias's jobs, newest first.
-pub async fn jobs(search: &SearchClient, alias: &IndexName, limit: usize) -> Result<Value, Error> {
+pub async fn jobs(
+    search: &SearchClient,
+    alias: &IndexName,
+    limit: usize,
+) -> Result<JobsReport, Error> {
     let store = JobStore::new(search.clone());
     let history = store.history(alias.as_str(), limit).await?;
-    Ok(
-        json!({ "alias": alias.as_str(), "jobs": history.iter().map(|job| job_view(job, false)).collect::<Vec<_>>() }),
-    )
+    if history.is_empty() {
+        let (live, all) = physical_indexes(search, alias).await?;
+        if live.is_none() && all.is_empty() {
+            return Err(nothing_there(search, alias));
+        }
+    }
+    let now = Utc::now();
+    Ok(JobsReport {
+        alias: alias.to_string(),
+        jobs: history
+            .iter()
+            .map(|job| JobView::new(job, now, false, Earlier::of(job, &history)))
+            .collect(),
+    })
 }
 
 /// `indexer abandon`: gives up on a running, hung or interrupted job.
@@ -241,7 +210,7 @@ pub async fn abandon(
             deleted = Some(index);
         }
     }
-    tracing::warn!(job = %target, lock_released = released, deleted_index = ?deleted, "job abandoned");
+    tracing::warn!(job = %target, lock_released = released, deleted_index = deleted.as_deref(), "job abandoned");
     Ok(json!({
         "status": "abandoned",
         "alias": alias.as_str(),
@@ -337,69 +306,4 @@ pub async fn rollback(
         "to": target,
         "moved_aliases": moved,
     }))
-}
-
-/// An indented, human-readable rendering of a report: `key: value` lines, nested by indent.
-pub fn render_text(value: &Value) -> String {
-    fn walk(value: &Value, indent: usize, out: &mut String) {
-        let pad = "  ".repeat(indent);
-        match value {
-            Value::Object(map) => {
-                for (key, value) in map {
-                    match value {
-                        Value::Object(_) | Value::Array(_) if !is_empty(value) => {
-                            out.push_str(&format!("{pad}{key}:\n"));
-                            walk(value, indent + 1, out);
-                        }
-                        _ => out.push_str(&format!("{pad}{key}: {}\n", scalar(value))),
-                    }
-                }
-            }
-            Value::Array(items) => {
-                for item in items {
-                    match item {
-                        Value::Object(_) => {
-                            out.push_str(&format!("{pad}-\n"));
-                            walk(item, indent + 1, out);
-                        }
-                        _ => out.push_str(&format!("{pad}- {}\n", scalar(item))),
-                    }
-                }
-            }
-            other => out.push_str(&format!("{pad}{}\n", scalar(other))),
-        }
-    }
-    fn is_empty(value: &Value) -> bool {
-        match value {
-            Value::Object(map) => map.is_empty(),
-            Value::Array(items) => items.is_empty(),
-            _ => false,
-        }
-    }
-    fn scalar(value: &Value) -> String {
-        match value {
-            Value::Null => "-".to_owned(),
-            Value::String(s) => s.clone(),
-            Value::Array(_) => "[]".to_owned(),
-            Value::Object(_) => "{}".to_owned(),
-            other => other.to_string(),
-        }
-    }
-    let mut out = String::new();
-    walk(value, 0, &mut out);
-    out.trim_end().to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reports_render_as_indented_key_value_lines() {
-        let report = json!({"alias": "persons", "lock": null, "jobs": [{"job_id": "j1", "scanned": 3}], "kept": []});
-        assert_eq!(
-            render_text(&report),
-            "alias: persons\njobs:\n  -\n    job_id: j1\n    scanned: 3\nkept: []\nlock: -"
-        );
-    }
 }

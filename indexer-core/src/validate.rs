@@ -130,7 +130,9 @@ impl TryFrom<&str> for NodeUrl {
     type Error = Invalid;
 
     fn try_from(value: &str) -> Result<Self, Invalid> {
-        let rule = |why: &str| Invalid(format!("invalid host URL {value:?}: {why}"));
+        // Errors quote the value as given, minus any credentials in it.
+        let shown = redact_userinfo(value);
+        let rule = |why: &str| Invalid(format!("invalid host URL \"{shown}\": {why}"));
         let url = Url::parse(value.trim()).map_err(|e| {
             rule(&format!(
                 "{e} (expected e.g. https://search-x.eu-west-2.es.amazonaws.com or http://localhost:9200)"
@@ -161,6 +163,23 @@ impl TryFrom<&str> for NodeUrl {
         }
         Ok(NodeUrl(url))
     }
+}
+
+/// `value` with whatever sits between the scheme (or the start) and the last `@` of its
+/// authority replaced by `***`: a URL's user name and password never reach a message, even when
+/// the URL is malformed. Control characters are escaped, so the result quotes safely.
+pub fn redact_userinfo(value: &str) -> String {
+    let (scheme, rest) = match value.find("://") {
+        Some(at) => value.split_at(at + 3),
+        None => ("", value),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let shown = match authority.rfind('@') {
+        Some(at) => format!("{scheme}***{}{tail}", &authority[at..]),
+        None => value.to_owned(),
+    };
+    shown.escape_debug().to_string()
 }
 
 impl fmt::Display for NodeUrl {
@@ -232,5 +251,29 @@ mod tests {
             let err = NodeUrl::try_from(bad).expect_err(bad);
             assert!(err.0.contains(rule), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn no_host_url_error_repeats_its_credentials() {
+        for bad in [
+            "https://user:secret@search.example.com",
+            "http://user:secret@127.0.0.1:9200/path",
+            "http://secret@host",
+            "http://user:secret@",
+            "http://us er:secret@host",
+            "user:secret@host:9200",
+            "ftp://user:secret@host",
+            "http://user:secret@host?x=1",
+            "http://a@b:secret@host",
+        ] {
+            let err = NodeUrl::try_from(bad).expect_err(bad);
+            assert!(!err.0.contains("secret"), "{bad:?}: {err}");
+            assert!(err.0.contains("***"), "{bad:?}: {err}");
+        }
+        assert_eq!(
+            redact_userinfo("https://u:p@host:443/x?y"),
+            "https://***@host:443/x?y"
+        );
+        assert_eq!(redact_userinfo("https://host/a@b"), "https://host/a@b");
     }
 }

@@ -52,11 +52,26 @@ pub async fn answer(request: &Request) -> Result<Report, LaunchError> {
     let client = ConnectArgs::default()
         .connect(request.host.clone(), REQUEST_TIMEOUT, RETRY)
         .map_err(cluster_error)?;
+    let encode = |result: Result<serde_json::Result<Value>, indexer_core::error::Error>| {
+        result.and_then(|encoded| {
+            encoded.map_err(|e| {
+                indexer_core::error::Error::Job(format!("cannot encode the report: {e}"))
+            })
+        })
+    };
     let report = match request.mode {
-        Mode::Status => indexer_core::ops::status(&client, &request.alias).await,
+        Mode::Status => encode(
+            indexer_core::ops::status(&client, &request.alias)
+                .await
+                .map(serde_json::to_value),
+        ),
         _ => {
             let limit = request.limit.unwrap_or(DEFAULT_JOBS_LIMIT) as usize;
-            indexer_core::ops::jobs(&client, &request.alias, limit).await
+            encode(
+                indexer_core::ops::jobs(&client, &request.alias, limit)
+                    .await
+                    .map(serde_json::to_value),
+            )
         }
     }
     .map_err(cluster_error)?;

@@ -9,6 +9,7 @@ mod engine;
 mod faults;
 mod jobs;
 mod matrix;
+mod operator;
 mod phases;
 mod rebuild;
 mod search_api;

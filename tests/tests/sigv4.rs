@@ -173,6 +173,11 @@ async fn a_serverless_collection_is_signed_for_aoss_with_nothing_secret_in_trace
     assert_eq!(Search::default().count(&names.alias).await, 6);
     let seen = cluster.recorder.seen();
     assert!(seen.len() > 5, "{} requests", seen.len());
+    // Serverless has no `GET /`: the start-up check does not ask it.
+    assert!(
+        !seen.iter().any(|r| r.method == "GET" && r.path == "/"),
+        "GET / was sent to a serverless collection"
+    );
     let scope = format!(
         "AWS4-HMAC-SHA256 Credential={}/{}/eu-west-2/aoss/aws4_request, SignedHeaders=",
         credentials.access_key,

@@ -57,13 +57,22 @@ fn record(target: &Target, mode: JobMode, index: &str) -> JobRecord {
     }
 }
 
+/// How a writing drift command ends its job record: its closing message and counts.
+struct Closing {
+    message: String,
+    /// Items read from the table (compared, or re-read by id).
+    scanned: u64,
+    /// Documents written or deleted.
+    indexed: u64,
+}
+
 /// Runs `work` under the alias's lock, recording it as a job of `mode`.
 async fn locked<T>(
     search: &SearchClient,
     target: &Target,
     mode: JobMode,
     index: &str,
-    work: impl std::future::Future<Output = Result<(T, String), Error>>,
+    work: impl std::future::Future<Output = Result<(T, Closing), Error>>,
 ) -> Result<T, Error> {
     let session = Session::begin(
         JobStore::new(search.clone()),
@@ -72,9 +81,13 @@ async fn locked<T>(
     )
     .await?;
     match work.await {
-        Ok((value, message)) => {
+        Ok((value, closing)) => {
             session
-                .end(JobStatus::Succeeded, |job| job.message = Some(message))
+                .end(JobStatus::Succeeded, |job| {
+                    job.message = Some(closing.message);
+                    job.scanned = closing.scanned;
+                    job.indexed = closing.indexed;
+                })
                 .await?;
             Ok(value)
         }
@@ -152,6 +165,7 @@ pub async fn verify(
     if options.fix && changes > 0 {
         if changes > options.max_changes && !options.force {
             report["status"] = json!("refused");
+            report["in_sync"] = json!(false);
             report["error"] = json!(format!(
                 "--fix would change {changes} documents, more than --max-changes {}; nothing was changed. Check the samples, then pass --max-changes {changes} or --force",
                 options.max_changes
@@ -161,6 +175,7 @@ pub async fn verify(
         }
         if options.dry_run {
             report["status"] = json!("planned");
+            report["in_sync"] = json!(false);
             report["plan"] = json!({ "upsert": drift.missing.len() + drift.stale.len(), "delete": drift.extra.len() });
             report["seconds"] = json!(started.elapsed().as_secs_f64());
             return Ok((report, code));
@@ -168,11 +183,15 @@ pub async fn verify(
         let upsert = keys_of(&[drift.missing.clone(), drift.stale.clone()].concat());
         let repaired = locked(search, target, JobMode::VerifyFix, &index, async {
             let done = repair(dynamo, search, target, &index, &upsert, &drift.extra).await?;
-            let message = format!(
-                "fixed: {} upserted, {} deleted, {} failed",
-                done.upserted, done.deleted, done.failed
-            );
-            Ok((done, message))
+            let closing = Closing {
+                message: format!(
+                    "fixed: {} upserted, {} deleted, {} failed",
+                    done.upserted, done.deleted, done.failed
+                ),
+                scanned: drift.scanned,
+                indexed: done.upserted + done.deleted,
+            };
+            Ok((done, closing))
         })
         .await?;
         code = if repaired.failed == 0 {
@@ -183,11 +202,12 @@ pub async fn verify(
         report["fixed"] = fix_json(&repaired);
     }
     report["status"] = json!(match (changes, code) {
-        (0, _) => "true",
+        (0, _) => "in_sync",
         (_, c) if c == exit::SUCCESS => "fixed",
         (_, c) if c == exit::DRIFT => "drift",
         _ => "failed",
     });
+    report["in_sync"] = json!(code == exit::SUCCESS);
     report["seconds"] = json!((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
     Ok((report, code))
 }
@@ -219,11 +239,15 @@ pub async fn resync(
     let index = live_index(search, &target.alias).await?;
     let report = locked(search, target, JobMode::Resync, &index, async {
         let done = repair(dynamo, search, target, &index, &keys, &[]).await?;
-        let message = format!(
-            "{} upserted, {} deleted, {} absent, {} failed",
-            done.upserted, done.deleted, done.absent, done.failed
-        );
-        Ok((done, message))
+        let closing = Closing {
+            message: format!(
+                "{} upserted, {} deleted, {} absent, {} failed",
+                done.upserted, done.deleted, done.absent, done.failed
+            ),
+            scanned: keys.len() as u64,
+            indexed: done.upserted + done.deleted,
+        };
+        Ok((done, closing))
     })
     .await?;
     let code = if report.failed == 0 {
@@ -262,11 +286,15 @@ pub async fn sync(
         let drift = compare(dynamo, search, target, &index, Fingerprint::Content).await?;
         let upsert = keys_of(&[drift.missing.clone(), drift.stale.clone()].concat());
         let done = repair(dynamo, search, target, &index, &upsert, &drift.extra).await?;
-        let message = format!(
-            "{} upserted, {} deleted, {} failed",
-            done.upserted, done.deleted, done.failed
-        );
-        Ok(((drift, done), message))
+        let closing = Closing {
+            message: format!(
+                "{} upserted, {} deleted, {} failed",
+                done.upserted, done.deleted, done.failed
+            ),
+            scanned: drift.scanned,
+            indexed: done.upserted + done.deleted,
+        };
+        Ok(((drift, done), closing))
     })
     .await?;
     let code = if repaired.failed == 0 {
@@ -287,4 +315,105 @@ pub async fn sync(
         }),
         code,
     ))
+}
+
+/// `verify`'s report for a person: the verdict first, then what differs and what to do.
+pub fn verify_text(report: &Value) -> String {
+    use crate::progress::{count, plural};
+    let text = |key: &str| report[key].as_str().unwrap_or("-").to_owned();
+    let number = |pointer: &str| report.pointer(pointer).and_then(Value::as_u64).unwrap_or(0);
+    let (alias, table, index) = (text("alias"), text("table"), text("index"));
+    let compared = format!(
+        "compared {} with {} of {index}",
+        plural(number("/drift/scanned"), "item", "items"),
+        plural(number("/drift/documents"), "document", "documents")
+    );
+    let kinds = ["missing", "extra", "stale", "unmappable"];
+    let counts: Vec<String> = kinds
+        .iter()
+        .filter(|kind| number(&format!("/drift/{kind}/count")) > 0)
+        .map(|kind| format!("{} {kind}", count(number(&format!("/drift/{kind}/count")))))
+        .collect();
+    let mut out = match report["status"].as_str().unwrap_or_default() {
+        "in_sync" => vec![format!("{alias} is in sync with table {table}: {compared}")],
+        "fixed" => vec![format!(
+            "{alias} is in sync with table {table} again: {} upserted, {} deleted ({compared})",
+            number("/fixed/upserted"),
+            number("/fixed/deleted")
+        )],
+        "planned" => vec![format!(
+            "{alias} differs from table {table} ({}); --fix would upsert {} and delete {}; nothing was changed (--dry-run)",
+            counts.join(", "),
+            number("/plan/upsert"),
+            number("/plan/delete")
+        )],
+        "refused" => vec![
+            format!(
+                "{alias} differs from table {table} ({}); nothing was changed",
+                counts.join(", ")
+            ),
+            text("error"),
+        ],
+        "failed" => vec![format!(
+            "{alias} could not be fully repaired: {} documents failed ({compared})",
+            number("/fixed/failed")
+        )],
+        _ => vec![format!(
+            "{alias} DIFFERS from table {table}: {}",
+            counts.join(", ")
+        )],
+    };
+    if !matches!(report["status"].as_str(), Some("in_sync" | "fixed")) {
+        out.push(format!("  {compared}"));
+        for kind in kinds {
+            let samples: Vec<&str> = report
+                .pointer(&format!("/drift/{kind}/sample_ids"))
+                .and_then(Value::as_array)
+                .map(|ids| ids.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if !samples.is_empty() {
+                out.push(format!("  {kind:<10} {}", samples.join(", ")));
+            }
+        }
+        if report["status"] == "drift" {
+            out.push(format!(
+                "  repair: indexer verify --table {table} --index {alias} --fix"
+            ));
+        }
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(status: &str, missing: &[&str], extra: &[&str]) -> Value {
+        let drift = Drift {
+            missing: missing.iter().map(|s| (*s).to_owned()).collect(),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            scanned: 2_000,
+            documents: 1_999,
+            ..Drift::default()
+        };
+        json!({
+            "mode": "verify", "table": "Persons", "alias": "persons",
+            "index": "persons-20261130t010000000z", "drift": drift_json(&drift),
+            "changes": drift.changes(), "status": status, "in_sync": status == "in_sync",
+            "fixed": {"upserted": 2, "deleted": 1, "absent": 0, "failed": 0},
+        })
+    }
+
+    #[test]
+    fn verify_reads_as_a_verdict() {
+        insta::assert_snapshot!(verify_text(&report("in_sync", &[], &[])), @"persons is in sync with table Persons: compared 2,000 items with 1,999 documents of persons-20261130t010000000z");
+        insta::assert_snapshot!(verify_text(&report("drift", &["p-17", "p-4"], &["p-99"])), @r"
+        persons DIFFERS from table Persons: 2 missing, 1 extra
+          compared 2,000 items with 1,999 documents of persons-20261130t010000000z
+          missing    p-17, p-4
+          extra      p-99
+          repair: indexer verify --table Persons --index persons --fix
+        ");
+        insta::assert_snapshot!(verify_text(&report("fixed", &["p-17", "p-4"], &["p-99"])), @"persons is in sync with table Persons again: 2 upserted, 1 deleted (compared 2,000 items with 1,999 documents of persons-20261130t010000000z)");
+    }
 }

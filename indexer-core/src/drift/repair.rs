@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde::Serialize;
 use serde_json::json;
@@ -150,7 +149,7 @@ async fn batch_get(
                 Error::from(SourceError::Aws {
                     op: "BatchGetItem",
                     table: table.to_string(),
-                    message: DisplayErrorContext(&err).to_string(),
+                    message: crate::logging::cause_chain(&err),
                 })
             })?;
         found.extend(

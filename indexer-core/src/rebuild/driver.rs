@@ -309,7 +309,9 @@ pub async fn work(
         Ok(status) => Ok(status),
         Err(error) => {
             let message = format!("worker {me}: {error:#}");
-            tracing::error!(error = %message, "the worker failed; failing the job");
+            if !crate::output::same_terminal() {
+                tracing::error!(error = %message, "the worker failed; failing the job");
+            }
             if !matches!(
                 error,
                 Error::LockLost(_) | Error::JobEnded(_) | Error::WorkerStopped(_)

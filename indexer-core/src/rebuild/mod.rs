@@ -168,8 +168,9 @@ pub fn gate(input: &GateInput) -> Result<(), Vec<String>> {
     }
     if input.dead_lettered > input.max_errors {
         refusals.push(format!(
-            "{} items were dead-lettered, more than --max-errors {}",
-            input.dead_lettered, input.max_errors
+            "{} dead-lettered, more than --max-errors {}",
+            crate::progress::plural(input.dead_lettered, "item was", "items were"),
+            input.max_errors
         ));
     }
     if let Some(live) = input.live_count {

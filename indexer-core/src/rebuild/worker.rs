@@ -448,7 +448,7 @@ pub(super) async fn finish_job(
     worker.fence().await?;
     swap(run, &previous).await?;
     summary.swapped = true;
-    tracing::info!(alias = %plan.alias, index = %run.index, previous = ?summary.previous_index, "alias swapped");
+    tracing::info!(alias = %plan.alias, index = %run.index, previous = summary.previous_index.as_deref(), "alias swapped");
     if let Some(tail) = tail {
         tokio::select! {
             closed = close_tail(tail, true, plan, summary) => closed?,

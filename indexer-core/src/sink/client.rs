@@ -41,6 +41,9 @@ pub enum SinkError {
     /// The request could not be signed (no AWS credentials, or a signing failure).
     #[error("{op}: {reason}")]
     Signing { op: String, reason: String },
+    /// The host answers, but not like OpenSearch or Elasticsearch (see [`super::cluster`]).
+    #[error("{host} is not an OpenSearch or Elasticsearch cluster: {reason}")]
+    NotACluster { host: String, reason: String },
 }
 
 impl SinkError {
@@ -62,7 +65,9 @@ impl SinkError {
             // A certificate verdict does not change by asking again.
             SinkError::Transport { cause, .. } => !cause.contains("certificate"),
             SinkError::Status { status, .. } => super::retry::is_retriable_status(*status),
-            SinkError::Decode { .. } | SinkError::Signing { .. } => false,
+            SinkError::Decode { .. }
+            | SinkError::Signing { .. }
+            | SinkError::NotACluster { .. } => false,
         }
     }
 }
@@ -128,6 +133,8 @@ pub struct SearchClient {
     node: NodeUrl,
     retry: RetryPolicy,
     auth: Auth,
+    /// What the cluster said it is, once asked (shared by clones).
+    pub(super) info: std::sync::Arc<std::sync::OnceLock<super::cluster::ClusterInfo>>,
 }
 
 /// How TLS certificates are verified. Verification is on by default against the system's roots.
@@ -173,6 +180,7 @@ impl SearchClient {
             node,
             retry,
             auth: Auth::None,
+            info: std::sync::Arc::default(),
         })
     }
 
@@ -184,6 +192,11 @@ impl SearchClient {
     pub fn with_auth(mut self, auth: Auth) -> SearchClient {
         self.auth = auth;
         self
+    }
+
+    /// How requests authenticate.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
     }
 
     /// Sends HTTP basic credentials with every request.
@@ -199,6 +212,27 @@ impl SearchClient {
         path: &str,
         body: Option<(Vec<u8>, &str)>,
     ) -> Result<(StatusCode, Vec<u8>), SinkError> {
+        let (status, _, bytes) = self.send(op, method, path, body).await?;
+        Ok((status, bytes))
+    }
+
+    /// Sends a bodiless request once; returns status, content type and body.
+    pub(super) async fn raw_with_type(
+        &self,
+        op: &str,
+        method: Method,
+        path: &str,
+    ) -> Result<(StatusCode, Option<String>, Vec<u8>), SinkError> {
+        self.send(op, method, path, None).await
+    }
+
+    async fn send(
+        &self,
+        op: &str,
+        method: Method,
+        path: &str,
+        body: Option<(Vec<u8>, &str)>,
+    ) -> Result<(StatusCode, Option<String>, Vec<u8>), SinkError> {
         let url = self.node.join(path);
         let mut request = self.http.request(method.clone(), url.clone());
         match &self.auth {
@@ -225,8 +259,13 @@ impl SearchClient {
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = response.bytes().await.map_err(transport)?;
-        Ok((status, bytes.to_vec()))
+        Ok((status, content_type, bytes.to_vec()))
     }
 
     /// Sends a conditional request, retrying transient failures (throttling, server errors,

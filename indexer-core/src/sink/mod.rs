@@ -5,5 +5,6 @@ pub mod adaptive;
 pub mod batch;
 pub mod bulk;
 pub mod client;
+pub mod cluster;
 pub mod retry;
 pub mod sigv4;

@@ -6,7 +6,6 @@
 //! Throttling and transient errors are retried by the SDK's standard retry strategy.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, Select};
 
 use super::item::Item;
@@ -60,7 +59,7 @@ pub async fn describe(client: &Client, table: &TableName) -> Result<TableInfo, S
             return Err(SourceError::Aws {
                 op: "DescribeTable",
                 table: table.to_string(),
-                message: DisplayErrorContext(&err).to_string(),
+                message: crate::logging::cause_chain(&err),
             });
         }
     };
@@ -166,7 +165,7 @@ pub async fn next_page(
         .map_err(|err| SourceError::Aws {
             op: "Scan",
             table: table.to_string(),
-            message: DisplayErrorContext(&err).to_string(),
+            message: crate::logging::cause_chain(&err),
         })?;
     cursor.last_key = output.last_evaluated_key.filter(|key| !key.is_empty());
     cursor.done = cursor.last_key.is_none();

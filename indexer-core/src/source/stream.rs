@@ -23,7 +23,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue as DynamoValue;
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
-use aws_sdk_dynamodbstreams::error::DisplayErrorContext;
 use aws_sdk_dynamodbstreams::types::{
     AttributeValue as StreamValue, OperationType, Record, ShardIteratorType, StreamViewType,
 };
@@ -94,7 +93,7 @@ fn error(
     StreamError {
         stream: arn.to_owned(),
         op,
-        message: DisplayErrorContext(err).to_string(),
+        message: crate::logging::cause_chain(&err),
     }
 }
 

@@ -141,11 +141,18 @@ impl Summary {
 
     pub fn set_elapsed(&mut self, elapsed: Duration) {
         self.seconds = (elapsed.as_secs_f64() * 1000.0).round() / 1000.0;
-        self.docs_per_s = if elapsed.as_secs_f64() > 0.0 {
-            (self.indexed as f64 / elapsed.as_secs_f64()).round()
+        self.docs_per_s =
+            crate::progress::per_second(self.indexed_this_run(), elapsed.as_secs_f64());
+    }
+
+    /// Documents this run indexed: all of them for a fresh run; after a resume, no more than it
+    /// read itself (the earlier run's documents are in `indexed` too).
+    pub fn indexed_this_run(&self) -> u64 {
+        if self.scanned_this_run < self.scanned {
+            self.indexed.min(self.scanned_this_run)
         } else {
-            0.0
-        };
+            self.indexed
+        }
     }
 
     pub fn exit_code(&self, error: Option<&Error>) -> i32 {
@@ -156,5 +163,29 @@ impl Summary {
             (Status::Failed, None) => exit::FAILURE,
             (Status::Interrupted, None) => exit::INTERRUPTED,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_runs_rate_counts_only_its_own_documents() {
+        let mut summary = Summary::new("rebuild");
+        summary.scanned = 20_960;
+        summary.indexed = 20_960;
+        summary.scanned_this_run = 9_700;
+        summary.set_elapsed(Duration::from_secs(20));
+        assert_eq!(summary.docs_per_s, 485.0);
+        let mut fresh = Summary::new("rebuild");
+        fresh.scanned = 1_000;
+        fresh.scanned_this_run = 1_000;
+        fresh.indexed = 990;
+        fresh.set_elapsed(Duration::from_millis(3_000));
+        assert_eq!(fresh.docs_per_s, 330.0);
+        assert_eq!(fresh.seconds, 3.0);
+        fresh.set_elapsed(Duration::ZERO);
+        assert_eq!(fresh.docs_per_s, 0.0);
     }
 }
