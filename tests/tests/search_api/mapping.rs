@@ -159,6 +159,14 @@ async fn mapping_diff_prints_the_comparison_without_building() {
     assert_eq!(run.code, 3, "{run:?}");
     assert_eq!(run.summary["compatible"], false);
     assert_eq!(run.summary["live_index"], names.alias.as_str());
+    assert!(
+        run.summary["notes"][0]
+            .as_str()
+            .is_some_and(|note| note
+                .starts_with("dynamic true in the live index, strict in the new mapping")),
+        "{}",
+        run.summary["notes"]
+    );
     assert_eq!(
         run.summary["differences"],
         json!([{"path": "tenures", "change": "kind", "before": "object", "after": "nested (include_in_parent)"}])
@@ -183,6 +191,7 @@ async fn mapping_diff_prints_the_comparison_without_building() {
     assert_eq!(run.summary["compatible"], true);
     assert_eq!(run.summary["live_index"], rebuild.summary["new_index"]);
     assert_eq!(run.summary["differences"], json!([]));
+    assert_eq!(run.summary["notes"], json!([]));
 }
 
 /// A run stopped mid-way leaves its building index behind; the next run resumes into it. That
