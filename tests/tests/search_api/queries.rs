@@ -215,15 +215,16 @@ const ADDRESS_FIELDS_EXACT: &[&str] = &[
     "assetAddress.postCode^20",
 ];
 
-/// V1 asset search: `AssetQueryGenerator.cs:45-60`.
-pub fn asset_search_v1(text: &str, asset_types: &str) -> Value {
+/// V1 asset search: `AssetQueryGenerator.cs:45-60`, with its `isActive` filter (`:49`, each
+/// value a `query_string` on the boolean).
+pub fn asset_search_v1(text: &str, asset_types: &str, is_active: Option<&str>) -> Value {
     let search = should(vec![
         query_string(&wildstar(text), ADDRESS_FIELDS, false),
         query_string(text, ADDRESS_FIELDS_EXACT, false),
     ]);
     filter_build(
         Some(search),
-        Vec::new(),
+        each_value(is_active, &["isActive"]),
         vec![each_value(Some(asset_types), &["assetType"])],
     )
 }
@@ -247,6 +248,19 @@ pub fn asset_children_v1(id: &str) -> Value {
 /// The filters of `GetAllAssetListRequest` the suite uses (comma-separated values).
 #[derive(Default)]
 pub struct AssetFilters<'a> {
+    pub number_of_bedrooms: Option<&'a str>,
+    pub number_of_cots: Option<&'a str>,
+    /// Temporary-accommodation search only (`:76-78`).
+    pub floor_no: Option<&'a str>,
+    pub private_bathroom: Option<&'a str>,
+    pub private_kitchen: Option<&'a str>,
+    pub part_of_ta_block: Option<&'a str>,
+    /// `ParentAssetId`, matched against `rootAsset`.
+    pub parent_asset_id: Option<&'a str>,
+    pub is_active: Option<&'a str>,
+    pub asset_types: Option<&'a str>,
+    /// `AssetStatus`, matched against `assetManagement.propertyOccupiedStatus`.
+    pub asset_status: Option<&'a str>,
     pub number_of_bed_spaces: Option<&'a str>,
     pub step_free: Option<&'a str>,
     pub is_temporary_accomodation: Option<&'a str>,
@@ -263,20 +277,52 @@ pub fn asset_sets_v1(
     last_hit_id: Option<&str>,
     size: u64,
 ) -> Value {
-    let multiples: Vec<Value> = [
+    let temporary_search = text.is_some() && filters.is_temporary_accomodation == Some("true");
+    let mut multiples: Vec<Value> = [
+        each_value(
+            filters.number_of_bedrooms,
+            &["assetCharacteristics.numberOfBedrooms"],
+        ),
         each_value(
             filters.number_of_bed_spaces,
             &["assetCharacteristics.numberOfBedSpaces"],
+        ),
+        each_value(
+            filters.number_of_cots,
+            &["assetCharacteristics.numberOfCots"],
         ),
         each_value(filters.step_free, &["assetCharacteristics.isStepFree"]),
         each_value(
             filters.is_temporary_accomodation,
             &["assetManagement.isTemporaryAccomodation"],
         ),
+        each_value(
+            filters.part_of_ta_block,
+            &["assetManagement.isPartOfTemporaryAccommodationBlock"],
+        ),
+        each_value(filters.parent_asset_id, &["rootAsset"]),
+        each_value(filters.is_active, &["isActive"]),
     ]
     .concat();
-    let mut groups = vec![each_value(filters.tenure_type, &["tenure.type.keyword"])];
-    let temporary_search = filters.is_temporary_accomodation == Some("true");
+    if temporary_search {
+        multiples.extend(each_value(filters.floor_no, &["assetLocation.floorNo"]));
+        multiples.extend(each_value(
+            filters.private_bathroom,
+            &["assetCharacteristics.hasPrivateBathroom"],
+        ));
+        multiples.extend(each_value(
+            filters.private_kitchen,
+            &["assetCharacteristics.hasPrivateKitchen"],
+        ));
+    }
+    let mut groups = vec![
+        each_value(filters.asset_types, &["assetType"]),
+        each_value(
+            filters.asset_status,
+            &["assetManagement.propertyOccupiedStatus"],
+        ),
+        each_value(filters.tenure_type, &["tenure.type.keyword"]),
+    ];
     let search = match text {
         // Lines 66-90: wildcard queries, every word in one field.
         Some(text) if temporary_search => Some(should(
