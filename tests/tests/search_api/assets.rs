@@ -7,6 +7,7 @@ use indexer_tests::fixtures;
 use indexer_tests::harness::rebuilt;
 use serde_json::Value;
 
+use super::asset_queries::*;
 use super::queries::*;
 use super::*;
 
