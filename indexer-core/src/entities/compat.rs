@@ -2,9 +2,11 @@
 //!
 //! The live indexes are read by clients with fixed query shapes (see `MAPPINGS.md`). A rebuild
 //! whose mapping drops a field, a sub-field (`id.keyword`), or turns an object into a nested
-//! field does not fail: searches just start finding nothing. So before the swap the new mapping
-//! is compared with the live index's (`GET /<index>/_mapping`), and every difference refuses the
-//! swap unless the operator allows mapping changes explicitly.
+//! field does not fail: searches just start finding nothing. So before the swap the index about
+//! to go live is read back (`GET /<index>/_mapping` and `_settings`; a resumed run swaps an index
+//! an earlier binary may have created) and compared with the live index's, and every difference
+//! refuses the swap unless the operator allows mapping changes explicitly. `indexer
+//! mapping-diff` compares with the entity's definition instead, as nothing is built yet.
 //!
 //! What counts as a difference, for every field of the live mapping (sub-fields included, named
 //! by the path a query uses, e.g. `tenure.type.keyword`):
