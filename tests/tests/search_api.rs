@@ -21,6 +21,7 @@ use indexer_tests::fixtures;
 use indexer_tests::harness::Search;
 use serde_json::Value;
 
+mod asset_queries;
 mod assets;
 mod mapping;
 mod persons;

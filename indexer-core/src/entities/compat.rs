@@ -2,9 +2,11 @@
 //!
 //! The live indexes are read by clients with fixed query shapes (see `MAPPINGS.md`). A rebuild
 //! whose mapping drops a field, a sub-field (`id.keyword`), or turns an object into a nested
-//! field does not fail: searches just start finding nothing. So before the swap the new mapping
-//! is compared with the live index's (`GET /<index>/_mapping`), and every difference refuses the
-//! swap unless the operator allows mapping changes explicitly.
+//! field does not fail: searches just start finding nothing. So before the swap the index about
+//! to go live is read back (`GET /<index>/_mapping` and `_settings`; a resumed run swaps an index
+//! an earlier binary may have created) and compared with the live index's, and every difference
+//! refuses the swap unless the operator allows mapping changes explicitly. `indexer
+//! mapping-diff` compares with the entity's definition instead, as nothing is built yet.
 //!
 //! What counts as a difference, for every field of the live mapping (sub-fields included, named
 //! by the path a query uses, e.g. `tenure.type.keyword`):
@@ -14,18 +16,32 @@
 //!   `normalizer`, `index`, and for nested fields `include_in_parent`/`include_in_root` when the
 //!   live index sets them and the new mapping does not ([`Change::Parameter`]).
 //!
+//! - a parameter that decides whether the field still sorts or pages as before: `doc_values`
+//!   turned off where the live index has it (set or by default), `fielddata` the live index
+//!   turns on and the new mapping does not, and a date `format` pattern the live index accepts
+//!   that the new mapping drops (`search_after` sends sort values back in that format)
+//!   ([`Change::Parameter`]);
+//! - an analyzer or normalizer a live field names (`my_normalizer`) that the live settings define
+//!   and the new settings define otherwise (`type`, `tokenizer`, `char_filter`, `filter`) or not
+//!   at all ([`Change::Definition`], see [`analysis`]).
+//!
 //! Fields only the new mapping has are not differences: adding never breaks a query. Other
-//! parameters (`ignore_above`, `format`, `doc_values`) are not compared.
+//! parameters (`ignore_above`, `store`, `norms`) are not compared, nor are the definitions of
+//! custom filters or tokenizers an analyzer names. A live index with dynamic mapping where the
+//! new one is `strict` is a note, not a refusal: every field the live index maps is compared,
+//! and what strictness changes is only what other writers may add later.
 
 use std::fmt;
 
-use reqwest::Method;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error::{Error, exit};
-use crate::sink::client::{NameState, SearchClient, SinkError};
-use crate::validate::IndexName;
+pub mod analysis;
+mod cluster;
+
+pub use cluster::{
+    Candidate, Comparison, Side, before_swap, compare_sides, notes, report, with_refusals,
+};
 
 /// Parameters of a field that decide what a query on it matches.
 const COMPARED_PARAMETERS: &[&str] = &[
@@ -60,6 +76,12 @@ pub enum Change {
         before: Option<String>,
         after: Option<String>,
     },
+    /// An analyzer or normalizer live fields use is defined otherwise (`None`: not defined).
+    Definition {
+        used_by: Vec<String>,
+        before: String,
+        after: Option<String>,
+    },
 }
 
 impl fmt::Display for Difference {
@@ -87,6 +109,16 @@ impl fmt::Display for Difference {
                 "`{path}`: {name} {} in the live index, {} in the new mapping",
                 before.as_deref().unwrap_or("unset"),
                 after.as_deref().unwrap_or("unset")
+            ),
+            Change::Definition {
+                used_by,
+                before,
+                after,
+            } => write!(
+                f,
+                "`{path}` (used by `{}`): {before} in the live index, {} in the new settings",
+                used_by.join("`, `"),
+                after.as_deref().unwrap_or("not defined")
             ),
         }
     }
@@ -176,6 +208,16 @@ fn compare_field(before: &Value, after: &Value, path: &str, differences: &mut Ve
             });
         }
     }
+    for (name, was, is) in sorting_changes(before, after) {
+        differences.push(Difference {
+            path: path.to_owned(),
+            change: Change::Parameter {
+                name: name.to_owned(),
+                before: was,
+                after: is,
+            },
+        });
+    }
     compare_properties(
         properties(before),
         properties(after),
@@ -192,6 +234,56 @@ fn compare_field(before: &Value, after: &Value, path: &str, differences: &mut Ve
     );
 }
 
+/// The date formats OpenSearch uses when a `date` field sets none.
+const DEFAULT_DATE_FORMAT: &str = "strict_date_optional_time||epoch_millis";
+
+/// What stops a field sorting, aggregating or paging as the live one does: `doc_values` turned
+/// off, `fielddata` no longer on, a date format pattern dropped.
+fn sorting_changes(
+    before: &Value,
+    after: &Value,
+) -> Vec<(&'static str, Option<String>, Option<String>)> {
+    let mut changes = Vec::new();
+    let flag = |field: &Value, name: &str| field.get(name).map(|v| parameter_text(v) == "true");
+    let (was, is) = (flag(before, "doc_values"), flag(after, "doc_values"));
+    if was != Some(false) && is == Some(false) {
+        changes.push((
+            "doc_values",
+            was.map(|v| v.to_string()),
+            Some("false".into()),
+        ));
+    }
+    let (was, is) = (flag(before, "fielddata"), flag(after, "fielddata"));
+    if was == Some(true) && is != Some(true) {
+        changes.push(("fielddata", Some("true".into()), is.map(|v| v.to_string())));
+    }
+    let date = |field: &Value| kind(field) == "date" || kind(field) == "date_nanos";
+    if date(before) && date(after) {
+        let format = |field: &Value| {
+            field
+                .get("format")
+                .map(parameter_text)
+                .unwrap_or_else(|| DEFAULT_DATE_FORMAT.to_owned())
+        };
+        let (was, is) = (format(before), format(after));
+        let kept: Vec<&str> = is.split("||").map(str::trim).collect();
+        if was
+            .split("||")
+            .any(|pattern| !kept.contains(&pattern.trim()))
+        {
+            changes.push(("format", Some(was), Some(is)));
+        }
+    }
+    changes
+}
+
+fn parameter_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// `object`, `nested` or the leaf type (a field without a type is an object).
 fn kind(field: &Value) -> &str {
     field
@@ -203,11 +295,7 @@ fn kind(field: &Value) -> &str {
 /// A parameter's value as text; `false` for the nested flags is the same as unset, and so is
 /// `index: true`.
 fn parameter(field: &Value, name: &str) -> Option<String> {
-    let value = field.get(name)?;
-    let text = match value {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
-    };
+    let text = parameter_text(field.get(name)?);
     let default = match name {
         "include_in_parent" | "include_in_root" => "false",
         "index" => "true",
@@ -239,120 +327,6 @@ fn describe(field: &Value) -> String {
         text.push_str(&format!(" ({})", notes.join(", ")));
     }
     text
-}
-
-// ---------------------------------------------------------------------------------------------
-// Against a cluster: the rebuild's check before the swap, and `indexer mapping-diff`.
-
-/// A live index compared with an entity's mapping.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Comparison {
-    /// The live physical index (or the original tool's concrete index); `None` when nothing is
-    /// live yet, which nothing can contradict.
-    pub live_index: Option<String>,
-    pub differences: Vec<Difference>,
-}
-
-impl Comparison {
-    pub fn compatible(&self) -> bool {
-        self.differences.is_empty()
-    }
-
-    /// The gate refusals these differences make; when changes are `allowed`, none, and each
-    /// difference becomes a warning instead.
-    pub fn refusals(&self, allowed: bool, warnings: &mut Vec<String>) -> Vec<String> {
-        let lines = self
-            .differences
-            .iter()
-            .map(|d| format!("mapping change: {d}"));
-        if allowed {
-            warnings.extend(lines.map(|line| format!("{line} (allowed)")));
-            return Vec::new();
-        }
-        lines.collect()
-    }
-}
-
-/// The gate's verdict with the mapping refusals added to it.
-pub fn with_refusals(
-    verdict: Result<(), Vec<String>>,
-    mapping: Vec<String>,
-) -> Result<(), Vec<String>> {
-    match verdict {
-        Ok(()) if mapping.is_empty() => Ok(()),
-        Ok(()) => Err(mapping),
-        Err(mut refusals) => {
-            refusals.extend(mapping);
-            Err(refusals)
-        }
-    }
-}
-
-/// Compares the live index (when there is one) with the mappings of `definition`.
-pub async fn before_swap(
-    search: &SearchClient,
-    live_index: Option<&str>,
-    definition: &Value,
-) -> Result<Comparison, SinkError> {
-    let Some(index) = live_index else {
-        return Ok(Comparison {
-            live_index: None,
-            differences: Vec::new(),
-        });
-    };
-    let op = format!("read the mapping of {index}");
-    let answer = search
-        .json(&op, Method::GET, &format!("/{index}/_mapping"), None)
-        .await?;
-    let live = mapping_of(&answer).ok_or_else(|| SinkError::Decode {
-        op: op.clone(),
-        reason: "no mapping of one index in the answer".into(),
-    })?;
-    let differences = compare(live, &definition["mappings"]);
-    for difference in &differences {
-        tracing::warn!(index, path = %difference.path, difference = %difference, "mapping change");
-    }
-    Ok(Comparison {
-        live_index: Some(index.to_owned()),
-        differences,
-    })
-}
-
-/// `indexer mapping-diff`: the comparison as JSON, and exit 0 when compatible, 3 when not.
-pub async fn report(
-    search: &SearchClient,
-    alias: &IndexName,
-    entity: &'static str,
-) -> Result<(Value, i32), Error> {
-    let definition = super::by_name(entity)
-        .ok_or_else(|| Error::Input(format!("unknown entity {entity:?}")))?
-        .index_definition();
-    let live_index = match search.name_state(alias.as_str()).await? {
-        NameState::Absent => None,
-        NameState::Index => Some(alias.as_str().to_owned()),
-        NameState::Alias(indexes) => match indexes.as_slice() {
-            [one] => Some(one.clone()),
-            _ => {
-                return Err(Error::Input(format!(
-                    "alias {alias} points at several indexes ({}); it must point at one",
-                    indexes.join(", ")
-                )));
-            }
-        },
-    };
-    let comparison = before_swap(search, live_index.as_deref(), &definition).await?;
-    let code = match comparison.compatible() {
-        true => exit::SUCCESS,
-        false => exit::GATE_REFUSED,
-    };
-    let value = serde_json::json!({
-        "alias": alias.as_str(),
-        "entity": entity,
-        "live_index": comparison.live_index,
-        "compatible": comparison.compatible(),
-        "differences": comparison.differences,
-    });
-    Ok((value, code))
 }
 
 #[cfg(test)]

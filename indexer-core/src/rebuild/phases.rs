@@ -251,9 +251,12 @@ pub(super) async fn restore_and_gate(
         min_ratio: plan.min_ratio,
         exact_count,
     });
-    // A new mapping must keep what the live index maps (see `entities::compat`).
+    // The index about to go live must keep what the live index maps (see `entities::compat`).
+    // It is read back rather than taken from this binary's definition: a resumed run swaps an
+    // index an earlier binary created.
     let live_index = previous.index_name(&plan.alias);
-    let mapping = compat::before_swap(search, live_index.as_deref(), &definition)
+    let candidate = compat::Candidate::Index(run.index);
+    let mapping = compat::before_swap(search, live_index.as_deref(), candidate)
         .await?
         .refusals(plan.allow_mapping_changes, &mut summary.warnings);
     let verdict = compat::with_refusals(verdict, mapping);

@@ -7,6 +7,7 @@ use indexer_tests::fixtures;
 use indexer_tests::harness::rebuilt;
 use serde_json::Value;
 
+use super::asset_queries::*;
 use super::queries::*;
 use super::*;
 
@@ -34,10 +35,22 @@ async fn the_asset_search_v1_finds_assets_by_postcode_and_type() {
     let answer = search(
         &client,
         &names.alias,
-        page(asset_search_v1("E5 8BQ", "Dwelling"), 0, 200),
+        page(asset_search_v1("E5 8BQ", "Dwelling", None), 0, 200),
     )
     .await;
     assert_eq!(hit_ids(&answer), want);
+
+    // Its `isActive` filter, as the API's clients send it.
+    for active in ["true", "false"] {
+        let want = expected(&assets, |a| {
+            (postcode_has(a, "e5") || postcode_has(a, "8bq"))
+                && a["assetType"] == "Dwelling"
+                && value_at(a, "/isActive") == active
+        });
+        let query = asset_search_v1("E5 8BQ", "Dwelling", Some(active));
+        let answer = search(&client, &names.alias, page(query, 0, 200)).await;
+        assert_eq!(hit_ids(&answer), want, "isActive {active}");
+    }
 
     // The simple query used for quick address look-ups (its first field is mapped nowhere).
     let want = expected(&assets, |a| postcode_has(a, "e5") || postcode_has(a, "8bq"));
@@ -263,4 +276,139 @@ async fn the_search_v2_finds_assets_by_uprn_and_by_address() {
         hit_ids(&answer).contains(&fixtures::asset_id(42)),
         "{line}: {answer}"
     );
+}
+
+/// A document's value at a JSON pointer as a filter sends it (`"null"` when absent).
+fn value_at(asset: &Value, pointer: &str) -> String {
+    match asset.pointer(pointer) {
+        Some(Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+        None => "null".to_owned(),
+    }
+}
+
+/// The listing's filters, one at a time, each named by the attribute it matches.
+fn one_filter<'a>(attribute: &str, value: &'a str) -> AssetFilters<'a> {
+    let mut filters = AssetFilters::default();
+    let slot = match attribute {
+        "numberOfBedrooms" => &mut filters.number_of_bedrooms,
+        "numberOfCots" => &mut filters.number_of_cots,
+        "isPartOfTemporaryAccommodationBlock" => &mut filters.part_of_ta_block,
+        "rootAsset" => &mut filters.parent_asset_id,
+        "isActive" => &mut filters.is_active,
+        "assetType" => &mut filters.asset_types,
+        "propertyOccupiedStatus" => &mut filters.asset_status,
+        "floorNo" => &mut filters.floor_no,
+        "hasPrivateBathroom" => &mut filters.private_bathroom,
+        "hasPrivateKitchen" => &mut filters.private_kitchen,
+        other => panic!("no filter for {other}"),
+    };
+    *slot = Some(value);
+    filters
+}
+
+/// The listing without search text (`AssetQueryGenerator.cs:132-156`): each filter the API
+/// sends (bedrooms, cots, part of a temporary-accommodation block, parent asset on `rootAsset`,
+/// `isActive`, asset type, `AssetStatus` on the occupied status), for up to three of the values
+/// the sample data holds, finds exactly the assets holding that value.
+#[tokio::test]
+async fn the_asset_listing_v1_filters_on_each_attribute_the_api_sends() {
+    let (names, client, _) = rebuilt("assets", ASSETS).await;
+    let assets = documents("assets", ASSETS);
+    let attributes = [
+        ("numberOfBedrooms", "/assetCharacteristics/numberOfBedrooms"),
+        ("numberOfCots", "/assetCharacteristics/numberOfCots"),
+        (
+            "isPartOfTemporaryAccommodationBlock",
+            "/assetManagement/isPartOfTemporaryAccommodationBlock",
+        ),
+        ("rootAsset", "/rootAsset"),
+        ("isActive", "/isActive"),
+        ("assetType", "/assetType"),
+        (
+            "propertyOccupiedStatus",
+            "/assetManagement/propertyOccupiedStatus",
+        ),
+    ];
+    for (attribute, pointer) in attributes {
+        let values: BTreeSet<String> = assets
+            .iter()
+            .map(|a| value_at(a, pointer))
+            .filter(|v| v != "null")
+            .collect();
+        assert!(!values.is_empty(), "the sample data holds {attribute}");
+        for value in values.iter().take(3) {
+            let want = expected(&assets, |a| value_at(a, pointer) == *value);
+            let filters = one_filter(attribute, value);
+            let answer = search(
+                &client,
+                &names.alias,
+                asset_sets_v1(None, &filters, None, 200),
+            )
+            .await;
+            assert_eq!(hit_ids(&answer), want, "{attribute} {value}");
+        }
+    }
+    // A parent no asset has finds nothing.
+    let filters = one_filter("rootAsset", "0d6a8b2f7e10");
+    let answer = search(
+        &client,
+        &names.alias,
+        asset_sets_v1(None, &filters, None, 200),
+    )
+    .await;
+    assert_eq!(total(&answer), 0);
+}
+
+/// The temporary-accommodation search's own filters (`AssetQueryGenerator.cs:76-78`): floor,
+/// private bathroom, private kitchen, each with a temporary asset's own value and its opposite.
+#[tokio::test]
+async fn the_temporary_accommodation_search_v1_filters_on_floor_bathroom_and_kitchen() {
+    let (names, client, _) = rebuilt("assets", ASSETS).await;
+    let assets = documents("assets", ASSETS);
+    let sample = assets
+        .iter()
+        .find(|a| is_temporary(a) && a["assetLocation"]["floorNo"].is_string())
+        .expect("a temporary asset with a floor");
+    let text = tokens(
+        sample["assetAddress"]["postCode"]
+            .as_str()
+            .unwrap_or_default(),
+    )
+    .into_iter()
+    .next()
+    .expect("a postcode");
+    let attributes = [
+        ("floorNo", "/assetLocation/floorNo"),
+        (
+            "hasPrivateBathroom",
+            "/assetCharacteristics/hasPrivateBathroom",
+        ),
+        (
+            "hasPrivateKitchen",
+            "/assetCharacteristics/hasPrivateKitchen",
+        ),
+    ];
+    for (attribute, pointer) in attributes {
+        let own = value_at(sample, pointer);
+        let opposite = match own.as_str() {
+            "true" => "false".to_owned(),
+            "false" => "true".to_owned(),
+            _ => "99".to_owned(),
+        };
+        for value in [own, opposite] {
+            let mut filters = one_filter(attribute, &value);
+            filters.is_temporary_accomodation = Some("true");
+            let want = expected(&assets, |a| {
+                is_temporary(a) && postcode_has(a, &text) && value_at(a, pointer) == value
+            });
+            let answer = search(
+                &client,
+                &names.alias,
+                asset_sets_v1(Some(&text), &filters, None, 200),
+            )
+            .await;
+            assert_eq!(hit_ids(&answer), want, "{attribute} {value} near {text}");
+        }
+    }
 }

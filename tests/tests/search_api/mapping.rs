@@ -2,8 +2,13 @@
 //! changes a field the live index maps, unless told to; `indexer mapping-diff` prints the same
 //! comparison without building.
 
+use std::time::Duration;
+
 use indexer_core::entities;
-use indexer_tests::harness::{Names, Search, indexer, rebuild_args, seed};
+use indexer_tests::faults::FaultProxy;
+use indexer_tests::harness::{
+    Names, Search, eventually, finish, indexer, rebuild_args, seed, signal, spawn_indexer,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -154,6 +159,14 @@ async fn mapping_diff_prints_the_comparison_without_building() {
     assert_eq!(run.code, 3, "{run:?}");
     assert_eq!(run.summary["compatible"], false);
     assert_eq!(run.summary["live_index"], names.alias.as_str());
+    assert!(
+        run.summary["notes"][0]
+            .as_str()
+            .is_some_and(|note| note
+                .starts_with("dynamic true in the live index, strict in the new mapping")),
+        "{}",
+        run.summary["notes"]
+    );
     assert_eq!(
         run.summary["differences"],
         json!([{"path": "tenures", "change": "kind", "before": "object", "after": "nested (include_in_parent)"}])
@@ -178,4 +191,107 @@ async fn mapping_diff_prints_the_comparison_without_building() {
     assert_eq!(run.summary["compatible"], true);
     assert_eq!(run.summary["live_index"], rebuild.summary["new_index"]);
     assert_eq!(run.summary["differences"], json!([]));
+    assert_eq!(run.summary["notes"], json!([]));
+}
+
+/// A run stopped mid-way leaves its building index behind; the next run resumes into it. That
+/// index may come from an earlier binary whose mapping differed: the gate compares the index
+/// about to go live, not this binary's definition.
+#[tokio::test]
+async fn a_resumed_run_is_gated_on_the_mapping_of_the_index_it_resumed_into() {
+    let names = seed("persons", 300).await;
+    let search = Search::default();
+    let definition = entities::by_name("persons")
+        .expect("registered")
+        .index_definition();
+    live_index(&search, &names, definition["mappings"].clone()).await;
+
+    let proxy = FaultProxy::slowed(&search.url, Duration::from_millis(100)).await;
+    let slow = [
+        "--batch-docs",
+        "25",
+        "--page-size",
+        "25",
+        "--concurrency",
+        "1",
+        "--segments",
+        "4",
+        "--stop-timeout",
+        "10",
+    ];
+    let args = rebuild_args(&names, "persons", &proxy.url, &slow);
+    let victim = spawn_indexer(&args, &[]);
+    let building = eventually("a checkpoint", Duration::from_secs(120), || async {
+        let job = search.latest_job(&names.alias).await?;
+        let saved = job["checkpoints"]
+            .as_array()?
+            .iter()
+            .any(|c| c["scanned"].as_u64() > Some(0));
+        saved.then(|| job["new_index"].as_str().map(str::to_owned))?
+    })
+    .await;
+    signal("-TERM", &victim.id().expect("pid").to_string());
+    let stopped = finish(victim, &args).await;
+    assert_eq!(stopped.summary["status"], "interrupted", "{stopped:?}");
+
+    // The building index as an earlier binary made it: `tenures` an object, not nested.
+    let mut older = definition.clone();
+    older["mappings"]["properties"]["tenures"]
+        .as_object_mut()
+        .expect("tenures")
+        .retain(|key, _| key == "properties");
+    let (status, body) = search
+        .call(Method::DELETE, &format!("/{building}"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = search
+        .call(Method::PUT, &format!("/{building}"), Some(older))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The recreated index lost what was checkpointed, so the counts refuse too; what matters
+    // is that the mapping refusal names the index's own shape, not this binary's.
+    let run = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
+    assert_eq!(
+        run.summary["resumed_from"], stopped.summary["job_id"],
+        "{run:?}"
+    );
+    assert_eq!(run.summary["new_index"], building.as_str());
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(run.summary["swapped"], false);
+    let refusals = run.summary["gate_refusals"].to_string();
+    assert!(
+        refusals.contains("mapping change: `tenures`: nested (include_in_parent) in the live index, object in the new mapping"),
+        "{refusals}"
+    );
+    assert_eq!(
+        search.count(&names.alias).await,
+        1,
+        "the live index still serves"
+    );
+}
+
+/// The live index's normalizer, same name, other filters: the gate refuses.
+#[tokio::test]
+async fn a_live_normalizer_defined_otherwise_refuses_the_swap() {
+    let names = seed("persons", 10).await;
+    let search = Search::default();
+    let mut definition = entities::by_name("persons")
+        .expect("registered")
+        .index_definition();
+    definition["settings"] = json!({"number_of_shards": 1,
+        "analysis": {"normalizer": {"my_normalizer": {"type": "custom", "filter": ["lowercase"]}}}});
+    let (status, body) = search
+        .call(Method::PUT, &format!("/{}", names.alias), Some(definition))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let run = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
+    assert_eq!(run.code, 3, "{run:?}");
+    let refusals = run.summary["gate_refusals"].to_string();
+    assert!(
+        refusals.contains("mapping change: `analysis.normalizer.my_normalizer` (used by `")
+            && refusals.contains("type custom, filter [lowercase] in the live index, type custom, filter [lowercase, asciifolding] in the new settings"),
+        "{refusals}"
+    );
 }

@@ -53,14 +53,14 @@ pub fn sorted(mut body: Value, sort: Value) -> Value {
 
 /// lbh-core `WildCardAppenderAndPrepender.cs` and `QueryBuilder.cs:21-30`:
 /// `(*a* AND *b*) *a* *b*`.
-fn wildstar(text: &str) -> String {
+pub(super) fn wildstar(text: &str) -> String {
     let words: Vec<String> = text.split(' ').map(|w| format!("*{w}*")).collect();
     format!("({}) {}", words.join(" AND "), words.join(" "))
 }
 
 /// A `query_string` as `CreateQuery` makes it (lbh-core `QueryBuilder.cs:57-79` sets the type,
 /// `FilterQueryBuilder.cs:99-121` does not).
-fn query_string(query: &str, fields: &[&str], most_fields: bool) -> Value {
+pub(super) fn query_string(query: &str, fields: &[&str], most_fields: bool) -> Value {
     let mut inner = json!({"query": query, "fields": fields});
     if most_fields {
         inner["type"] = json!("most_fields");
@@ -68,11 +68,11 @@ fn query_string(query: &str, fields: &[&str], most_fields: bool) -> Value {
     json!({"query_string": inner})
 }
 
-fn should(clauses: Vec<Value>) -> Value {
+pub(super) fn should(clauses: Vec<Value>) -> Value {
     json!({"bool": {"should": clauses}})
 }
 
-fn must(clauses: Vec<Value>) -> Value {
+pub(super) fn must(clauses: Vec<Value>) -> Value {
     json!({"bool": {"must": clauses}})
 }
 
@@ -111,7 +111,11 @@ pub fn surname_sort(descending: bool) -> Value {
 
 /// `FilterQueryBuilder.cs:144-190`: the search (`should`), under the multiple-value filters (all
 /// must match) and the single-field filter groups (any value of each group).
-fn filter_build(search: Option<Value>, multiples: Vec<Value>, groups: Vec<Vec<Value>>) -> Value {
+pub(super) fn filter_build(
+    search: Option<Value>,
+    multiples: Vec<Value>,
+    groups: Vec<Vec<Value>>,
+) -> Value {
     let mut query = search;
     if !multiples.is_empty() {
         let mut clauses = vec![must(multiples)];
@@ -132,7 +136,7 @@ fn filter_build(search: Option<Value>, multiples: Vec<Value>, groups: Vec<Vec<Va
 }
 
 /// Each comma-separated value as its own `query_string` on `fields` (`FilterQueryBuilder.cs:59-97`).
-fn each_value(values: Option<&str>, fields: &[&str]) -> Vec<Value> {
+pub(super) fn each_value(values: Option<&str>, fields: &[&str]) -> Vec<Value> {
     values
         .map(|values| {
             values
@@ -201,127 +205,6 @@ pub fn value_text(value: &Value) -> String {
         Value::String(text) => text.clone(),
         other => other.to_string(),
     }
-}
-
-const ADDRESS_FIELDS: &[&str] = &[
-    "assetAddress.addressLine1",
-    "assetAddress.postCode",
-    "assetAddress.uprn",
-];
-
-const ADDRESS_FIELDS_EXACT: &[&str] = &[
-    "assetAddress.addressLine1^20",
-    "assetAddress.uprn^20",
-    "assetAddress.postCode^20",
-];
-
-/// V1 asset search: `AssetQueryGenerator.cs:45-60`.
-pub fn asset_search_v1(text: &str, asset_types: &str) -> Value {
-    let search = should(vec![
-        query_string(&wildstar(text), ADDRESS_FIELDS, false),
-        query_string(text, ADDRESS_FIELDS_EXACT, false),
-    ]);
-    filter_build(
-        Some(search),
-        Vec::new(),
-        vec![each_value(Some(asset_types), &["assetType"])],
-    )
-}
-
-/// V1 simple asset query: `AssetQueryGenerator.cs:40-43`, lbh-core `QueryBuilder.cs:98-109`.
-/// Its first field, `assetAddress.addressLine1.textAddress`, is mapped nowhere (not in the live
-/// index either); `simple_query_string` skips it.
-pub fn asset_simple_query_v1(text: &str) -> Value {
-    json!({"simple_query_string": {
-        "fields": ["assetAddress.addressLine1.textAddress", "assetAddress.postCode"],
-        "query": text,
-    }})
-}
-
-/// V1 asset relationships (children): `AssetQueryGenerator.cs:26-31`, an exact query (boost 20,
-/// `FilterQueryBuilder.cs:74-83`) of one id against `parentAssetIds`.
-pub fn asset_children_v1(id: &str) -> Value {
-    should(vec![query_string(id, &["parentAssetIds^20"], false)])
-}
-
-/// The filters of `GetAllAssetListRequest` the suite uses (comma-separated values).
-#[derive(Default)]
-pub struct AssetFilters<'a> {
-    pub number_of_bed_spaces: Option<&'a str>,
-    pub step_free: Option<&'a str>,
-    pub is_temporary_accomodation: Option<&'a str>,
-    pub tenure_type: Option<&'a str>,
-    pub ta_parent_asset_id: Option<&'a str>,
-}
-
-/// V1 asset listing (`GetListOfAssetsSets`): `AssetQueryGenerator.cs:64-156`, sorted by id
-/// (`AssetIdAsc.cs:10-11`) and paged with `search_after` of the last hit's id
-/// (`ElasticElasticSearchWrapper.cs:86-110`).
-pub fn asset_sets_v1(
-    text: Option<&str>,
-    filters: &AssetFilters<'_>,
-    last_hit_id: Option<&str>,
-    size: u64,
-) -> Value {
-    let multiples: Vec<Value> = [
-        each_value(
-            filters.number_of_bed_spaces,
-            &["assetCharacteristics.numberOfBedSpaces"],
-        ),
-        each_value(filters.step_free, &["assetCharacteristics.isStepFree"]),
-        each_value(
-            filters.is_temporary_accomodation,
-            &["assetManagement.isTemporaryAccomodation"],
-        ),
-    ]
-    .concat();
-    let mut groups = vec![each_value(filters.tenure_type, &["tenure.type.keyword"])];
-    let temporary_search = filters.is_temporary_accomodation == Some("true");
-    let search = match text {
-        // Lines 66-90: wildcard queries, every word in one field.
-        Some(text) if temporary_search => Some(should(
-            ADDRESS_FIELDS
-                .iter()
-                .map(|field| wildcard_words(text, field))
-                .collect(),
-        )),
-        // Lines 92-127.
-        Some(text) => Some(should(vec![
-            query_string(&wildstar(text), ADDRESS_FIELDS, false),
-            query_string(text, ADDRESS_FIELDS_EXACT, false),
-        ])),
-        // Lines 132-156: filters only, including the hostel block.
-        None => {
-            groups.push(each_value(
-                filters.ta_parent_asset_id,
-                &["assetManagement.temporaryAccommodationParentAssetId"],
-            ));
-            None
-        }
-    };
-    let mut body = json!({
-        "query": filter_build(search, multiples, groups),
-        "size": size,
-        "track_total_hits": true,
-        "sort": [{"id": {"order": "asc"}}],
-    });
-    if let Some(id) = last_hit_id {
-        body["search_after"] = json!([id]);
-    }
-    body
-}
-
-/// `FilterQueryBuilder.cs:123-143`: a `wildcard` per word, all of them in this field.
-///
-/// A `wildcard` query is not analysed: the API sends the user's text as typed, so on a text field
-/// an upper-case word matches nothing. The suite searches in lower case, as a user would have to.
-fn wildcard_words(text: &str, field: &str) -> Value {
-    let words: Vec<Value> = text
-        .split(' ')
-        .map(|w| json!({"wildcard": {field: {"value": format!("*{w}*")}}}))
-        .collect();
-    let count = words.len();
-    json!({"bool": {"should": words, "minimum_should_match": count}})
 }
 
 // ---------------------------------------------------------------------------------------------

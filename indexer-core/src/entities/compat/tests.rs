@@ -134,6 +134,7 @@ fn refusals_name_each_difference_unless_changes_are_allowed() {
                 before: "text (+keyword)".into(),
             },
         }],
+        notes: Vec::new(),
     };
     let mut warnings = Vec::new();
     let refusals = comparison.refusals(false, &mut warnings);
@@ -153,6 +154,176 @@ fn refusals_name_each_difference_unless_changes_are_allowed() {
     );
     assert_eq!(with_refusals(Ok(()), Vec::new()), Ok(()));
     assert_eq!(with_refusals(Ok(()), refusals.clone()), Err(refusals));
+}
+
+#[test]
+fn turning_off_doc_values_or_fielddata_the_live_index_sorts_on_is_a_difference() {
+    let live = json!({"properties": {"id": {"type": "keyword"}, "surname": {"type": "keyword", "doc_values": true},
+        "firstname": {"type": "text", "fielddata": true}}});
+    let new = json!({"properties": {"id": {"type": "keyword", "doc_values": false},
+        "surname": {"type": "keyword", "doc_values": "false"}, "firstname": {"type": "text"}}});
+    let differences = compare(&live, &new);
+    let names: Vec<(&str, &Change)> = differences
+        .iter()
+        .map(|d| (d.path.as_str(), &d.change))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            (
+                "firstname",
+                &Change::Parameter {
+                    name: "fielddata".into(),
+                    before: Some("true".into()),
+                    after: None
+                }
+            ),
+            (
+                "id",
+                &Change::Parameter {
+                    name: "doc_values".into(),
+                    before: None,
+                    after: Some("false".into())
+                }
+            ),
+            (
+                "surname",
+                &Change::Parameter {
+                    name: "doc_values".into(),
+                    before: Some("true".into()),
+                    after: Some("false".into())
+                }
+            ),
+        ]
+    );
+    // Turning them on, or keeping them, is no difference.
+    assert!(
+        compare(&new, &live)
+            .iter()
+            .all(|d| d.path != "id" && d.path != "surname")
+    );
+    assert!(compare(&live, &live).is_empty());
+}
+
+#[test]
+fn dropping_a_date_format_pattern_the_live_index_accepts_is_a_difference() {
+    let date = |format: Option<&str>| match format {
+        Some(format) => {
+            json!({"properties": {"startOfTenureDate": {"type": "date", "format": format}}})
+        }
+        None => json!({"properties": {"startOfTenureDate": {"type": "date"}}}),
+    };
+    let default = date(None);
+    let spelled = date(Some("strict_date_optional_time||epoch_millis"));
+    let wider = date(Some(
+        "strict_date_optional_time || epoch_millis||yyyy-MM-dd",
+    ));
+    let no_millis = date(Some("strict_date_optional_time"));
+    assert!(compare(&default, &spelled).is_empty());
+    assert!(compare(&spelled, &default).is_empty());
+    assert!(compare(&default, &wider).is_empty());
+    assert_eq!(
+        compare(&default, &no_millis),
+        vec![Difference {
+            path: "startOfTenureDate".into(),
+            change: Change::Parameter {
+                name: "format".into(),
+                before: Some("strict_date_optional_time||epoch_millis".into()),
+                after: Some("strict_date_optional_time".into()),
+            },
+        }]
+    );
+    assert_eq!(paths(&compare(&wider, &default)), vec!["startOfTenureDate"]);
+}
+
+fn with_normalizer(filter: Value) -> Value {
+    json!({
+        "settings": {"index": {"analysis": {"normalizer": {"my_normalizer": {"type": "custom", "filter": filter}}}}},
+        "mappings": {"properties": {"surname": {"type": "keyword", "normalizer": "my_normalizer"},
+            "id": {"type": "text", "fields": {"keyword": {"type": "keyword", "normalizer": "my_normalizer"}}}}},
+    })
+}
+
+#[test]
+fn a_normalizer_with_the_same_name_and_other_filters_is_a_difference() {
+    let live = with_normalizer(json!(["lowercase", "asciifolding"]));
+    let same = with_normalizer(json!(["lowercase", "asciifolding"]));
+    let fewer = with_normalizer(json!(["lowercase"]));
+    let side = |definition| Side::of_definition(definition);
+    assert_eq!(compare_sides(side(&live), side(&same)), (vec![], vec![]));
+    let (differences, _) = compare_sides(side(&live), side(&fewer));
+    assert_eq!(
+        differences,
+        vec![Difference {
+            path: "analysis.normalizer.my_normalizer".into(),
+            change: Change::Definition {
+                used_by: vec!["id.keyword".into(), "surname".into()],
+                before: "type custom, filter [lowercase, asciifolding]".into(),
+                after: Some("type custom, filter [lowercase]".into()),
+            },
+        }]
+    );
+    assert_eq!(
+        differences[0].to_string(),
+        "`analysis.normalizer.my_normalizer` (used by `id.keyword`, `surname`): type custom, filter [lowercase, asciifolding] in the live index, type custom, filter [lowercase] in the new settings"
+    );
+    // Undefined in the new settings: a difference; a built-in analyzer: nothing to compare.
+    let mut undefined = same.clone();
+    undefined["settings"] = json!({});
+    let (differences, _) = compare_sides(side(&live), side(&undefined));
+    assert_eq!(
+        paths(&differences),
+        vec!["analysis.normalizer.my_normalizer"]
+    );
+    let standard =
+        json!({"mappings": {"properties": {"a": {"type": "text", "analyzer": "standard"}}}});
+    assert_eq!(
+        compare_sides(
+            side(&standard),
+            side(&json!({"mappings": standard["mappings"]}))
+        )
+        .0,
+        vec![]
+    );
+}
+
+#[test]
+fn an_answer_shaped_definition_with_one_string_filter_and_no_char_filter_is_the_same() {
+    let live = with_normalizer(json!("lowercase"));
+    let mut new = with_normalizer(json!(["lowercase"]));
+    new["settings"]["index"]["analysis"]["normalizer"]["my_normalizer"]["char_filter"] = json!([]);
+    assert_eq!(
+        compare_sides(Side::of_definition(&live), Side::of_definition(&new)).0,
+        vec![]
+    );
+}
+
+#[test]
+fn a_dynamic_live_index_and_a_strict_new_one_is_a_note_not_a_difference() {
+    let live = json!({"properties": {"id": {"type": "keyword"}}});
+    let strict = json!({"dynamic": "strict", "properties": {"id": {"type": "keyword"}}});
+    assert!(compare(&live, &strict).is_empty());
+    assert_eq!(
+        notes(&live, &strict),
+        vec![
+            "dynamic true in the live index, strict in the new mapping: a document with a field the new mapping lacks is rejected after the swap"
+        ]
+    );
+    assert!(notes(&strict, &strict).is_empty());
+    assert!(notes(&live, &live).is_empty());
+    let comparison = Comparison {
+        live_index: Some("persons".into()),
+        differences: Vec::new(),
+        notes: notes(&live, &strict),
+    };
+    let mut warnings = Vec::new();
+    assert!(comparison.refusals(false, &mut warnings).is_empty());
+    assert!(comparison.compatible());
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].starts_with("mapping note: dynamic true"),
+        "{warnings:?}"
+    );
 }
 
 #[test]

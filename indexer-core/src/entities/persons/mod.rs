@@ -72,17 +72,15 @@ pub struct Person {
 }
 
 /// A document proving identity, as the live index maps it (`identification`, one object list).
+/// Only what kind of document it is and whether it was seen: its number (`value`) and the link
+/// to its scan (`linkToDocument`) are never indexed, though mapped (see `MAPPINGS.md`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Identification {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identification_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub original_document_seen: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub link_to_document: Option<String>,
 }
 
 /// One tenure of a person: indexed `nested` so a query can match fields of one tenure, with
@@ -162,12 +160,10 @@ fn identifications(fields: &Fields<'_>) -> Result<Vec<Identification>, MapError>
     fields.each_map(name, |f| {
         Ok(Identification {
             identification_type: text(&f, "identificationType")?,
-            value: text(&f, "value")?,
             original_document_seen: match f.bool("originalDocumentSeen")? {
                 Some(seen) => Some(seen),
                 None => f.bool("isOriginalDocumentSeen")?,
             },
-            link_to_document: text(&f, "linkToDocument")?,
         })
     })
 }

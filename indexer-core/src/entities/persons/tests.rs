@@ -172,3 +172,31 @@ fn an_item_without_an_id_is_refused() {
     let err = Persons.to_document(&item).expect_err("no id");
     assert_eq!(err.kind(), "missing_attribute");
 }
+
+/// Identity document numbers and the links to their scans are personal data no query of the
+/// search API reads; the V2 search matches every field, so an indexed number would be
+/// searchable. The kind of document is kept; the number and link never leave the table.
+#[test]
+fn identity_document_numbers_and_links_are_not_indexed_but_stay_mapped() {
+    let link = "https://documents.example/scan-42";
+    let identification = m(&[
+        ("identificationType", s("Passport")),
+        ("value", s("PX7781234Q")),
+        ("isOriginalDocumentSeen", b(true)),
+        ("linkToDocument", s(link)),
+    ]);
+    let item = with(full_item(), "identifications", l(vec![identification]));
+    let document = document(&Persons, &item);
+    let body = String::from_utf8(document.body.to_vec()).expect("UTF-8");
+    assert!(
+        !body.contains("PX7781234Q") && !body.contains(link),
+        "{body}"
+    );
+    assert_eq!(
+        body_json(&document)["identification"],
+        serde_json::json!([{"identificationType": "Passport", "originalDocumentSeen": true}])
+    );
+    let mapped =
+        &Persons.index_definition()["mappings"]["properties"]["identification"]["properties"];
+    assert!(mapped.get("value").is_some() && mapped.get("linkToDocument").is_some());
+}

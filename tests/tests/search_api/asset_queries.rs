@@ -1,0 +1,173 @@
+//! The asset queries of the API's V1 (`AssetQueryGenerator.cs`), built from the shared
+//! clauses in `queries`.
+
+use serde_json::{Value, json};
+
+use super::queries::{each_value, filter_build, query_string, should, wildstar};
+
+const ADDRESS_FIELDS: &[&str] = &[
+    "assetAddress.addressLine1",
+    "assetAddress.postCode",
+    "assetAddress.uprn",
+];
+
+const ADDRESS_FIELDS_EXACT: &[&str] = &[
+    "assetAddress.addressLine1^20",
+    "assetAddress.uprn^20",
+    "assetAddress.postCode^20",
+];
+
+/// V1 asset search: `AssetQueryGenerator.cs:45-60`, with its `isActive` filter (`:49`, each
+/// value a `query_string` on the boolean).
+pub fn asset_search_v1(text: &str, asset_types: &str, is_active: Option<&str>) -> Value {
+    let search = should(vec![
+        query_string(&wildstar(text), ADDRESS_FIELDS, false),
+        query_string(text, ADDRESS_FIELDS_EXACT, false),
+    ]);
+    filter_build(
+        Some(search),
+        each_value(is_active, &["isActive"]),
+        vec![each_value(Some(asset_types), &["assetType"])],
+    )
+}
+
+/// V1 simple asset query: `AssetQueryGenerator.cs:40-43`, lbh-core `QueryBuilder.cs:98-109`.
+/// Its first field, `assetAddress.addressLine1.textAddress`, is mapped nowhere (not in the live
+/// index either); `simple_query_string` skips it.
+pub fn asset_simple_query_v1(text: &str) -> Value {
+    json!({"simple_query_string": {
+        "fields": ["assetAddress.addressLine1.textAddress", "assetAddress.postCode"],
+        "query": text,
+    }})
+}
+
+/// V1 asset relationships (children): `AssetQueryGenerator.cs:26-31`, an exact query (boost 20,
+/// `FilterQueryBuilder.cs:74-83`) of one id against `parentAssetIds`.
+pub fn asset_children_v1(id: &str) -> Value {
+    should(vec![query_string(id, &["parentAssetIds^20"], false)])
+}
+
+/// The filters of `GetAllAssetListRequest` the suite uses (comma-separated values).
+#[derive(Default)]
+pub struct AssetFilters<'a> {
+    pub number_of_bedrooms: Option<&'a str>,
+    pub number_of_cots: Option<&'a str>,
+    /// Temporary-accommodation search only (`:76-78`).
+    pub floor_no: Option<&'a str>,
+    pub private_bathroom: Option<&'a str>,
+    pub private_kitchen: Option<&'a str>,
+    pub part_of_ta_block: Option<&'a str>,
+    /// `ParentAssetId`, matched against `rootAsset`.
+    pub parent_asset_id: Option<&'a str>,
+    pub is_active: Option<&'a str>,
+    pub asset_types: Option<&'a str>,
+    /// `AssetStatus`, matched against `assetManagement.propertyOccupiedStatus`.
+    pub asset_status: Option<&'a str>,
+    pub number_of_bed_spaces: Option<&'a str>,
+    pub step_free: Option<&'a str>,
+    pub is_temporary_accomodation: Option<&'a str>,
+    pub tenure_type: Option<&'a str>,
+    pub ta_parent_asset_id: Option<&'a str>,
+}
+
+/// V1 asset listing (`GetListOfAssetsSets`): `AssetQueryGenerator.cs:64-156`, sorted by id
+/// (`AssetIdAsc.cs:10-11`) and paged with `search_after` of the last hit's id
+/// (`ElasticElasticSearchWrapper.cs:86-110`).
+pub fn asset_sets_v1(
+    text: Option<&str>,
+    filters: &AssetFilters<'_>,
+    last_hit_id: Option<&str>,
+    size: u64,
+) -> Value {
+    let temporary_search = text.is_some() && filters.is_temporary_accomodation == Some("true");
+    let mut multiples: Vec<Value> = [
+        each_value(
+            filters.number_of_bedrooms,
+            &["assetCharacteristics.numberOfBedrooms"],
+        ),
+        each_value(
+            filters.number_of_bed_spaces,
+            &["assetCharacteristics.numberOfBedSpaces"],
+        ),
+        each_value(
+            filters.number_of_cots,
+            &["assetCharacteristics.numberOfCots"],
+        ),
+        each_value(filters.step_free, &["assetCharacteristics.isStepFree"]),
+        each_value(
+            filters.is_temporary_accomodation,
+            &["assetManagement.isTemporaryAccomodation"],
+        ),
+        each_value(
+            filters.part_of_ta_block,
+            &["assetManagement.isPartOfTemporaryAccommodationBlock"],
+        ),
+        each_value(filters.parent_asset_id, &["rootAsset"]),
+        each_value(filters.is_active, &["isActive"]),
+    ]
+    .concat();
+    if temporary_search {
+        multiples.extend(each_value(filters.floor_no, &["assetLocation.floorNo"]));
+        multiples.extend(each_value(
+            filters.private_bathroom,
+            &["assetCharacteristics.hasPrivateBathroom"],
+        ));
+        multiples.extend(each_value(
+            filters.private_kitchen,
+            &["assetCharacteristics.hasPrivateKitchen"],
+        ));
+    }
+    let mut groups = vec![
+        each_value(filters.asset_types, &["assetType"]),
+        each_value(
+            filters.asset_status,
+            &["assetManagement.propertyOccupiedStatus"],
+        ),
+        each_value(filters.tenure_type, &["tenure.type.keyword"]),
+    ];
+    let search = match text {
+        // Lines 66-90: wildcard queries, every word in one field.
+        Some(text) if temporary_search => Some(should(
+            ADDRESS_FIELDS
+                .iter()
+                .map(|field| wildcard_words(text, field))
+                .collect(),
+        )),
+        // Lines 92-127.
+        Some(text) => Some(should(vec![
+            query_string(&wildstar(text), ADDRESS_FIELDS, false),
+            query_string(text, ADDRESS_FIELDS_EXACT, false),
+        ])),
+        // Lines 132-156: filters only, including the hostel block.
+        None => {
+            groups.push(each_value(
+                filters.ta_parent_asset_id,
+                &["assetManagement.temporaryAccommodationParentAssetId"],
+            ));
+            None
+        }
+    };
+    let mut body = json!({
+        "query": filter_build(search, multiples, groups),
+        "size": size,
+        "track_total_hits": true,
+        "sort": [{"id": {"order": "asc"}}],
+    });
+    if let Some(id) = last_hit_id {
+        body["search_after"] = json!([id]);
+    }
+    body
+}
+
+/// `FilterQueryBuilder.cs:123-143`: a `wildcard` per word, all of them in this field.
+///
+/// A `wildcard` query is not analysed: the API sends the user's text as typed, so on a text field
+/// an upper-case word matches nothing. The suite searches in lower case, as a user would have to.
+fn wildcard_words(text: &str, field: &str) -> Value {
+    let words: Vec<Value> = text
+        .split(' ')
+        .map(|w| json!({"wildcard": {field: {"value": format!("*{w}*")}}}))
+        .collect();
+    let count = words.len();
+    json!({"bool": {"should": words, "minimum_should_match": count}})
+}
