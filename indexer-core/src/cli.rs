@@ -232,7 +232,7 @@ pub struct RebuildArgs {
 
     /// Rebuild even though the live index was built from another entity (e.g. moving an alias
     /// to a different kind of document on purpose).
-    #[arg(long, env = "ALLOW_ENTITY_CHANGE")]
+    #[arg(long, env = "ALLOW_ENTITY_CHANGE", help_heading = "Safety")]
     pub allow_entity_change: bool,
 
     /// Seconds SIGTERM/SIGINT may take to drain in-flight work before exiting (ECS kills 30 s
