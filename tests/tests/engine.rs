@@ -527,9 +527,15 @@ async fn ctrl_c_twice_on_a_terminal_stops_at_once_and_the_run_resumes() {
     let mut keys = terminal.stdin.take().expect("stdin");
     let mut out = terminal.stdout.take().expect("stdout");
     let mut seen = String::new();
-    // The progress bar shows scanned items once the load runs.
+    // The progress bar shows how far the load is ("… read, … indexed …, segments d/n").
     assert!(
-        read_until(&mut out, &mut seen, "scanned", Duration::from_secs(120)).await,
+        read_until(
+            &mut out,
+            &mut seen,
+            "dead-lettered, segments",
+            Duration::from_secs(120)
+        )
+        .await,
         "no progress bar on the terminal: {seen}"
     );
     eventually("a checkpoint", Duration::from_secs(60), || async {
