@@ -25,6 +25,20 @@ const SLOW: [&str; 12] = [
     "4",
 ];
 
+/// Waits until the alias's running job has checkpointed at least `scanned` items; returns it.
+async fn checkpointed(search: &Search, alias: &str, scanned: u64) -> Value {
+    eventually("a checkpoint", Duration::from_secs(120), || async {
+        let job = search.latest_job(alias).await?;
+        let saved: u64 = job["checkpoints"]
+            .as_array()?
+            .iter()
+            .filter_map(|c| c["scanned"].as_u64())
+            .sum();
+        (saved >= scanned).then_some(job)
+    })
+    .await
+}
+
 /// Writes a document of the job status index by hand, as a crashed or foreign run left it.
 async fn put_job_doc(search: &Search, id: &str, body: &Value) {
     let (status, answer) = search
@@ -197,16 +211,7 @@ async fn abandoning_a_live_run_sticks_and_leaves_no_index_behind() {
         let proxy = FaultProxy::slowed(&search.url, Duration::from_millis(150)).await;
         let args = rebuild_args(&names, "persons", &proxy.url, &SLOW);
         let run = spawn_indexer(&args, &[]);
-        let job = eventually("a checkpoint", Duration::from_secs(120), || async {
-            let job = search.latest_job(&names.alias).await?;
-            let saved: u64 = job["checkpoints"]
-                .as_array()?
-                .iter()
-                .filter_map(|c| c["scanned"].as_u64())
-                .sum();
-            (saved >= 25).then_some(job)
-        })
-        .await;
+        let job = checkpointed(&search, &names.alias, 25).await;
         let building = job["new_index"].as_str().expect("index").to_owned();
         let abandoned = indexer(&["abandon", "--index", &names.alias, "--host", &search.url]).await;
         assert_eq!(abandoned.code, 0, "round {round}: {abandoned:?}");
@@ -310,16 +315,7 @@ async fn a_run_whose_lock_was_taken_over_writes_nothing_more_and_never_swaps() {
     let proxy = FaultProxy::slowed(&search.url, Duration::from_millis(150)).await;
     let args = rebuild_args(&names, "persons", &proxy.url, &SLOW);
     let run = spawn_indexer(&args, &[]);
-    let job = eventually("a checkpoint", Duration::from_secs(120), || async {
-        let job = search.latest_job(&names.alias).await?;
-        let saved: u64 = job["checkpoints"]
-            .as_array()?
-            .iter()
-            .filter_map(|c| c["scanned"].as_u64())
-            .sum();
-        (saved >= 25).then_some(job)
-    })
-    .await;
+    let job = checkpointed(&search, &names.alias, 25).await;
     // Another run takes the lock over (as after a lease lost to a long pause) and is latest.
     let usurper = format!("{}-20260101t000000000z", names.alias);
     put_job_doc(
@@ -538,16 +534,7 @@ async fn ctrl_c_twice_on_a_terminal_stops_at_once_and_the_run_resumes() {
         .await,
         "no progress bar on the terminal: {seen}"
     );
-    eventually("a checkpoint", Duration::from_secs(60), || async {
-        let job = search.latest_job(&names.alias).await?;
-        let saved: u64 = job["checkpoints"]
-            .as_array()?
-            .iter()
-            .filter_map(|c| c["scanned"].as_u64())
-            .sum();
-        (saved >= 10).then_some(())
-    })
-    .await;
+    checkpointed(&search, &names.alias, 10).await;
     keys.write_all(b"\x03").await.expect("first Ctrl-C");
     keys.flush().await.expect("flush");
     assert!(
