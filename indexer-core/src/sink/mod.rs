@@ -6,5 +6,6 @@ pub mod batch;
 pub mod bulk;
 pub mod client;
 pub mod cluster;
+mod identify;
 pub mod retry;
 pub mod sigv4;
