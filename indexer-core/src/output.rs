@@ -235,7 +235,7 @@ fn clap_message(error: &clap::Error) -> String {
         .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
         .filter(|line| !line.is_empty())
         .collect();
-    let joined = lines.join(" ");
+    let joined = crate::validate::redact_urls_in(&lines.join(" "));
     joined.strip_prefix("error: ").unwrap_or(&joined).to_owned()
 }
 
@@ -250,7 +250,12 @@ pub fn argument_error(error: &clap::Error, args: &[OsString]) -> ExitCode {
         let _ = error.print();
         return ExitCode::SUCCESS;
     }
-    let _ = error.print();
+    // clap quotes the values it refuses: a URL among them must not show its password.
+    {
+        use std::io::Write;
+        let text = crate::validate::redact_urls_in(&error.render().to_string());
+        let _ = write!(std::io::stderr().lock(), "{text}");
+    }
     if same_terminal() {
         return ExitCode::from(2);
     }

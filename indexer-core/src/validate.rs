@@ -168,18 +168,45 @@ impl TryFrom<&str> for NodeUrl {
 /// `value` with whatever sits between the scheme (or the start) and the last `@` of its
 /// authority replaced by `***`: a URL's user name and password never reach a message, even when
 /// the URL is malformed. Control characters are escaped, so the result quotes safely.
+///
+/// Everything up to the *last* `@` is hidden, whatever it holds: a password may contain `/`, `?`
+/// or `#`, which would otherwise end the authority early and leave it in plain sight. (An `@`
+/// in a path hides the path too; such a URL is refused anyway.)
 pub fn redact_userinfo(value: &str) -> String {
     let (scheme, rest) = match value.find("://") {
         Some(at) => value.split_at(at + 3),
         None => ("", value),
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let shown = match authority.rfind('@') {
-        Some(at) => format!("{scheme}***{}{tail}", &authority[at..]),
+    let shown = match rest.rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
         None => value.to_owned(),
     };
     shown.escape_debug().to_string()
+}
+
+/// `text` (a message that may quote URLs, e.g. the argument parser's) with the user information
+/// of every URL in it hidden: from each `://` to the last `@` before the next blank or quote.
+pub fn redact_urls_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, from) = rest.split_at(at + 3);
+        out.push_str(before);
+        let end = from
+            .find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | '`'))
+            .unwrap_or(from.len());
+        let (token, after) = from.split_at(end);
+        match token.rfind('@') {
+            Some(last) => {
+                out.push_str("***");
+                out.push_str(&token[last..]);
+            }
+            None => out.push_str(token),
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 impl fmt::Display for NodeUrl {
@@ -274,6 +301,26 @@ mod tests {
             redact_userinfo("https://u:p@host:443/x?y"),
             "https://***@host:443/x?y"
         );
-        assert_eq!(redact_userinfo("https://host/a@b"), "https://host/a@b");
+        assert_eq!(redact_userinfo("https://host/a@b"), "https://***@b");
+        // A password holding `/`, `?` or `#` is hidden whole, malformed URL or not.
+        for url in [
+            "https://admin:Zm9v/YmFy@search.example.com",
+            "https://admin:1234/x@host",
+            "https://u:p?q#r@host:9200",
+            "http://u:p/w@h",
+        ] {
+            let shown = redact_userinfo(url);
+            assert!(
+                !shown.contains("Zm9v") && !shown.contains("1234") && !shown.contains(":p"),
+                "{shown}"
+            );
+        }
+        let message = "invalid value 'https://admin:s3/cr#t@host' for '--host <URL>': oops";
+        let shown = redact_urls_in(message);
+        assert_eq!(
+            shown,
+            "invalid value 'https://***@host' for '--host <URL>': oops"
+        );
+        assert_eq!(redact_urls_in("no url here"), "no url here");
     }
 }

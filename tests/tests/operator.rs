@@ -85,6 +85,29 @@ async fn no_message_or_log_line_carries_a_credential_from_a_url() {
             vec![],
             2,
         ),
+        // A password holding `/`, `?` or `#` would end the authority early if parsed naively.
+        (
+            vec![
+                "status",
+                "--index",
+                "persons",
+                "--host",
+                "https://admin:secret/x#y@search.example.com",
+            ],
+            vec![],
+            2,
+        ),
+        // A URL given where no value is expected: the argument parser quotes it back.
+        (
+            vec![
+                "status",
+                "--index",
+                "persons",
+                "https://admin:secret@search.example.com",
+            ],
+            vec![],
+            2,
+        ),
         (
             vec![
                 "status",
