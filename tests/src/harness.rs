@@ -517,3 +517,34 @@ pub async fn rebuilt(entity: &str, count: u64) -> (Names, Search, String) {
         .to_owned();
     (names, search, index)
 }
+
+/// Flags that make a rebuild slow and its job quick to notice: small pages and batches, one
+/// request in flight, a heartbeat every second and a 3 s lease.
+pub const SLOW: [&str; 12] = [
+    "--batch-docs",
+    "25",
+    "--page-size",
+    "25",
+    "--concurrency",
+    "1",
+    "--heartbeat",
+    "1",
+    "--lease",
+    "3",
+    "--segments",
+    "4",
+];
+
+/// Waits until the alias's running job has checkpointed at least `scanned` items; returns it.
+pub async fn checkpointed(search: &Search, alias: &str, scanned: u64) -> Value {
+    eventually("a checkpoint", Duration::from_secs(120), || async {
+        let job = search.latest_job(alias).await?;
+        let saved: u64 = job["checkpoints"]
+            .as_array()?
+            .iter()
+            .filter_map(|c| c["scanned"].as_u64())
+            .sum();
+        (saved >= scanned).then_some(job)
+    })
+    .await
+}

@@ -5,39 +5,10 @@ use std::time::Duration;
 
 use indexer_tests::faults::{Fault, FaultPlan, FaultProxy, Rule};
 use indexer_tests::harness::{
-    Names, Search, eventually, finish, indexer, rebuild_args, rebuilt, seed, spawn_indexer,
+    Names, SLOW, Search, checkpointed, finish, indexer, rebuild_args, rebuilt, seed, spawn_indexer,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
-
-const SLOW: [&str; 12] = [
-    "--batch-docs",
-    "25",
-    "--page-size",
-    "25",
-    "--concurrency",
-    "1",
-    "--heartbeat",
-    "1",
-    "--lease",
-    "3",
-    "--segments",
-    "4",
-];
-
-/// Waits until the alias's running job has checkpointed at least `scanned` items; returns it.
-async fn checkpointed(search: &Search, alias: &str, scanned: u64) -> Value {
-    eventually("a checkpoint", Duration::from_secs(120), || async {
-        let job = search.latest_job(alias).await?;
-        let saved: u64 = job["checkpoints"]
-            .as_array()?
-            .iter()
-            .filter_map(|c| c["scanned"].as_u64())
-            .sum();
-        (saved >= scanned).then_some(job)
-    })
-    .await
-}
 
 /// Writes a document of the job status index by hand, as a crashed or foreign run left it.
 async fn put_job_doc(search: &Search, id: &str, body: &Value) {

@@ -4,43 +4,15 @@ use std::time::{Duration, Instant};
 
 use indexer_tests::faults::FaultProxy;
 use indexer_tests::harness::{
-    Search, eventually, finish, indexer, rebuild_args, seed, signal, spawn_indexer,
+    SLOW, Search, checkpointed, eventually, finish, indexer, rebuild_args, seed, signal,
+    spawn_indexer,
 };
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// A proxy that slows every bulk request, so a run lasts long enough to interrupt.
 async fn slow_proxy(search: &Search, delay_ms: u64) -> FaultProxy {
     FaultProxy::slowed(&search.url, Duration::from_millis(delay_ms)).await
-}
-
-const SLOW: [&str; 12] = [
-    "--batch-docs",
-    "25",
-    "--page-size",
-    "25",
-    "--concurrency",
-    "1",
-    "--heartbeat",
-    "1",
-    "--lease",
-    "3",
-    "--segments",
-    "4",
-];
-
-/// Waits until the alias's running job has checkpointed at least `scanned` items.
-async fn checkpointed(search: &Search, alias: &str, scanned: u64) -> Value {
-    eventually("a checkpoint", Duration::from_secs(120), || async {
-        let job = search.latest_job(alias).await?;
-        let saved: u64 = job["checkpoints"]
-            .as_array()?
-            .iter()
-            .filter_map(|c| c["scanned"].as_u64())
-            .sum();
-        (saved >= scanned).then_some(job)
-    })
-    .await
 }
 
 async fn wait_until_stale(search: &Search, alias: &str) {
