@@ -30,8 +30,8 @@ pub async fn status(search: &SearchClient, alias: &IndexName) -> Result<StatusRe
     if live.is_none() && all.is_empty() && lock.is_none() && history.is_empty() {
         return Err(nothing_there(search, alias));
     }
-    let view =
-        |job: &JobRecord, hung: bool| JobView::new(job, now, hung, Earlier::of(job, &history));
+    let known = with_resumed(&store, &history).await?;
+    let view = |job: &JobRecord, hung: bool| JobView::new(job, now, hung, Earlier::of(job, &known));
     let running = match &lock {
         Some(lock) => store
             .job(&lock.record.job_id)
@@ -89,13 +89,40 @@ pub async fn jobs(
         }
     }
     let now = Utc::now();
+    let lock = store.lock(alias.as_str(), now).await?;
+    let known = with_resumed(&store, &history).await?;
     Ok(JobsReport {
         alias: alias.to_string(),
         jobs: history
             .iter()
-            .map(|job| JobView::new(job, now, false, Earlier::of(job, &history)))
+            .map(|job| JobView::new(job, now, hung(job, lock.as_ref()), Earlier::of(job, &known)))
             .collect(),
     })
+}
+
+/// Whether `job`, recorded as running, has stopped renewing: its lock is stale, or the alias's
+/// lock is gone or names another job (its process died or lost the lock).
+fn hung(job: &JobRecord, lock: Option<&crate::jobs::store::LockView>) -> bool {
+    job.status == JobStatus::Running
+        && match lock {
+            Some(lock) if lock.record.job_id == job.job_id => lock.stale,
+            _ => true,
+        }
+}
+
+/// `jobs` and the jobs they resumed that fall outside them (for the counts a resumed job
+/// started from, so its rate counts only its own work).
+async fn with_resumed(store: &JobStore, jobs: &[JobRecord]) -> Result<Vec<JobRecord>, Error> {
+    let mut known = jobs.to_vec();
+    for job in jobs {
+        if let Some(id) = &job.resumed_from
+            && !known.iter().any(|j| &j.job_id == id)
+            && let Some(earlier) = store.job(id).await?
+        {
+            known.push(earlier);
+        }
+    }
+    Ok(known)
 }
 
 /// `indexer abandon`: gives up on a running, hung or interrupted job.

@@ -14,6 +14,7 @@ mod phases;
 mod rebuild;
 mod search_api;
 mod security;
+mod signals;
 mod sigv4;
 mod streams;
 mod swap;

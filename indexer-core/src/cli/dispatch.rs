@@ -6,6 +6,8 @@ use clap::Parser;
 use super::{AliasTarget, Cli, Command, Rebuilt, Target, run_rebuild};
 use crate::error::{Error, exit};
 use crate::output::{Given, Outcome, Report};
+use crate::shutdown::Signals;
+use std::time::Duration;
 
 /// The process entrypoint: parse the command line, start logging, run, print the report on
 /// stdout and exit with its code (see [`crate::output`]).
@@ -75,10 +77,92 @@ impl Command {
     }
 }
 
+/// How long a run stopped at once by a second signal may still take to record its stop.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs `work` until it ends or signals stop it. A command that writes nothing (`at_once`), or
+/// has not written yet (not [`crate::shutdown::armed`]), stops at the first signal. Once armed,
+/// a command handles the first signal itself (a rebuild saves its checkpoints, `verify
+/// --fix`/`resync`/`sync` end their job as interrupted) or finishes its short change
+/// (`abandon`, `rollback`); a second signal gives it `grace` to record what it can, and a third
+/// (or the grace running out) ends the process with exit 5.
+async fn interruptible<T>(
+    mode: &str,
+    at_once: bool,
+    grace: Duration,
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let mut signals = Signals::new();
+    tokio::pin!(work);
+    if at_once {
+        return tokio::select! {
+            result = &mut work => result,
+            _ = signals.recv() => Err(Error::Interrupted(format!(
+                "{mode} stopped by a signal; it writes nothing, so nothing needs undoing"
+            ))),
+        };
+    }
+    tokio::select! {
+        result = &mut work => return result,
+        _ = signals.recv() => {}
+    }
+    // Not yet armed: it has written nothing, so it stops now. (The work runs on this task, so
+    // it cannot arm between the signal and this check.)
+    if !crate::shutdown::armed() {
+        return Err(Error::Interrupted(format!(
+            "{mode} stopped by a signal before it wrote anything"
+        )));
+    }
+    tokio::select! {
+        result = &mut work => return result,
+        _ = signals.recv() => {}
+    }
+    tracing::warn!(
+        grace_s = grace.as_secs(),
+        "second signal: stopping at once; waiting up to {} s for the stop to be recorded (signal again to exit now)",
+        grace.as_secs()
+    );
+    let cut = Error::Interrupted(format!(
+        "{mode} stopped at once by a further signal before its stop was recorded; what was \
+         acknowledged stays, and once its lock's lease runs out the next run takes over (see \
+         `indexer status`)"
+    ));
+    tokio::select! {
+        result = tokio::time::timeout(grace, &mut work) => result.unwrap_or(Err(cut)),
+        _ = signals.until(3) => Err(cut),
+    }
+}
+
 /// Runs a parsed command line: what to print on stdout, and the exit code.
 pub async fn run(cli: Cli) -> Outcome {
+    // Listen before anything else: no signal may fall back to killing the process unrecorded.
+    crate::shutdown::listen();
     let (mode, given) = (cli.command.mode(), cli.command.given());
-    let result = match cli.command {
+    let at_once = match &cli.command {
+        Command::Status(_) | Command::Jobs(_) | Command::MappingDiff(_) => true,
+        Command::Verify(args) => !args.fix,
+        Command::Rebuild(_)
+        | Command::Abandon(_)
+        | Command::Rollback(_)
+        | Command::Resync(_)
+        | Command::Sync(_) => false,
+    };
+    // Local workers get the parent's signals and their own grace: the parent waits longer.
+    let grace = match &cli.command {
+        Command::Rebuild(args) if args.workers > 1 && args.worker.is_none() => STOP_GRACE * 2,
+        _ => STOP_GRACE,
+    };
+    if matches!(&cli.command, Command::Abandon(_) | Command::Rollback(_)) {
+        // Short changes: a first signal lets them finish.
+        crate::shutdown::arm();
+    }
+    let result = interruptible(mode, at_once, grace, execute(cli.command)).await;
+    result.unwrap_or_else(|error: Error| Outcome::failed(mode, given, &error))
+}
+
+/// Runs one command: what to print on stdout, and the exit code.
+async fn execute(command: Command) -> Result<Outcome, Error> {
+    match command {
         Command::Rebuild(args) => match run_rebuild(args).await {
             Ok(Rebuilt::Summary(summary)) => Ok(Outcome::summary(*summary)),
             Ok(Rebuilt::Workers(value, code)) => Ok(Outcome::new(Report::Metered(value), code)),
@@ -177,6 +261,5 @@ pub async fn run(cli: Cli) -> Outcome {
             }
             .await
         }
-    };
-    result.unwrap_or_else(|error: Error| Outcome::failed(mode, given, &error))
+    }
 }

@@ -74,13 +74,30 @@ async fn locked<T>(
     index: &str,
     work: impl std::future::Future<Output = Result<(T, Closing), Error>>,
 ) -> Result<T, Error> {
+    crate::shutdown::arm();
     let session = Session::begin(
         JobStore::new(search.clone()),
         record(target, mode, index),
         target.timing,
     )
     .await?;
-    match work.await {
+    let mut signals = crate::shutdown::Signals::new();
+    let worked = tokio::select! {
+        worked = work => worked,
+        _ = signals.recv() => {
+            let message = format!(
+                "{mode} stopped by a signal; the changes it made so far stay (each is a whole document); run it again to finish"
+            );
+            if let Err(end) = session
+                .end(JobStatus::Interrupted, |job| job.message = Some(message.clone()))
+                .await
+            {
+                tracing::error!(error = %end, "cannot record the interrupted job");
+            }
+            return Err(Error::Interrupted(message));
+        }
+    };
+    match worked {
         Ok((value, closing)) => {
             session
                 .end(JobStatus::Succeeded, |job| {

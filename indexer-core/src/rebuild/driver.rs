@@ -118,19 +118,9 @@ pub async fn work(
     // Refuse an alias over several indexes before writing anything (read again under the lock).
     let previous = inspect(&search, &plan.alias).await?;
     // Refuse a rebuild from the wrong table before anything is written (exit 2).
-    if let Some(live) = previous.index_name(&plan.alias) {
-        let answer = search
-            .json(
-                &format!("read the mapping of {live}"),
-                reqwest::Method::GET,
-                &format!("/{live}/_mapping"),
-                None,
-            )
-            .await?;
-        let origin =
-            crate::entities::compat::mapping_of(&answer).and_then(super::Origin::of_mapping);
-        super::check_origin(&plan, origin.map(|origin| (live.as_str(), origin)))?;
-    }
+    super::guard_entity(&search, &plan, &previous).await?;
+    // From here on it writes: a first signal is handled here, by stopping cleanly.
+    crate::shutdown::arm();
     let store = JobStore::new(search.clone());
     store.ensure().await?;
     let record = JobRecord {

@@ -64,6 +64,8 @@ pub(super) async fn dry_run(dynamo: DynamoClient, plan: RebuildPlan) -> Result<S
         handles.clone(),
     );
     tokio::pin!(run);
+    // A first signal ends the scan with a report of what was read.
+    crate::shutdown::arm();
     let mut signals = Signals::new();
     let result = tokio::select! {
         result = &mut run => Some(result),

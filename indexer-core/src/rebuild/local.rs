@@ -40,6 +40,8 @@ pub async fn run_local(
     let job_id = physical_name(&plan.alias, Utc::now());
     let program = std::env::current_exe()
         .map_err(|e| Error::Job(format!("cannot find this program to start workers: {e}")))?;
+    // The workers stop cleanly on the signals forwarded to them.
+    crate::shutdown::arm();
     let mut children = Vec::new();
     for worker in 0..plan.workers {
         let mut command = tokio::process::Command::new(&program);
@@ -47,6 +49,9 @@ pub async fn run_local(
             .args(&args)
             .args(["--job-id", &job_id, "--worker", &worker.to_string()])
             .env("WORKERS", plan.workers.to_string())
+            // A group of their own: a Ctrl-C on the terminal reaches this process only, which
+            // forwards it once to each worker (else each would get it twice).
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

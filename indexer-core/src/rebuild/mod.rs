@@ -34,6 +34,7 @@
 mod driver;
 mod dry_run;
 mod local;
+mod origin;
 mod phases;
 mod setup;
 mod worker;
@@ -46,6 +47,8 @@ use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use chrono::Utc;
 use serde_json::{Value, json};
+
+pub use origin::{Origin, check_origin, guard_entity};
 
 use crate::aliases::{is_physical_of, physical_name};
 use crate::error::Error;
@@ -190,45 +193,6 @@ pub fn gate(input: &GateInput) -> Result<(), Vec<String>> {
 }
 
 /// The index definition with build settings: no refresh and no replicas while loading.
-/// What an index says it was built from (its mapping's `_meta`): the entity and the table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub entity: String,
-    pub table: String,
-}
-
-impl Origin {
-    /// Reads it from a `GET /<index>/_mapping` answer's mapping, if the index carries one.
-    pub fn of_mapping(mapping: &Value) -> Option<Origin> {
-        let meta = mapping.get("_meta")?;
-        Some(Origin {
-            entity: meta.get("entity")?.as_str()?.to_owned(),
-            table: meta
-                .get("table")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-        })
-    }
-}
-
-/// Refuses (exit 2) a rebuild whose entity differs from the one the live index was built from,
-/// unless the plan allows it: a wrong `--table` would otherwise swap the alias onto documents of
-/// another kind. An index without an origin (built before indexes carried one, or by another
-/// tool) is not judged here; the mapping comparison at the gate still is.
-pub fn check_origin(plan: &RebuildPlan, live: Option<(&str, Origin)>) -> Result<(), Error> {
-    let Some((index, origin)) = live else {
-        return Ok(());
-    };
-    if origin.entity == plan.entity || plan.allow_entity_change {
-        return Ok(());
-    }
-    Err(Error::Input(format!(
-        "alias \"{}\" serves {} documents (its live index {index} was built from table {}), but this rebuild would put {} documents from table {} behind it; check --table and --entity, or pass --allow-entity-change if that is what you mean",
-        plan.alias, origin.entity, origin.table, plan.entity, plan.table
-    )))
-}
-
 pub fn build_definition(definition: &Value, origin: &Origin) -> Value {
     let mut definition = definition.clone();
     if definition["mappings"].is_object() {
@@ -286,7 +250,17 @@ pub async fn rebuild(
             };
             driver::work(dynamo, streams, search, plan, spec).await
         }
-        _ => dry_run::dry_run(dynamo, plan).await,
+        Some(search) => {
+            // A dry run given a host answers whether the real run would be refused.
+            guard_entity(
+                &search,
+                &plan,
+                &crate::aliases::inspect(&search, &plan.alias).await?,
+            )
+            .await?;
+            dry_run::dry_run(dynamo, plan).await
+        }
+        None => dry_run::dry_run(dynamo, plan).await,
     }
 }
 

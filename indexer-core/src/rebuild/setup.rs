@@ -57,6 +57,8 @@ pub(super) async fn setup(
     if let Some(hung) = &took_over {
         tracing::warn!(job = %hung.job_id, holder = %hung.holder, "took over the lock of a hung job");
     }
+    // Again under the lock: the alias may have moved since the first look.
+    super::guard_entity(search, plan, &inspect(search, &plan.alias).await?).await?;
     let predecessor = store.latest_rebuild(&record.alias, &record.job_id).await?;
     store.set_latest(&record).await?;
     let resume = resumable(search, predecessor.as_ref(), took_over.as_ref(), plan).await?;

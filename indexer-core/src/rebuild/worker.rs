@@ -279,7 +279,16 @@ pub(super) async fn run_worker(
                 cause.unwrap_or_else(|| "no reason given".into())
             )));
         }
-        let outcome = match worker.sync(WorkerStatus::Running).await {
+        // A cluster that stopped answering must not keep a signal waiting for the heartbeat:
+        // the write is conditional and re-read each time, so leaving it half-way is safe.
+        let synced = tokio::select! {
+            synced = worker.sync(WorkerStatus::Running) => synced,
+            _ = signals.recv() => {
+                let loading = loaded.is_none().then_some(loading);
+                return stop(worker, handles, assign.take(), loading, signals).await;
+            }
+        };
+        let outcome = match synced {
             Ok(Synced::Merged(merged)) => Ok(merged),
             Ok(Synced::Ended(job)) => Err(Ok(ended(&job, summary))),
             Err(error @ (Error::LockLost(_) | Error::Job(_) | Error::JobEnded(_))) => {

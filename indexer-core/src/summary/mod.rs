@@ -128,7 +128,10 @@ impl Summary {
     }
 
     pub fn failed(mut self, error: &Error) -> Summary {
-        self.status = Status::Failed;
+        self.status = match error {
+            Error::Interrupted(_) => Status::Interrupted,
+            _ => Status::Failed,
+        };
         self.error = Some(format!("{error:#}"));
         self
     }
