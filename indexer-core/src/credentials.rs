@@ -179,9 +179,29 @@ async fn fetch(state: &mut State) -> Result<Credentials, CredentialError> {
         let reason = crate::logging::cause_chain(&error);
         let generic = "an error occurred while loading credentials: ";
         CredentialError {
-            reason: reason.strip_prefix(generic).unwrap_or(&reason).to_owned(),
+            reason: plain_status(reason.strip_prefix(generic).unwrap_or(&reason)),
         }
     })
+}
+
+/// The SDK's debug spelling of an HTTP status (`StatusCode(500)`) as a person reads it.
+fn plain_status(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("StatusCode(") {
+        let after = &rest[at + "StatusCode(".len()..];
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        out.push_str(&rest[..at]);
+        if !digits.is_empty() && after[digits.len()..].starts_with(')') {
+            out.push_str(&format!("HTTP {digits}"));
+            rest = &after[digits.len() + 1..];
+        } else {
+            out.push_str("StatusCode(");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The cache is itself a provider, so the AWS SDK clients can draw from it.
@@ -210,6 +230,18 @@ impl ProvideCredentials for ArcProvider {
         Self: 'a,
     {
         self.0.provide_credentials()
+    }
+}
+
+#[cfg(test)]
+mod plain_status_tests {
+    #[test]
+    fn an_http_status_reads_as_one() {
+        assert_eq!(
+            super::plain_status("the endpoint answered StatusCode(500): no"),
+            "the endpoint answered HTTP 500: no"
+        );
+        assert_eq!(super::plain_status("StatusCode(x)"), "StatusCode(x)");
     }
 }
 

@@ -95,18 +95,31 @@ pub async fn jobs(
         alias: alias.to_string(),
         jobs: history
             .iter()
-            .map(|job| JobView::new(job, now, hung(job, lock.as_ref()), Earlier::of(job, &known)))
+            .map(|job| {
+                JobView::new(
+                    job,
+                    now,
+                    hung(job, lock.as_ref(), now),
+                    Earlier::of(job, &known),
+                )
+            })
             .collect(),
     })
 }
 
-/// Whether `job`, recorded as running, has stopped renewing: its lock is stale, or the alias's
-/// lock is gone or names another job (its process died or lost the lock).
-fn hung(job: &JobRecord, lock: Option<&crate::jobs::store::LockView>) -> bool {
+/// Whether `job`, recorded as running, has stopped renewing: its lock is stale; or the alias's
+/// lock is gone or names another job (its process died or lost the lock) and its record has not
+/// been written for a default lease (a job just created takes its lock a moment later).
+fn hung(
+    job: &JobRecord,
+    lock: Option<&crate::jobs::store::LockView>,
+    now: chrono::DateTime<Utc>,
+) -> bool {
+    const DEFAULT_LEASE_MS: i64 = 60_000;
     job.status == JobStatus::Running
         && match lock {
             Some(lock) if lock.record.job_id == job.job_id => lock.stale,
-            _ => true,
+            _ => (now - job.heartbeat_at).num_milliseconds() > DEFAULT_LEASE_MS,
         }
 }
 

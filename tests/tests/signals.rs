@@ -413,3 +413,48 @@ async fn one_ctrl_c_on_a_terminal_stops_local_workers_gracefully_not_at_once() {
     let job = search.latest_job(&names.alias).await.expect("a job");
     assert_eq!(job["status"], "interrupted", "{job}");
 }
+
+#[tokio::test]
+async fn local_workers_stop_cleanly_when_their_parent_dies() {
+    let names = seed("persons", 300).await;
+    let search = Search::default();
+    let proxy = FaultProxy::slowed(&search.url, Duration::from_millis(300)).await;
+    let mut flags = SLOW.to_vec();
+    flags.extend(["--workers", "2"]);
+    let args = rebuild_args(&names, "persons", &proxy.url, &flags);
+    let parent = spawn_indexer(&args, &[]);
+    let pid = parent.id().expect("pid").to_string();
+    checkpointed(&search, &names.alias, 50).await;
+    signal("-KILL", &pid);
+    let _ = finish(parent, &args).await;
+    // The workers' stop pipe closed: they save their checkpoints and the job is interrupted,
+    // resumable — not left loading, and never swapped, with nobody watching.
+    let job = eventually("the job interrupted", Duration::from_secs(120), || async {
+        let job = search.latest_job(&names.alias).await?;
+        (job["status"] == "interrupted").then_some(job)
+    })
+    .await;
+    assert!(job["new_index"].is_string(), "{job}");
+    assert_eq!(
+        search.alias_targets(&names.alias).await,
+        Vec::<String>::new(),
+        "nothing was swapped"
+    );
+}
+
+#[tokio::test]
+async fn a_hangup_stops_a_rebuild_as_cleanly_as_sigterm() {
+    let names = seed("persons", 300).await;
+    let search = Search::default();
+    let proxy = FaultProxy::slowed(&search.url, Duration::from_millis(300)).await;
+    let args = rebuild_args(&names, "persons", &proxy.url, &SLOW);
+    let run = spawn_indexer(&args, &[]);
+    let pid = run.id().expect("pid").to_string();
+    checkpointed(&search, &names.alias, 25).await;
+    signal("-HUP", &pid);
+    let ended = finish(run, &args).await;
+    assert_eq!(ended.code, 5, "{ended:?}");
+    assert_eq!(ended.summary["status"], "interrupted", "{}", ended.summary);
+    let job = search.latest_job(&names.alias).await.expect("a job");
+    assert_eq!(job["status"], "interrupted", "{job}");
+}

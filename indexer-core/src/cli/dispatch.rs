@@ -106,8 +106,8 @@ async fn interruptible<T>(
         result = &mut work => return result,
         _ = signals.recv() => {}
     }
-    // Not yet armed: it has written nothing, so it stops now. (The work runs on this task, so
-    // it cannot arm between the signal and this check.)
+    // Not yet armed: it has written nothing, so it stops now. (The work runs on this task; had
+    // it armed after the signal came, `arm_for` refused it before any write.)
     if !crate::shutdown::armed() {
         return Err(Error::Interrupted(format!(
             "{mode} stopped by a signal before it wrote anything"
@@ -119,13 +119,13 @@ async fn interruptible<T>(
     }
     tracing::warn!(
         grace_s = grace.as_secs(),
-        "second signal: stopping at once; waiting up to {} s for the stop to be recorded (signal again to exit now)",
+        "second signal: stopping at once; waiting up to {} s for the {mode} to record where it got to (signal again to exit now)",
         grace.as_secs()
     );
     let cut = Error::Interrupted(format!(
-        "{mode} stopped at once by a further signal before its stop was recorded; what was \
-         acknowledged stays, and once its lock's lease runs out the next run takes over (see \
-         `indexer status`)"
+        "{mode} stopped at once by a further signal before it recorded where it got to; what \
+         was acknowledged stays, and once its lock's lease runs out the next run takes over; \
+         `indexer status` says where the alias points (a rebuild past its swap has moved it)"
     ));
     tokio::select! {
         result = tokio::time::timeout(grace, &mut work) => result.unwrap_or(Err(cut)),
@@ -154,7 +154,9 @@ pub async fn run(cli: Cli) -> Outcome {
     };
     if matches!(&cli.command, Command::Abandon(_) | Command::Rollback(_)) {
         // Short changes: a first signal lets them finish.
-        crate::shutdown::arm();
+        if let Err(error) = crate::shutdown::arm_for(mode) {
+            return Outcome::failed(mode, given, &error);
+        }
     }
     let result = interruptible(mode, at_once, grace, execute(cli.command)).await;
     result.unwrap_or_else(|error: Error| Outcome::failed(mode, given, &error))

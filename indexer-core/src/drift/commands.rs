@@ -74,7 +74,7 @@ async fn locked<T>(
     index: &str,
     work: impl std::future::Future<Output = Result<(T, Closing), Error>>,
 ) -> Result<T, Error> {
-    crate::shutdown::arm();
+    crate::shutdown::arm_for(&mode.to_string())?;
     let session = Session::begin(
         JobStore::new(search.clone()),
         record(target, mode, index),

@@ -120,7 +120,7 @@ pub async fn work(
     // Refuse a rebuild from the wrong table before anything is written (exit 2).
     super::guard_entity(&search, &plan, &previous).await?;
     // From here on it writes: a first signal is handled here, by stopping cleanly.
-    crate::shutdown::arm();
+    crate::shutdown::arm_for("the rebuild")?;
     let store = JobStore::new(search.clone());
     store.ensure().await?;
     let record = JobRecord {

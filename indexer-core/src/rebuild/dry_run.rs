@@ -65,7 +65,7 @@ pub(super) async fn dry_run(dynamo: DynamoClient, plan: RebuildPlan) -> Result<S
     );
     tokio::pin!(run);
     // A first signal ends the scan with a report of what was read.
-    crate::shutdown::arm();
+    let _ = crate::shutdown::arm();
     let mut signals = Signals::new();
     let result = tokio::select! {
         result = &mut run => Some(result),

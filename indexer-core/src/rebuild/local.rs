@@ -5,7 +5,7 @@ use std::process::Stdio;
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::aliases::physical_name;
 use crate::error::Error;
@@ -41,7 +41,7 @@ pub async fn run_local(
     let program = std::env::current_exe()
         .map_err(|e| Error::Job(format!("cannot find this program to start workers: {e}")))?;
     // The workers stop cleanly on the signals forwarded to them.
-    crate::shutdown::arm();
+    crate::shutdown::arm_for("the rebuild")?;
     let mut children = Vec::new();
     for worker in 0..plan.workers {
         let mut command = tokio::process::Command::new(&program);
@@ -50,9 +50,12 @@ pub async fn run_local(
             .args(["--job-id", &job_id, "--worker", &worker.to_string()])
             .env("WORKERS", plan.workers.to_string())
             // A group of their own: a Ctrl-C on the terminal reaches this process only, which
-            // forwards it once to each worker (else each would get it twice).
+            // passes it on once to each worker (else each would get it twice). Stops go down
+            // the worker's standard input, a line each; should this process die, the pipe
+            // closes and the workers stop too.
             .process_group(0)
-            .stdin(Stdio::null())
+            .env(crate::shutdown::STOP_PIPE_ENV, "1")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let child = command
@@ -61,6 +64,7 @@ pub async fn run_local(
         tracing::info!(job = %job_id, worker, pid = child.id(), "started worker");
         children.push(child);
     }
+    let mut stop_lines: Vec<_> = children.iter_mut().filter_map(|c| c.stdin.take()).collect();
     let pids: Vec<Option<u32>> = children.iter().map(|c| c.id()).collect();
     let waits: Vec<_> = children
         .into_iter()
@@ -83,12 +87,16 @@ pub async fn run_local(
     };
     tokio::pin!(all);
     let mut signals = Signals::new();
+    let mut forwarded = 0u32;
     let results = loop {
         tokio::select! {
             results = &mut all => break results,
             _ = signals.recv() => {
-                for pid in pids.iter().flatten() {
-                    forward_stop(*pid).await;
+                forwarded += 1;
+                for line in &mut stop_lines {
+                    // A worker that already ended has closed its end: nothing to tell it.
+                    let _ = line.write_all(b"stop\n").await;
+                    let _ = line.flush().await;
                 }
             }
         }
@@ -116,25 +124,21 @@ pub async fn run_local(
         }
     }
     let (mut value, code) = finisher.or(first_failure).unwrap_or_else(|| {
-        (
-            json!({ "status": "failed", "mode": "rebuild", "job_id": job_id, "error": "no worker reported an outcome" }),
-            1,
-        )
+        if forwarded > 0 {
+            (
+                json!({ "status": "interrupted", "mode": "rebuild", "job_id": job_id, "warnings": ["stopped by a signal; the workers reported nothing; the next rebuild resumes the job if it had started"] }),
+                crate::error::exit::INTERRUPTED,
+            )
+        } else {
+            (
+                json!({ "status": "failed", "mode": "rebuild", "job_id": job_id, "error": "no worker reported an outcome" }),
+                1,
+            )
+        }
     });
     if let Some(object) = value.as_object_mut() {
         object.remove("worker");
         object.insert("workers".into(), Value::Array(reports));
     }
     Ok((value, code))
-}
-
-/// Asks a worker process to stop (SIGTERM), as ECS would.
-async fn forward_stop(pid: u32) {
-    let sent = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .await;
-    if let Err(error) = sent {
-        tracing::warn!(pid, error = %error, "cannot forward the stop to a worker");
-    }
 }

@@ -37,9 +37,11 @@ impl Origin {
         })
     }
 
-    /// The entity whose mapping's top-level fields are most like `mapping`'s, if one is alike
-    /// enough ([`LIKENESS`]) and no other is as alike.
-    pub fn inferred(mapping: &Value) -> Option<Origin> {
+    /// The entity a mapping without `_meta` belongs to, judged by its top-level fields: the
+    /// `planned` entity when it is alike enough ([`LIKENESS`]) — a legacy index of the same kind
+    /// with fields added or dropped still rebuilds — else the one most alike, if alike enough and
+    /// no other is as alike.
+    pub fn inferred(mapping: &Value, planned: &str) -> Option<Origin> {
         let live = fields(mapping);
         if live.is_empty() {
             return None;
@@ -53,23 +55,30 @@ impl Origin {
                 (shared / all, entity.name())
             })
             .collect();
+        let origin = |name: &str| Origin {
+            entity: name.to_owned(),
+            table: String::new(),
+        };
+        if scores
+            .iter()
+            .any(|(score, name)| *name == planned && *score >= LIKENESS)
+        {
+            return Some(origin(planned));
+        }
         scores.sort_by(|a, b| b.0.total_cmp(&a.0));
         match scores.as_slice() {
             [(best, name), rest @ ..]
                 if *best >= LIKENESS && rest.first().is_none_or(|(next, _)| next < best) =>
             {
-                Some(Origin {
-                    entity: (*name).to_owned(),
-                    table: String::new(),
-                })
+                Some(origin(name))
             }
             _ => None,
         }
     }
 
-    /// Recorded, else inferred.
-    pub fn of_live(mapping: &Value) -> Option<Origin> {
-        Origin::of_mapping(mapping).or_else(|| Origin::inferred(mapping))
+    /// Recorded, else inferred (see [`Origin::inferred`]).
+    pub fn of_live(mapping: &Value, planned: &str) -> Option<Origin> {
+        Origin::of_mapping(mapping).or_else(|| Origin::inferred(mapping, planned))
     }
 }
 
@@ -127,7 +136,8 @@ pub async fn guard_entity(
             None,
         )
         .await?;
-    let origin = crate::entities::compat::mapping_of(&answer).and_then(Origin::of_live);
+    let origin = crate::entities::compat::mapping_of(&answer)
+        .and_then(|mapping| Origin::of_live(mapping, plan.entity));
     check_origin(plan, origin.map(|origin| (live.as_str(), origin)))
 }
 
@@ -142,21 +152,39 @@ mod tests {
             if let Some(object) = mapping.as_object_mut() {
                 object.remove("_meta");
             }
-            assert_eq!(
-                Origin::of_live(&mapping).map(|o| o.entity),
-                Some(entity.name().to_owned()),
-                "{}",
-                entity.name()
-            );
+            for planned in crate::entities::registry() {
+                assert_eq!(
+                    Origin::of_live(&mapping, planned.name()).map(|o| o.entity),
+                    Some(entity.name().to_owned()),
+                    "{} planned as {}",
+                    entity.name(),
+                    planned.name()
+                );
+            }
         }
+        let none = serde_json::json!({"properties": {}});
+        assert_eq!(Origin::inferred(&none, "persons"), None);
+        let unknown = serde_json::json!({"properties": {"title": {"type": "text"}}});
         assert_eq!(
-            Origin::inferred(&serde_json::json!({"properties": {}})),
-            None
-        );
-        assert_eq!(
-            Origin::inferred(&serde_json::json!({"properties": {"title": {"type": "text"}}})),
+            Origin::inferred(&unknown, "persons"),
             None,
             "a mapping like no entity's is not judged"
+        );
+    }
+
+    #[test]
+    fn a_legacy_index_of_the_planned_kind_with_fields_added_or_dropped_passes() {
+        let persons = crate::entities::by_name("persons").expect("persons");
+        let mut mapping = persons.index_definition()["mappings"].clone();
+        let properties = mapping["properties"].as_object_mut().expect("properties");
+        let dropped: Vec<String> = properties.keys().take(2).cloned().collect();
+        for key in dropped {
+            properties.remove(&key);
+        }
+        properties.insert("legacyField".into(), serde_json::json!({"type": "keyword"}));
+        assert_eq!(
+            Origin::inferred(&mapping, "persons").map(|o| o.entity),
+            Some("persons".to_owned())
         );
     }
 }

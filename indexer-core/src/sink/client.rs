@@ -715,10 +715,47 @@ fn decode(op: &str, bytes: &[u8]) -> Result<Value, SinkError> {
     })
 }
 
-/// The first characters of a body, for error messages.
+/// The first characters of a body, for error messages; an HTML page (a proxy's or a load
+/// balancer's error page) is told by its title or text, never quoted as markup.
 pub(crate) fn snippet(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]);
-    text.trim().to_owned()
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
+    let text = text.trim();
+    if !text.starts_with('<') {
+        return text.chars().take(300).collect();
+    }
+    let lower = text.to_ascii_lowercase();
+    let title = lower
+        .find("<title>")
+        .and_then(|start| {
+            let from = start + "<title>".len();
+            lower[from..]
+                .find("</title>")
+                .map(|end| &text[from..from + end])
+        })
+        .map(str::to_owned);
+    let words = title.unwrap_or_else(|| {
+        let mut plain = String::new();
+        let mut in_tag = false;
+        for c in text.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => {
+                    in_tag = false;
+                    plain.push(' ');
+                }
+                _ if !in_tag => plain.push(c),
+                _ => {}
+            }
+        }
+        plain
+    });
+    let words: Vec<&str> = words.split_whitespace().collect();
+    let words: String = words.join(" ").chars().take(120).collect();
+    if words.is_empty() {
+        "an HTML page".to_owned()
+    } else {
+        format!("an HTML page ({words})")
+    }
 }
 
 /// Turns an error answer into a message: the cluster's `error.type: error.reason` when it sent
@@ -764,7 +801,16 @@ mod tests {
         );
         assert!(!err.is_retriable());
         let html = status_error("bulk", 503, b"<html>Service Unavailable</html>");
-        assert!(html.to_string().contains("<html>Service Unavailable"));
+        assert!(
+            html.to_string()
+                .ends_with("answered 503: an HTML page (Service Unavailable)"),
+            "{html}"
+        );
         assert!(html.is_retriable());
+        let titled = snippet(
+            b"<!DOCTYPE html>\n<html><head><TITLE>502 Bad Gateway</TITLE></head><body><h1>502</h1></body></html>",
+        );
+        assert_eq!(titled, "an HTML page (502 Bad Gateway)");
+        assert_eq!(snippet(b"  plain text  "), "plain text");
     }
 }
