@@ -448,7 +448,6 @@ async fn ctrl_c_twice_on_a_terminal_stops_at_once_and_the_run_resumes() {
     )
     .await
     .expect("proxy");
-    let binary = indexer_tests::harness::indexer_binary();
     let args = rebuild_args(
         &names,
         "persons",
@@ -472,27 +471,7 @@ async fn ctrl_c_twice_on_a_terminal_stops_at_once_and_the_run_resumes() {
             "1",
         ],
     );
-    let quoted: Vec<String> = std::iter::once(binary.display().to_string())
-        .chain(args.iter().map(|a| (*a).to_owned()))
-        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
-        .collect();
-    // `script` runs the indexer on a real pseudo-terminal: its logs and progress bar are what a
-    // person sees, and Ctrl-C is the byte 0x03 typed into it (the terminal turns it into SIGINT).
-    let mut command = tokio::process::Command::new("script");
-    command
-        // `exec`: whatever shell `script` starts (bash, dash…) is replaced by the indexer, so the
-        // terminal's SIGINT reaches the indexer alone.
-        .args(["-qfec", &format!("exec {}", quoted.join(" ")), "/dev/null"])
-        .env_remove("LOG_FORMAT")
-        .env("TERM", "xterm")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
-    for (key, value) in indexer_tests::harness::services().env() {
-        command.env(key, value);
-    }
-    let mut terminal = command.spawn().expect("script");
+    let mut terminal = indexer_tests::harness::on_terminal(&args);
     let mut keys = terminal.stdin.take().expect("stdin");
     let mut out = terminal.stdout.take().expect("stdout");
     let mut seen = String::new();

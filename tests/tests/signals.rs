@@ -362,25 +362,7 @@ async fn one_ctrl_c_on_a_terminal_stops_local_workers_gracefully_not_at_once() {
     let mut flags = SLOW.to_vec();
     flags.extend(["--workers", "2", "--progress-interval", "1"]);
     let args = rebuild_args(&names, "persons", &proxy.url, &flags);
-    let binary = indexer_tests::harness::indexer_binary();
-    let quoted: Vec<String> = std::iter::once(binary.display().to_string())
-        .chain(args.iter().map(|a| (*a).to_owned()))
-        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
-        .collect();
-    // A real pseudo-terminal: Ctrl-C (0x03) becomes SIGINT for its foreground process group.
-    let mut command = tokio::process::Command::new("script");
-    command
-        .args(["-qfec", &format!("exec {}", quoted.join(" ")), "/dev/null"])
-        .env_remove("LOG_FORMAT")
-        .env("TERM", "xterm")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
-    for (key, value) in indexer_tests::harness::services().env() {
-        command.env(key, value);
-    }
-    let mut terminal = command.spawn().expect("script");
+    let mut terminal = indexer_tests::harness::on_terminal(&args);
     let mut keys = terminal.stdin.take().expect("stdin");
     let mut out = terminal.stdout.take().expect("stdout");
     let seen = Arc::new(std::sync::Mutex::new(String::new()));
