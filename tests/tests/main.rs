@@ -15,6 +15,7 @@ mod rebuild;
 mod search_api;
 mod security;
 mod sigv4;
+mod stream_order;
 mod streams;
 mod swap;
 mod throttle;

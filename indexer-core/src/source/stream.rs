@@ -5,17 +5,15 @@
 //! task polls `GetRecords` over all shards continuously (every [`IDLE_POLL`] when nothing comes;
 //! iterators expire after 15 minutes unused) and applies each record to the target index:
 //! INSERT and MODIFY write the `NewImage` mapped by the entity's factory, REMOVE deletes the
-//! document of the `OldImage`. Shards that appear later (DynamoDB splits and rotates them) are
+//! document of the item. Shards that appear later (DynamoDB splits and rotates them) are
 //! found by describing the stream again and read from `TRIM_HORIZON`.
 //!
-//! Every write carries the item's `versionNumber` as an external version (a delete: the old
-//! version + 1), so whatever order the scan's copies and the stream's records reach the index
-//! in, the newest wins and a delete is never undone; a 409 version conflict means a newer copy is
-//! already there. Items without a `versionNumber` are written without external versioning, so
-//! nothing orders their copies: a scanned copy may land after a newer stream write (`verify`
-//! finds that). A delete leaves a tombstone only for the cluster's `index.gc_deletes` (60 s by
-//! default): a scanned copy of a deleted item must reach the index within that time, which it
-//! does in a healthy run since the pipeline writes what it reads within seconds.
+//! Every write and delete carries an external version in the stream band (see
+//! [`crate::sink::version`]): above every scanned copy, in stream order among the records of one
+//! item, whether or not the item has a `versionNumber`; a 409 version conflict means a newer
+//! copy is already there. A `NEW_IMAGE` stream's REMOVE carries only the item's keys: the
+//! document's id comes from them through the entity's id rule. Deletes leave tombstones, which
+//! the building index keeps for [`crate::rebuild::BUILD_GC_DELETES`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -37,6 +35,7 @@ use crate::sink::batch::Batch;
 use crate::sink::bulk;
 use crate::sink::client::SearchClient;
 use crate::sink::retry::RetryPolicy;
+use crate::sink::version::StreamClock;
 
 /// How long the background task waits after a round that returned nothing.
 pub const IDLE_POLL: Duration = Duration::from_millis(200);
@@ -116,6 +115,8 @@ struct State {
     retry: RetryPolicy,
     stats: TailStats,
     failure: Option<String>,
+    /// Versions the records in stream order.
+    clock: StreamClock,
 }
 
 /// A stream with `LATEST` iterators taken on its open shards and nothing read yet: opened before
@@ -155,6 +156,7 @@ impl OpenedStream {
             retry,
             stats: TailStats::default(),
             failure: None,
+            clock: StreamClock::default(),
         }));
         let stop = CancellationToken::new();
         let failed = CancellationToken::new();
@@ -416,7 +418,7 @@ impl State {
         };
         let mut batch = Batch::default();
         for record in records {
-            match action(self.entity, &self.index, record) {
+            match action(self.entity, &self.index, &mut self.clock, record) {
                 Ok(Some((id, action, body))) => {
                     batch.push_action(&id, ticket, &action, body.as_deref());
                 }
@@ -476,11 +478,21 @@ fn made_since(page: &[Record], target: SystemTime) -> bool {
 type Action = (String, serde_json::Value, Option<Vec<u8>>);
 
 /// The bulk action for one record, `None` for records that change nothing, `Err` for a record
-/// whose image cannot be read.
-fn action(entity: &dyn Entity, index: &str, record: &Record) -> Result<Option<Action>, String> {
+/// whose image cannot be read. Writes and deletes are versioned in the stream band, in stream
+/// order (see [`crate::sink::version`]); a delete leaves a tombstone at its version.
+fn action(
+    entity: &dyn Entity,
+    index: &str,
+    clock: &mut StreamClock,
+    record: &Record,
+) -> Result<Option<Action>, String> {
     let Some(data) = record.dynamodb() else {
         return Ok(None);
     };
+    let created = data
+        .approximate_creation_date_time()
+        .map_or(0, |t| u64::try_from(t.secs()).unwrap_or(0));
+    let meta = |id: &str, version: u64| json!({ "_index": index, "_id": id, "version": version, "version_type": "external_gte" });
     match record.event_name() {
         Some(OperationType::Insert | OperationType::Modify) => {
             let image = data
@@ -489,27 +501,27 @@ fn action(entity: &dyn Entity, index: &str, record: &Record) -> Result<Option<Ac
             let doc = entity
                 .to_document(&to_item(image))
                 .map_err(|e| e.to_string())?;
-            let mut meta = json!({ "_index": index, "_id": doc.id });
-            if let Some(version) = doc.version {
-                meta["version"] = json!(version);
-                meta["version_type"] = json!("external");
-            }
-            Ok(Some((doc.id, json!({ "index": meta }), Some(doc.body))))
+            let version = clock.next(&doc.id, created);
+            Ok(Some((
+                doc.id.clone(),
+                json!({ "index": meta(&doc.id, version) }),
+                Some(doc.body),
+            )))
         }
         Some(OperationType::Remove) => {
-            let image = data
-                .old_image()
-                .ok_or("a REMOVE record without its old image")?;
-            let doc = entity
-                .to_document(&to_item(image))
-                .map_err(|e| e.to_string())?;
-            let mut meta = json!({ "_index": index, "_id": doc.id });
-            // The delete is newer than the version it removed.
-            if let Some(version) = doc.version.and_then(|v| v.checked_add(1)) {
-                meta["version"] = json!(version);
-                meta["version_type"] = json!("external");
+            // A NEW_IMAGE stream's REMOVE carries only the item's key attributes.
+            let id = match (data.old_image(), data.keys()) {
+                (Some(old), _) => entity.to_document(&to_item(old)).map(|d| d.id),
+                (None, Some(keys)) => entity.id_of(&to_item(keys)),
+                (None, None) => return Err("a REMOVE record without its keys".to_owned()),
             }
-            Ok(Some((doc.id, json!({ "delete": meta }), None)))
+            .map_err(|e| e.to_string())?;
+            let version = clock.next(&id, created);
+            Ok(Some((
+                id.clone(),
+                json!({ "delete": meta(&id, version) }),
+                None,
+            )))
         }
         _ => Ok(None),
     }
@@ -562,42 +574,55 @@ mod tests {
         let data = StreamRecord::builder()
             .set_new_image(new.map(|v| image("p1", Some(v))))
             .set_old_image(old.map(|v| image("p1", Some(v))))
+            .approximate_creation_date_time(
+                aws_sdk_dynamodbstreams::primitives::DateTime::from_secs(1_000),
+            )
             .build();
         Record::builder().event_name(kind).dynamodb(data).build()
     }
 
-    #[test]
-    fn writes_carry_the_item_version_and_deletes_the_next_one() {
-        let persons = crate::entities::by_name("persons").expect("registered");
-        let (id, action, body) = action(
-            persons,
-            "idx",
-            &record(OperationType::Modify, Some("7"), Some("6")),
-        )
-        .expect("maps")
-        .expect("an action");
-        assert_eq!(id, "p1");
-        assert_eq!(
-            action,
-            json!({"index": {"_index": "idx", "_id": "p1", "version": 7, "version_type": "external"}})
-        );
-        assert!(body.is_some());
-        let (_, action, body) = action_of(persons, &record(OperationType::Remove, None, Some("7")));
-        assert_eq!(
-            action,
-            json!({"delete": {"_index": "idx", "_id": "p1", "version": 8, "version_type": "external"}})
-        );
-        assert!(body.is_none());
-    }
-
-    fn action_of(entity: &dyn Entity, record: &Record) -> Action {
-        action(entity, "idx", record)
+    fn action_of(entity: &dyn Entity, clock: &mut StreamClock, record: &Record) -> Action {
+        action(entity, "idx", clock, record)
             .expect("maps")
             .expect("an action")
     }
 
+    fn version_of(action: &serde_json::Value) -> u64 {
+        let (_, meta) = action
+            .as_object()
+            .and_then(|o| o.iter().next())
+            .expect("one action");
+        assert_eq!(meta["version_type"], "external_gte", "{action}");
+        meta["version"].as_u64().expect("a version")
+    }
+
     #[test]
-    fn an_unversioned_item_is_written_without_external_versioning() {
+    fn stream_writes_outrank_every_scanned_copy_and_apply_in_stream_order() {
+        let persons = crate::entities::by_name("persons").expect("registered");
+        let mut clock = StreamClock::default();
+        let (id, write, body) = action_of(
+            persons,
+            &mut clock,
+            &record(OperationType::Modify, Some("7"), Some("6")),
+        );
+        assert_eq!(id, "p1");
+        assert_eq!(write["index"]["_id"], "p1");
+        assert!(body.is_some());
+        let (_, delete, body) = action_of(
+            persons,
+            &mut clock,
+            &record(OperationType::Remove, None, Some("7")),
+        );
+        assert_eq!(delete["delete"]["_id"], "p1");
+        assert!(body.is_none());
+        let scanned = crate::sink::version::scanned(Some(u64::MAX));
+        assert!(version_of(&write) > scanned, "{write}");
+        // Both records were made in the same second: the delete still ranks above the write.
+        assert!(version_of(&delete) > version_of(&write), "{write} {delete}");
+    }
+
+    #[test]
+    fn an_unversioned_item_is_ordered_by_the_stream_too() {
         let persons = crate::entities::by_name("persons").expect("registered");
         let data = StreamRecord::builder()
             .set_new_image(Some(image("p2", None)))
@@ -606,8 +631,28 @@ mod tests {
             .event_name(OperationType::Insert)
             .dynamodb(data)
             .build();
-        let (_, action, _) = action_of(persons, &record);
-        assert_eq!(action, json!({"index": {"_index": "idx", "_id": "p2"}}));
+        let (_, write, _) = action_of(persons, &mut StreamClock::default(), &record);
+        assert!(
+            version_of(&write) >= crate::sink::version::STREAM_BAND,
+            "{write}"
+        );
+    }
+
+    #[test]
+    fn a_remove_with_only_the_keys_deletes_the_document_they_name() {
+        // What a NEW_IMAGE stream sends for a deleted item: its key attributes, no old image.
+        let persons = crate::entities::by_name("persons").expect("registered");
+        let mut keys = HashMap::new();
+        keys.insert("id".to_owned(), StreamValue::S("p3".to_owned()));
+        let data = StreamRecord::builder().set_keys(Some(keys)).build();
+        let record = Record::builder()
+            .event_name(OperationType::Remove)
+            .dynamodb(data)
+            .build();
+        let (id, delete, body) = action_of(persons, &mut StreamClock::default(), &record);
+        assert_eq!(id, "p3");
+        assert_eq!(delete["delete"]["_id"], "p3");
+        assert!(body.is_none());
     }
 
     #[test]

@@ -1,0 +1,161 @@
+//! The order of an item's copies does not depend on the item carrying a `versionNumber`: a
+//! scanned copy that reaches the index after the stream wrote a newer one (or deleted the item)
+//! never replaces it, even when it arrives long after the delete.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
+use indexer_tests::faults::{FaultPlan, FaultProxy, RequestFault};
+use indexer_tests::fixtures;
+use indexer_tests::harness::{
+    Search, finish, indexer, put, rebuild_args, services, spawn_indexer, unique,
+};
+
+const SEEDED: u64 = 60;
+
+#[tokio::test]
+async fn a_stale_scanned_copy_never_replaces_a_newer_stream_write() {
+    late_scanned_copies(StreamViewType::NewAndOldImages, false).await;
+}
+
+#[tokio::test]
+async fn a_scanned_copy_arriving_after_the_clusters_tombstone_lifetime_does_not_resurrect_a_delete()
+{
+    late_scanned_copies(StreamViewType::NewImage, true).await;
+}
+
+/// Seeds unversioned persons (and a few versioned), holds the scan's first bulk request (it
+/// carries every seeded item) until the client gives up, and meanwhile changes, first-stamps
+/// and deletes the items, so the stream's writes reach the index before the scanned copies are
+/// sent again. With `short_tombstones`, the cluster's default tombstone lifetime
+/// (`index.gc_deletes`, from an index template) is 1 s, far shorter than the hold.
+async fn late_scanned_copies(view: StreamViewType, short_tombstones: bool) {
+    let names = unique("Persons", "persons");
+    let client = services().dynamo();
+    fixtures::create_table_with_stream(&client, &names.table, Some(view))
+        .await
+        .expect("table with a stream");
+    put(
+        &names.table,
+        (0..SEEDED).map(|n| {
+            let mut item = fixtures::person(n);
+            if n % 4 != 0 {
+                item.remove("versionNumber");
+            }
+            item
+        }),
+    )
+    .await;
+    let search = Search::default();
+    if short_tombstones {
+        let template = serde_json::json!({
+            "index_patterns": [format!("{}-*", names.alias)],
+            "template": {"settings": {"index.gc_deletes": "1s"}}
+        });
+        let (status, body) = search
+            .call(
+                reqwest::Method::PUT,
+                &format!("/_index_template/{}", names.alias),
+                Some(template),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let plan = FaultPlan {
+        bulk_requests: vec![Some(RequestFault::Hang)],
+        ..FaultPlan::default()
+    };
+    let proxy = FaultProxy::start(&search.url, plan).await.expect("proxy");
+    let flags = [
+        "--segments",
+        "1",
+        "--batch-docs",
+        "1000",
+        "--request-timeout",
+        "5",
+        "--retry-base-ms",
+        "50",
+    ];
+    let args: Vec<String> = rebuild_args(&names, "persons", &proxy.url, &flags)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let child = spawn_indexer(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    let rebuild = tokio::spawn(async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        finish(child, &args).await
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.seen().hangs == 0 {
+        assert!(Instant::now() < deadline, "the scan's bulk never came");
+        assert!(!rebuild.is_finished(), "the rebuild ended before its bulk");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The scan has read every item and its bulk is held: write newer copies now.
+    let mut changed = Vec::new();
+    for n in (0..SEEDED).filter(|n| n % 5 != 0) {
+        let mut item = fixtures::person(n);
+        item.insert("surname".into(), AttributeValue::S(format!("Changed-{n}")));
+        if n % 4 == 0 {
+            let v = match item.get("versionNumber") {
+                Some(AttributeValue::N(v)) => v.parse::<u64>().unwrap_or_default(),
+                _ => 0,
+            };
+            item.insert(
+                "versionNumber".into(),
+                AttributeValue::N((v + 1).to_string()),
+            );
+        } else if n % 3 == 0 {
+            // The first version stamp of an item that had none.
+            item.insert("versionNumber".into(), AttributeValue::N("0".into()));
+        } else {
+            item.remove("versionNumber");
+        }
+        changed.push(item);
+    }
+    put(&names.table, changed.into_iter()).await;
+    for n in (0..SEEDED).filter(|n| n % 5 == 0) {
+        client
+            .delete_item()
+            .table_name(&names.table)
+            .key("id", AttributeValue::S(fixtures::person_id(n)))
+            .send()
+            .await
+            .expect("delete item");
+    }
+    let run = rebuild.await.expect("the rebuild task");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.summary["stream"], "replayed", "{}", run.summary);
+    assert!(proxy.seen().hangs >= 1);
+
+    let verify = indexer(&[
+        "verify",
+        "--table",
+        &names.table,
+        "--index",
+        &names.alias,
+        "--host",
+        &search.url,
+        "--entity",
+        "persons",
+    ])
+    .await;
+    let drift = &verify.summary["drift"];
+    for kind in ["missing", "extra", "stale", "unmappable"] {
+        assert_eq!(drift[kind]["count"], 0, "{kind}: {}", verify.summary);
+    }
+    assert_eq!(verify.code, 0, "{verify:?}");
+    if short_tombstones {
+        // The build's own tombstone lifetime is gone once the index is live: it is back to the
+        // cluster's default.
+        let index = run.summary["new_index"].as_str().expect("new index");
+        let (_, settings) = search
+            .call(reqwest::Method::GET, &format!("/{index}/_settings"), None)
+            .await;
+        assert_eq!(
+            settings[index]["settings"]["index"]["gc_deletes"],
+            serde_json::Value::Null,
+            "{settings}"
+        );
+    }
+}
