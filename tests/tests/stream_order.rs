@@ -159,3 +159,84 @@ async fn late_scanned_copies(view: StreamViewType, short_tombstones: bool) {
         );
     }
 }
+
+/// A write acknowledged before the tail's iterators were taken is in the scan: the iterators are
+/// taken before the first Scan request, and every Scan reads consistently.
+#[tokio::test]
+async fn the_scan_of_a_tailed_table_starts_after_the_iterators_and_reads_consistently() {
+    use indexer_tests::faults::Rule;
+    use std::sync::{Arc, Mutex};
+
+    let names = unique("Persons", "persons");
+    let services = services();
+    fixtures::create_table(&services.dynamo(), &names.table, true)
+        .await
+        .expect("table with a stream");
+    put(&names.table, (0..SEEDED).map(fixtures::person)).await;
+    let search = Search::default();
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = Arc::clone(&calls);
+    let recorder = Rule {
+        name: "records every call".into(),
+        matches: Arc::new(move |request| {
+            let target = request.header("x-amz-target").unwrap_or_default();
+            let call = match target.rsplit('.').next() {
+                Some("Scan") => {
+                    let body = String::from_utf8_lossy(&request.body);
+                    if body.contains("\"ConsistentRead\":true") {
+                        "Scan(consistent)"
+                    } else {
+                        "Scan(eventual)"
+                    }
+                }
+                Some(op @ ("GetShardIterator" | "GetRecords")) => op,
+                _ => return false,
+            };
+            if let Ok(mut calls) = seen.lock() {
+                calls.push(call.to_owned());
+            }
+            false
+        }),
+        nth: 1,
+        fault: indexer_tests::faults::Fault::Status(500),
+        min_body: 0,
+        repeat: false,
+    };
+    let dynamo = FaultProxy::start(
+        &services.dynamo_url,
+        FaultPlan {
+            rules: vec![recorder],
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .expect("proxy");
+    let args = rebuild_args(&names, "persons", &search.url, &["--segments", "2"]);
+    let run = finish(
+        spawn_indexer(
+            &args,
+            &[
+                ("AWS_ENDPOINT_URL_DYNAMODB", &dynamo.url),
+                ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", &dynamo.url),
+            ],
+        ),
+        &args,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.summary["stream"], "replayed", "{}", run.summary);
+    let calls = calls.lock().map(|c| c.clone()).unwrap_or_default();
+    let first_scan = calls.iter().position(|c| c.starts_with("Scan"));
+    let first_iterator = calls.iter().position(|c| c == "GetShardIterator");
+    assert!(
+        matches!((first_iterator, first_scan), (Some(i), Some(s)) if i < s),
+        "{calls:?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .filter(|c| c.starts_with("Scan"))
+            .all(|c| c == "Scan(consistent)"),
+        "{calls:?}"
+    );
+}

@@ -287,6 +287,7 @@ pub async fn work(
         dynamo: &dynamo,
         handles: &handles,
         segments: job.segments,
+        stream_tailed: job.stream_tailed,
     };
     let ended = run_worker(&worker, ctx, tail, &mut signals, &mut summary, &mut report).await;
     progress.finish();

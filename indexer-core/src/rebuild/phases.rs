@@ -61,6 +61,7 @@ pub(super) fn pipeline_settings(
         max_read_units: plan.max_read_units,
         retry: plan.retry,
         target_index,
+        consistent_reads: false,
     }
 }
 

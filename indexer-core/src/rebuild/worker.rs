@@ -210,6 +210,8 @@ pub(super) struct Ctx<'a> {
     pub dynamo: &'a DynamoClient,
     pub handles: &'a Handles,
     pub segments: u32,
+    /// The job tails the table's stream (this worker or another): the scan reads consistently.
+    pub stream_tailed: bool,
 }
 
 /// The worker's life after joining: read, take over, finish or wait for the end. Returns the
@@ -233,12 +235,16 @@ pub(super) async fn run_worker(
         }
     }
     let mut assign = Some(assign);
+    let settings = pipeline::Settings {
+        consistent_reads: ctx.stream_tailed || tail.is_some(),
+        ..pipeline_settings(plan, ctx.segments, ctx.run.index.to_owned())
+    };
     let mut loading = tokio::spawn(pipeline::run_assigned(
         ctx.dynamo.clone(),
         plan.table.clone(),
         ctx.run.entity,
         Sink::Cluster(search.clone()),
-        pipeline_settings(plan, ctx.segments, ctx.run.index.to_owned()),
+        settings,
         handles.clone(),
         assignments,
     ));
