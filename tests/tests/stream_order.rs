@@ -240,3 +240,110 @@ async fn the_scan_of_a_tailed_table_starts_after_the_iterators_and_reads_consist
         "{calls:?}"
     );
 }
+
+/// The drain after the swap catches up with writes made just before it even when the stream
+/// answers empty for a while (DynamoDB documents that a shard may need several calls to reach
+/// its records): from the swap on, every `GetRecords` answers empty for 2 s.
+#[tokio::test]
+async fn the_final_drain_reads_through_empty_answers_to_the_writes_made_before_it() {
+    use indexer_tests::faults::{Fault, Rule};
+    use std::sync::{Arc, Mutex};
+
+    let names = unique("Persons", "persons");
+    let services = services();
+    fixtures::create_table(&services.dynamo(), &names.table, true)
+        .await
+        .expect("table with a stream");
+    put(&names.table, (0..200).map(fixtures::person)).await;
+    let search = Search::default();
+    let slow = FaultProxy::slowed(&search.url, Duration::from_millis(150)).await;
+    // Set at the swap: GetRecords answers empty until 2 s later.
+    let empty_from: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let shared = Arc::clone(&empty_from);
+    let empty = Rule {
+        name: "empty GetRecords answers after the swap".into(),
+        matches: Arc::new(move |request| {
+            let get_records = request
+                .header("x-amz-target")
+                .is_some_and(|t| t.ends_with("GetRecords"));
+            let since = shared.lock().ok().and_then(|s| *s);
+            get_records && since.is_some_and(|at| at.elapsed() < Duration::from_secs(2))
+        }),
+        nth: 1,
+        fault: Fault::EmptyRecords,
+        min_body: 0,
+        repeat: true,
+    };
+    let streams = FaultProxy::start(
+        &services.dynamo_url,
+        FaultPlan {
+            rules: vec![empty],
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .expect("proxy");
+    let args: Vec<String> = rebuild_args(
+        &names,
+        "persons",
+        &slow.url,
+        &["--batch-docs", "25", "--concurrency", "1"],
+    )
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    let child = spawn_indexer(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", &streams.url)],
+    );
+    let rebuild = tokio::spawn(async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        finish(child, &args).await
+    });
+    let mut writes = 0u64;
+    for i in 0..2000u64 {
+        if rebuild.is_finished() {
+            break;
+        }
+        if !search.alias_targets(&names.alias).await.is_empty() {
+            if let Ok(mut from) = empty_from.lock() {
+                *from = Some(Instant::now());
+            }
+            break;
+        }
+        let n = i % 200;
+        let mut item = fixtures::person(n);
+        item.insert(
+            "surname".into(),
+            AttributeValue::S(format!("Changed-{n}-{i}")),
+        );
+        item.remove("versionNumber");
+        put(&names.table, std::iter::once(item)).await;
+        writes += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let run = rebuild.await.expect("the rebuild task");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.summary["stream"], "replayed", "{}", run.summary);
+    assert!(
+        empty_from.lock().ok().and_then(|s| *s).is_some(),
+        "the writer wrote until the swap ({writes} writes)"
+    );
+    assert!(streams.seen().rule_hits[0] > 0, "empty answers were given");
+    let verify = indexer(&[
+        "verify",
+        "--table",
+        &names.table,
+        "--index",
+        &names.alias,
+        "--host",
+        &search.url,
+        "--entity",
+        "persons",
+    ])
+    .await;
+    let drift = &verify.summary["drift"];
+    for kind in ["missing", "extra", "stale"] {
+        assert_eq!(drift[kind]["count"], 0, "{kind}: {}", verify.summary);
+    }
+}

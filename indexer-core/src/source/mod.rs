@@ -1,6 +1,8 @@
 //! The source: DynamoDB, read with a parallel segmented Scan, and its stream tailed.
 
+pub mod catchup;
 pub mod item;
+pub mod records;
 pub mod scan;
 pub mod stream;
 pub mod throttle;

@@ -19,16 +19,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_dynamodb::types::AttributeValue as DynamoValue;
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
-use aws_sdk_dynamodbstreams::types::{
-    AttributeValue as StreamValue, OperationType, Record, ShardIteratorType, StreamViewType,
-};
-use serde_json::json;
+use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType, StreamViewType};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use super::item::Item;
+use super::catchup::{self, Catchup};
+use super::records::action;
 use crate::checkpoint::Ticket;
 use crate::entities::Entity;
 use crate::sink::batch::Batch;
@@ -43,9 +40,6 @@ pub const IDLE_POLL: Duration = Duration::from_millis(200);
 const DESCRIBE_EVERY: Duration = Duration::from_secs(5);
 /// The most records one `GetRecords` call is asked for (its maximum).
 const RECORDS_PER_CALL: i32 = 1000;
-/// `GetRecords` answers at most 1 MB; an item is at most 400 KB.
-const ANSWER_BYTES: i64 = 1 << 20;
-const MAX_RECORD_BYTES: i64 = 400 << 10;
 /// The most pages `DescribeStream` is asked for in one description.
 const MAX_DESCRIBE_PAGES: usize = 1000;
 
@@ -104,6 +98,10 @@ struct Shards {
     known: HashSet<String>,
     /// The iterator of each shard still being read.
     iterators: HashMap<String, String>,
+    /// Each shard's parent, when it has one.
+    parents: HashMap<String, String>,
+    /// Shards the stream describes as closed (they have an ending sequence number).
+    closed: HashSet<String>,
     described: Instant,
 }
 
@@ -132,6 +130,8 @@ impl OpenedStream {
             arn: arn.to_owned(),
             known: HashSet::new(),
             iterators: HashMap::new(),
+            parents: HashMap::new(),
+            closed: HashSet::new(),
             described: Instant::now(),
         };
         shards.discover(ShardIteratorType::Latest).await?;
@@ -206,35 +206,46 @@ impl StreamTail {
             .tail(entity, search, index, retry))
     }
 
-    /// Reads and applies records up to the present: until, in one round that started at least
-    /// `settle` after this call (writes acknowledged just before it may take that long to appear
-    /// in the stream), every shard answered all it had (an empty answer included) or a record
-    /// made at or after that moment. Writes keep coming on a busy table, so waiting for a round
-    /// with no records at all might never end.
+    /// Reads and applies records up to the present: the stream's shards are listed again, then
+    /// read until every one of them has caught up with the moment `settle` after this call (see
+    /// [`catchup`]: closed shards to their end, open ones past that moment or empty for
+    /// [`catchup::EMPTY_SPAN`]), parents before children. Writes keep coming on a busy table,
+    /// so waiting for a round with no records at all might never end.
     /// Gives up after `limit` (the tail keeps running) and says so with `Ok(false)`.
     pub async fn drain(&self, settle: Duration, limit: Duration) -> Result<bool, StreamError> {
         let began = Instant::now();
-        let target = SystemTime::now() + settle;
+        let mut drain = Catchup::new(began, SystemTime::now(), settle);
+        let mut listed = false;
         loop {
-            let round_started = Instant::now();
             let (records, caught_up) = {
                 let mut state = self.state.lock().await;
                 state.check()?;
-                let round = state.round(Some(target)).await;
+                let round = async {
+                    if !listed {
+                        state
+                            .shards
+                            .discover(ShardIteratorType::TrimHorizon)
+                            .await?;
+                    }
+                    state.round(Some(&mut drain)).await
+                }
+                .await;
                 if let Err(e) = &round {
                     state.failure = Some(e.to_string());
                     self.failed.cancel();
                 }
-                round?
+                let records = round?;
+                listed = true;
+                (records, state.caught_up(&drain))
             };
-            if caught_up && round_started.duration_since(began) >= settle {
+            if caught_up {
                 return Ok(true);
             }
             if began.elapsed() >= limit {
                 return Ok(false);
             }
             if records == 0 {
-                tokio::time::sleep(IDLE_POLL.min(settle.max(Duration::from_millis(10)))).await;
+                tokio::time::sleep(IDLE_POLL).await;
             }
         }
     }
@@ -280,7 +291,7 @@ async fn poll_forever(
                 return;
             }
             match state.round(None).await {
-                Ok((records, _)) => records,
+                Ok(records) => records,
                 Err(e) => {
                     tracing::error!(error = %e, "the stream tail failed");
                     state.failure = Some(e.to_string());
@@ -317,12 +328,18 @@ impl Shards {
             };
             for shard in description.shards() {
                 let Some(id) = shard.shard_id() else { continue };
-                if !self.known.insert(id.to_owned()) {
-                    continue;
-                }
                 let open = shard
                     .sequence_number_range()
                     .is_none_or(|r| r.ending_sequence_number().is_none());
+                if !open {
+                    self.closed.insert(id.to_owned());
+                }
+                if let Some(parent) = shard.parent_shard_id() {
+                    self.parents.insert(id.to_owned(), parent.to_owned());
+                }
+                if !self.known.insert(id.to_owned()) {
+                    continue;
+                }
                 // At the start only open shards matter (closed ones hold the past); a shard
                 // found later holds writes made since, closed or not.
                 if !open && kind == ShardIteratorType::Latest {
@@ -363,22 +380,20 @@ impl State {
         }
     }
 
-    /// One `GetRecords` per shard being read; applies what came. Returns how many records came,
-    /// and whether every shard has caught up with `target`: its answer reached the shard's end
-    /// at the time of the call ([`at_tip`]), or its last record was made at or after `target`.
-    async fn round(&mut self, target: Option<SystemTime>) -> Result<(u64, bool), StreamError> {
+    /// One `GetRecords` per shard that may be read now (a child only once its parent is read to
+    /// its end); applies what came, and notes each answer in `drain`. Returns how many records
+    /// came.
+    async fn round(&mut self, mut drain: Option<&mut Catchup>) -> Result<u64, StreamError> {
         if self.shards.described.elapsed() >= DESCRIBE_EVERY {
             self.shards.discover(ShardIteratorType::TrimHorizon).await?;
         }
         let mut records = Vec::new();
-        let mut caught_up = true;
-        let shards: Vec<(String, String)> = self
-            .shards
-            .iterators
-            .iter()
-            .map(|(shard, iterator)| (shard.clone(), iterator.clone()))
-            .collect();
-        for (shard, iterator) in shards {
+        let mut ended = false;
+        for shard in catchup::readable(self.shards.iterators.keys(), &self.shards.parents) {
+            let Some(iterator) = self.shards.iterators.get(&shard).cloned() else {
+                continue;
+            };
+            let asked = Instant::now();
             let output = self
                 .shards
                 .client
@@ -388,18 +403,19 @@ impl State {
                 .send()
                 .await
                 .map_err(|e| error(&self.shards.arn, "GetRecords", e))?;
-            match output.next_shard_iterator() {
+            let page = output.records.unwrap_or_default();
+            match output.next_shard_iterator {
                 Some(next) => {
-                    self.shards.iterators.insert(shard, next.to_owned());
+                    if let Some(drain) = drain.as_deref_mut() {
+                        drain.answered(&shard, asked, &page);
+                    }
+                    self.shards.iterators.insert(shard, next);
                 }
                 None => {
                     tracing::debug!(shard = %shard, "stream shard closed and read to its end");
                     self.shards.iterators.remove(&shard);
+                    ended = true;
                 }
-            }
-            let page = output.records.unwrap_or_default();
-            if let Some(target) = target {
-                caught_up &= at_tip(&page) || made_since(&page, target);
             }
             records.extend(page);
         }
@@ -407,7 +423,23 @@ impl State {
         if count > 0 {
             self.apply(&records).await?;
         }
-        Ok((count, caught_up))
+        if ended {
+            // A shard read to its end has children: read them from their start.
+            self.shards.discover(ShardIteratorType::TrimHorizon).await?;
+        }
+        Ok(count)
+    }
+
+    /// Whether `drain` has caught up with every shard still being read.
+    fn caught_up(&self, drain: &Catchup) -> bool {
+        let closed = &self.shards.closed;
+        drain.caught_up(
+            self.shards
+                .iterators
+                .keys()
+                .map(|shard| (shard.as_str(), closed.contains(shard))),
+            Instant::now(),
+        )
     }
 
     /// Writes the records' effects to the index, with external versions.
@@ -451,233 +483,5 @@ impl State {
             }
         }
         Ok(())
-    }
-}
-
-/// Whether a `GetRecords` answer holds everything its shard had at the time: neither the record
-/// limit nor the 1 MB limit can have cut it short.
-fn at_tip(page: &[Record]) -> bool {
-    let bytes: i64 = page
-        .iter()
-        .filter_map(|r| r.dynamodb().and_then(|d| d.size_bytes()))
-        .sum();
-    page.len() < RECORDS_PER_CALL as usize && bytes + MAX_RECORD_BYTES < ANSWER_BYTES
-}
-
-/// Whether the last record of an answer was made at or after `target`. Stream times are rounded
-/// down (to the second on AWS, to the minute on DynamoDB Local), so such a record was.
-fn made_since(page: &[Record], target: SystemTime) -> bool {
-    page.last()
-        .and_then(|r| r.dynamodb())
-        .and_then(|d| d.approximate_creation_date_time())
-        .and_then(|t| SystemTime::try_from(*t).ok())
-        .is_some_and(|made| made >= target)
-}
-
-/// One bulk action: the document id, the action line, and the source line (none for a delete).
-type Action = (String, serde_json::Value, Option<Vec<u8>>);
-
-/// The bulk action for one record, `None` for records that change nothing, `Err` for a record
-/// whose image cannot be read. Writes and deletes are versioned in the stream band, in stream
-/// order (see [`crate::sink::version`]); a delete leaves a tombstone at its version.
-fn action(
-    entity: &dyn Entity,
-    index: &str,
-    clock: &mut StreamClock,
-    record: &Record,
-) -> Result<Option<Action>, String> {
-    let Some(data) = record.dynamodb() else {
-        return Ok(None);
-    };
-    let created = data
-        .approximate_creation_date_time()
-        .map_or(0, |t| u64::try_from(t.secs()).unwrap_or(0));
-    let meta = |id: &str, version: u64| json!({ "_index": index, "_id": id, "version": version, "version_type": "external_gte" });
-    match record.event_name() {
-        Some(OperationType::Insert | OperationType::Modify) => {
-            let image = data
-                .new_image()
-                .ok_or("an INSERT or MODIFY record without its new image")?;
-            let doc = entity
-                .to_document(&to_item(image))
-                .map_err(|e| e.to_string())?;
-            let version = clock.next(&doc.id, created);
-            Ok(Some((
-                doc.id.clone(),
-                json!({ "index": meta(&doc.id, version) }),
-                Some(doc.body),
-            )))
-        }
-        Some(OperationType::Remove) => {
-            // A NEW_IMAGE stream's REMOVE carries only the item's key attributes.
-            let id = match (data.old_image(), data.keys()) {
-                (Some(old), _) => entity.to_document(&to_item(old)).map(|d| d.id),
-                (None, Some(keys)) => entity.id_of(&to_item(keys)),
-                (None, None) => return Err("a REMOVE record without its keys".to_owned()),
-            }
-            .map_err(|e| e.to_string())?;
-            let version = clock.next(&id, created);
-            Ok(Some((
-                id.clone(),
-                json!({ "delete": meta(&id, version) }),
-                None,
-            )))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// A stream image as a DynamoDB item (the two SDKs have their own, identical, value types).
-pub fn to_item(image: &HashMap<String, StreamValue>) -> Item {
-    image
-        .iter()
-        .map(|(name, value)| (name.clone(), to_value(value)))
-        .collect()
-}
-
-fn to_value(value: &StreamValue) -> DynamoValue {
-    match value {
-        StreamValue::S(s) => DynamoValue::S(s.clone()),
-        StreamValue::N(n) => DynamoValue::N(n.clone()),
-        StreamValue::B(b) => DynamoValue::B(b.clone()),
-        StreamValue::Bool(b) => DynamoValue::Bool(*b),
-        StreamValue::Null(b) => DynamoValue::Null(*b),
-        StreamValue::Ss(v) => DynamoValue::Ss(v.clone()),
-        StreamValue::Ns(v) => DynamoValue::Ns(v.clone()),
-        StreamValue::Bs(v) => DynamoValue::Bs(v.clone()),
-        StreamValue::L(v) => DynamoValue::L(v.iter().map(to_value).collect()),
-        StreamValue::M(m) => DynamoValue::M(to_item(m)),
-        _ => DynamoValue::Null(true),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use aws_sdk_dynamodbstreams::types::StreamRecord;
-
-    fn image(id: &str, version: Option<&str>) -> HashMap<String, StreamValue> {
-        let mut image = HashMap::new();
-        image.insert("id".to_owned(), StreamValue::S(id.to_owned()));
-        image.insert("firstname".to_owned(), StreamValue::S("Ann".to_owned()));
-        image.insert("surname".to_owned(), StreamValue::S("Lee".to_owned()));
-        if let Some(version) = version {
-            image.insert(
-                "versionNumber".to_owned(),
-                StreamValue::N(version.to_owned()),
-            );
-        }
-        image
-    }
-
-    fn record(kind: OperationType, new: Option<&str>, old: Option<&str>) -> Record {
-        let data = StreamRecord::builder()
-            .set_new_image(new.map(|v| image("p1", Some(v))))
-            .set_old_image(old.map(|v| image("p1", Some(v))))
-            .approximate_creation_date_time(
-                aws_sdk_dynamodbstreams::primitives::DateTime::from_secs(1_000),
-            )
-            .build();
-        Record::builder().event_name(kind).dynamodb(data).build()
-    }
-
-    fn action_of(entity: &dyn Entity, clock: &mut StreamClock, record: &Record) -> Action {
-        action(entity, "idx", clock, record)
-            .expect("maps")
-            .expect("an action")
-    }
-
-    fn version_of(action: &serde_json::Value) -> u64 {
-        let (_, meta) = action
-            .as_object()
-            .and_then(|o| o.iter().next())
-            .expect("one action");
-        assert_eq!(meta["version_type"], "external_gte", "{action}");
-        meta["version"].as_u64().expect("a version")
-    }
-
-    #[test]
-    fn stream_writes_outrank_every_scanned_copy_and_apply_in_stream_order() {
-        let persons = crate::entities::by_name("persons").expect("registered");
-        let mut clock = StreamClock::default();
-        let (id, write, body) = action_of(
-            persons,
-            &mut clock,
-            &record(OperationType::Modify, Some("7"), Some("6")),
-        );
-        assert_eq!(id, "p1");
-        assert_eq!(write["index"]["_id"], "p1");
-        assert!(body.is_some());
-        let (_, delete, body) = action_of(
-            persons,
-            &mut clock,
-            &record(OperationType::Remove, None, Some("7")),
-        );
-        assert_eq!(delete["delete"]["_id"], "p1");
-        assert!(body.is_none());
-        let scanned = crate::sink::version::scanned(Some(u64::MAX));
-        assert!(version_of(&write) > scanned, "{write}");
-        // Both records were made in the same second: the delete still ranks above the write.
-        assert!(version_of(&delete) > version_of(&write), "{write} {delete}");
-    }
-
-    #[test]
-    fn an_unversioned_item_is_ordered_by_the_stream_too() {
-        let persons = crate::entities::by_name("persons").expect("registered");
-        let data = StreamRecord::builder()
-            .set_new_image(Some(image("p2", None)))
-            .build();
-        let record = Record::builder()
-            .event_name(OperationType::Insert)
-            .dynamodb(data)
-            .build();
-        let (_, write, _) = action_of(persons, &mut StreamClock::default(), &record);
-        assert!(
-            version_of(&write) >= crate::sink::version::STREAM_BAND,
-            "{write}"
-        );
-    }
-
-    #[test]
-    fn a_remove_with_only_the_keys_deletes_the_document_they_name() {
-        // What a NEW_IMAGE stream sends for a deleted item: its key attributes, no old image.
-        let persons = crate::entities::by_name("persons").expect("registered");
-        let mut keys = HashMap::new();
-        keys.insert("id".to_owned(), StreamValue::S("p3".to_owned()));
-        let data = StreamRecord::builder().set_keys(Some(keys)).build();
-        let record = Record::builder()
-            .event_name(OperationType::Remove)
-            .dynamodb(data)
-            .build();
-        let (id, delete, body) = action_of(persons, &mut StreamClock::default(), &record);
-        assert_eq!(id, "p3");
-        assert_eq!(delete["delete"]["_id"], "p3");
-        assert!(body.is_none());
-    }
-
-    #[test]
-    fn an_answer_is_at_the_tip_unless_a_limit_may_have_cut_it() {
-        let sized = |bytes: i64| {
-            Record::builder()
-                .dynamodb(StreamRecord::builder().size_bytes(bytes).build())
-                .build()
-        };
-        assert!(at_tip(&[]));
-        assert!(at_tip(&[sized(1000), sized(2000)]));
-        assert!(!at_tip(&vec![sized(10); RECORDS_PER_CALL as usize]));
-        assert!(!at_tip(&[sized(700 << 10)]));
-    }
-
-    #[test]
-    fn nested_stream_values_become_dynamodb_values() {
-        let mut inner = HashMap::new();
-        inner.insert("n".to_owned(), StreamValue::N("1.50".to_owned()));
-        let value = StreamValue::L(vec![StreamValue::M(inner), StreamValue::Bool(true)]);
-        let mut expected = HashMap::new();
-        expected.insert("n".to_owned(), DynamoValue::N("1.50".to_owned()));
-        assert_eq!(
-            to_value(&value),
-            DynamoValue::L(vec![DynamoValue::M(expected), DynamoValue::Bool(true)])
-        );
     }
 }
