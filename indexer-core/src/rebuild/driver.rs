@@ -262,6 +262,10 @@ pub async fn work(
         holder: holder(),
         trackers,
         counters: Arc::clone(&handles.counters),
+        stream: match &tail {
+            Some(tail) => Some(tail.book().await),
+            None => None,
+        },
     };
     worker
         .remember_dead_letters(handles.dead.location())

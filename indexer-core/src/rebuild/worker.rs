@@ -24,6 +24,7 @@ use crate::rebuild::phases::{
     retire_after_swap, swap,
 };
 use crate::sink::client::SearchClient;
+use crate::source::positions::Book;
 use crate::source::stream::StreamTail;
 use crate::summary::{Status, Summary, WorkerReport};
 
@@ -42,6 +43,9 @@ pub(super) struct Worker {
     pub(super) holder: String,
     pub(super) trackers: Arc<Trackers>,
     pub(super) counters: Arc<Counters>,
+    /// Where this worker's stream tail stands, when it tails the stream: saved with the
+    /// checkpoints.
+    pub(super) stream: Option<Book>,
 }
 
 /// The outcome of one write of the job record.
@@ -77,7 +81,16 @@ impl Worker {
                 scanned: Counters::get(&self.counters.scanned),
             };
             let now = Utc::now();
-            let merged = coord::merge(job, &local, now, lease);
+            let mut merged = coord::merge(job, &local, now, lease);
+            if let Some(book) = &self.stream {
+                // This tail's positions replace every other for the shards it reads: it applied
+                // every record before them.
+                let mine = book.snapshot(self.me);
+                let positions = &mut merged.job.stream_positions;
+                positions
+                    .retain(|p| p.worker != self.me && !mine.iter().any(|m| m.shard == p.shard));
+                positions.extend(mine);
+            }
             if !self.store.save_job_if(&merged.job, token).await? {
                 continue;
             }

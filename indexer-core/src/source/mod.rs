@@ -2,7 +2,9 @@
 
 pub mod catchup;
 pub mod item;
+pub mod positions;
 pub mod records;
 pub mod scan;
+mod shards;
 pub mod stream;
 pub mod throttle;

@@ -15,17 +15,18 @@
 //! document's id comes from them through the entity's id rule. Deletes leave tombstones, which
 //! the building index keeps for [`crate::rebuild::BUILD_GC_DELETES`].
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
-use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType, StreamViewType};
+use aws_sdk_dynamodbstreams::types::{Record, StreamViewType};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::catchup::{self, Catchup};
+use super::positions::{Book, Resume, StreamPosition, resume_points};
 use super::records::action;
+use super::shards::{Shards, Start};
 use crate::checkpoint::Ticket;
 use crate::entities::Entity;
 use crate::sink::batch::Batch;
@@ -40,8 +41,6 @@ pub const IDLE_POLL: Duration = Duration::from_millis(200);
 const DESCRIBE_EVERY: Duration = Duration::from_secs(5);
 /// The most records one `GetRecords` call is asked for (its maximum).
 const RECORDS_PER_CALL: i32 = 1000;
-/// The most pages `DescribeStream` is asked for in one description.
-const MAX_DESCRIBE_PAGES: usize = 1000;
 
 /// A failure reading the stream or applying its records.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +77,7 @@ pub async fn has_new_images(client: &StreamsClient, arn: &str) -> Result<bool, S
     ))
 }
 
-fn error(
+pub(super) fn error(
     arn: &str,
     op: &'static str,
     err: impl std::error::Error + Send + Sync + 'static,
@@ -88,21 +87,6 @@ fn error(
         op,
         message: crate::logging::cause_chain(&err),
     }
-}
-
-/// Where the tail is in the stream: the shards seen and an iterator for each one still read.
-struct Shards {
-    client: StreamsClient,
-    arn: String,
-    /// Every shard seen, open or not.
-    known: HashSet<String>,
-    /// The iterator of each shard still being read.
-    iterators: HashMap<String, String>,
-    /// Each shard's parent, when it has one.
-    parents: HashMap<String, String>,
-    /// Shards the stream describes as closed (they have an ending sequence number).
-    closed: HashSet<String>,
-    described: Instant,
 }
 
 struct State {
@@ -125,17 +109,30 @@ pub struct OpenedStream(Shards);
 impl OpenedStream {
     /// Takes `LATEST` iterators on the stream's open shards: every write from now on is read.
     pub async fn open(client: StreamsClient, arn: &str) -> Result<OpenedStream, StreamError> {
-        let mut shards = Shards {
-            client,
-            arn: arn.to_owned(),
-            known: HashSet::new(),
-            iterators: HashMap::new(),
-            parents: HashMap::new(),
-            closed: HashSet::new(),
-            described: Instant::now(),
-        };
-        shards.discover(ShardIteratorType::Latest).await?;
+        let mut shards = Shards::new(client, arn);
+        shards.discover(Start::Latest).await?;
         Ok(OpenedStream(shards))
+    }
+
+    /// Takes iterators where the tails of an interrupted run stood (`saved`, see
+    /// [`super::positions`]), so the writes made while it was stopped are replayed too. Returns
+    /// the stream, and the shards whose saved position is past the stream's retention (their
+    /// records from before the retention are lost to the replay).
+    pub async fn resume(
+        client: StreamsClient,
+        arn: &str,
+        saved: &[StreamPosition],
+    ) -> Result<(OpenedStream, Vec<String>), StreamError> {
+        let points = resume_points(saved);
+        let mut shards = Shards::new(client, arn);
+        let mut gaps = shards.discover(Start::Resume(&points)).await?;
+        for (shard, point) in &points {
+            if *point != Resume::Ended && !shards.known.contains(shard) && !gaps.contains(shard) {
+                gaps.push(shard.clone());
+            }
+        }
+        gaps.sort();
+        Ok((OpenedStream(shards), gaps))
     }
 
     /// Starts polling in the background, applying records to `index`.
@@ -222,10 +219,7 @@ impl StreamTail {
                 state.check()?;
                 let round = async {
                     if !listed {
-                        state
-                            .shards
-                            .discover(ShardIteratorType::TrimHorizon)
-                            .await?;
+                        state.shards.discover(Start::TrimHorizon).await?;
                     }
                     state.round(Some(&mut drain)).await
                 }
@@ -273,6 +267,11 @@ impl StreamTail {
         self.state.lock().await.check().err()
     }
 
+    /// Where the tail stands in each shard, shared: the worker saves it with its checkpoints.
+    pub async fn book(&self) -> Book {
+        self.state.lock().await.shards.book.clone()
+    }
+
     /// What the tail did so far.
     pub async fn stats(&self) -> TailStats {
         self.state.lock().await.stats
@@ -309,65 +308,6 @@ async fn poll_forever(
     }
 }
 
-impl Shards {
-    /// Describes the stream and takes an iterator of type `kind` on every open shard not seen
-    /// before.
-    async fn discover(&mut self, kind: ShardIteratorType) -> Result<(), StreamError> {
-        let mut start: Option<String> = None;
-        for _ in 0..MAX_DESCRIBE_PAGES {
-            let output = self
-                .client
-                .describe_stream()
-                .stream_arn(&self.arn)
-                .set_exclusive_start_shard_id(start.take())
-                .send()
-                .await
-                .map_err(|e| error(&self.arn, "DescribeStream", e))?;
-            let Some(description) = output.stream_description() else {
-                break;
-            };
-            for shard in description.shards() {
-                let Some(id) = shard.shard_id() else { continue };
-                let open = shard
-                    .sequence_number_range()
-                    .is_none_or(|r| r.ending_sequence_number().is_none());
-                if !open {
-                    self.closed.insert(id.to_owned());
-                }
-                if let Some(parent) = shard.parent_shard_id() {
-                    self.parents.insert(id.to_owned(), parent.to_owned());
-                }
-                if !self.known.insert(id.to_owned()) {
-                    continue;
-                }
-                // At the start only open shards matter (closed ones hold the past); a shard
-                // found later holds writes made since, closed or not.
-                if !open && kind == ShardIteratorType::Latest {
-                    continue;
-                }
-                let iterator = self
-                    .client
-                    .get_shard_iterator()
-                    .stream_arn(&self.arn)
-                    .shard_id(id)
-                    .shard_iterator_type(kind.clone())
-                    .send()
-                    .await
-                    .map_err(|e| error(&self.arn, "GetShardIterator", e))?;
-                if let Some(iterator) = iterator.shard_iterator() {
-                    self.iterators.insert(id.to_owned(), iterator.to_owned());
-                }
-            }
-            match description.last_evaluated_shard_id() {
-                Some(last) => start = Some(last.to_owned()),
-                None => break,
-            }
-        }
-        self.described = Instant::now();
-        Ok(())
-    }
-}
-
 impl State {
     fn check(&self) -> Result<(), StreamError> {
         match &self.failure {
@@ -385,10 +325,11 @@ impl State {
     /// came.
     async fn round(&mut self, mut drain: Option<&mut Catchup>) -> Result<u64, StreamError> {
         if self.shards.described.elapsed() >= DESCRIBE_EVERY {
-            self.shards.discover(ShardIteratorType::TrimHorizon).await?;
+            self.shards.discover(Start::TrimHorizon).await?;
         }
         let mut records = Vec::new();
         let mut ended = false;
+        let mut ended_shards = Vec::new();
         for shard in catchup::readable(self.shards.iterators.keys(), &self.shards.parents) {
             let Some(iterator) = self.shards.iterators.get(&shard).cloned() else {
                 continue;
@@ -409,23 +350,38 @@ impl State {
                     if let Some(drain) = drain.as_deref_mut() {
                         drain.answered(&shard, asked, &page);
                     }
-                    self.shards.iterators.insert(shard, next);
+                    self.shards.iterators.insert(shard.clone(), next);
                 }
                 None => {
                     tracing::debug!(shard = %shard, "stream shard closed and read to its end");
                     self.shards.iterators.remove(&shard);
+                    ended_shards.push(shard.clone());
                     ended = true;
                 }
             }
-            records.extend(page);
+            records.extend(page.into_iter().map(|record| (shard.clone(), record)));
         }
         let count = records.len() as u64;
         if count > 0 {
             self.apply(&records).await?;
         }
+        // Applied: the positions saved with the checkpoints may move past these records.
+        for (shard, record) in &records {
+            if let Some(data) = record.dynamodb()
+                && let Some(sequence) = data.sequence_number()
+            {
+                let second = data
+                    .approximate_creation_date_time()
+                    .map_or(0, |t| u64::try_from(t.secs()).unwrap_or(0));
+                self.shards.book.applied(shard, second, sequence);
+            }
+        }
+        for shard in &ended_shards {
+            self.shards.book.ended(shard);
+        }
         if ended {
             // A shard read to its end has children: read them from their start.
-            self.shards.discover(ShardIteratorType::TrimHorizon).await?;
+            self.shards.discover(Start::TrimHorizon).await?;
         }
         Ok(count)
     }
@@ -443,13 +399,13 @@ impl State {
     }
 
     /// Writes the records' effects to the index, with external versions.
-    async fn apply(&mut self, records: &[Record]) -> Result<(), StreamError> {
+    async fn apply(&mut self, records: &[(String, Record)]) -> Result<(), StreamError> {
         let ticket = Ticket {
             segment: 0,
             page: 0,
         };
         let mut batch = Batch::default();
-        for record in records {
+        for (_, record) in records {
             match action(self.entity, &self.index, &mut self.clock, record) {
                 Ok(Some((id, action, body))) => {
                     batch.push_action(&id, ticket, &action, body.as_deref());
