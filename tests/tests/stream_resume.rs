@@ -9,6 +9,7 @@ use indexer_tests::faults::FaultProxy;
 use indexer_tests::fixtures;
 use indexer_tests::harness::{
     SLOW, Search, finish, indexer, put, rebuild_args, services, signal, spawn_indexer, unique,
+    worker_pid,
 };
 
 const SEEDED: u64 = 300;
@@ -83,6 +84,33 @@ impl Writer {
 
 #[tokio::test]
 async fn writes_made_while_a_killed_rebuild_was_stopped_are_replayed_when_it_resumes() {
+    let summary = kill_write_resume(&[], false).await;
+    assert_eq!(summary["warnings"], serde_json::json!([]), "{summary}");
+}
+
+#[tokio::test]
+async fn a_killed_rebuild_split_over_workers_replays_the_stream_when_it_resumes() {
+    let summary = kill_write_resume(&["--workers", "2"], false).await;
+    assert_eq!(summary["warnings"], serde_json::json!([]), "{summary}");
+}
+
+#[tokio::test]
+async fn a_stream_position_past_the_retention_is_a_warning_naming_the_repair() {
+    let summary = kill_write_resume(&[], true).await;
+    let warnings = summary["warnings"].to_string();
+    assert!(
+        warnings.contains("past the stream's 24-hour retention")
+            && warnings.contains("shardId-gone")
+            && warnings.contains("--fix"),
+        "{summary}"
+    );
+}
+
+/// Rebuilds (with `extra` flags) under a writer, kills every process of the run with SIGKILL once
+/// its tail saved a position, writes more while it is stopped, resumes it under the writer, and
+/// checks `verify` finds no drift. With `lost_shard`, a position in a shard the stream no longer
+/// has is added to the killed run's record first. Returns the resumed run's summary.
+async fn kill_write_resume(extra: &[&str], lost_shard: bool) -> serde_json::Value {
     let names = unique("Persons", "persons");
     fixtures::create_table_with_stream(
         &services().dynamo(),
@@ -106,7 +134,9 @@ async fn writes_made_while_a_killed_rebuild_was_stopped_are_replayed_when_it_res
     };
     let search = Search::default();
     let slow = FaultProxy::slowed(&search.url, Duration::from_millis(200)).await;
-    let args: Vec<String> = rebuild_args(&names, "persons", &slow.url, &SLOW)
+    let mut flags = SLOW.to_vec();
+    flags.extend_from_slice(extra);
+    let args: Vec<String> = rebuild_args(&names, "persons", &slow.url, &flags)
         .into_iter()
         .map(str::to_owned)
         .collect();
@@ -117,24 +147,53 @@ async fn writes_made_while_a_killed_rebuild_was_stopped_are_replayed_when_it_res
     let pid = first.id().expect("pid").to_string();
     let mut i = 0;
     let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
+    let workers = if extra.contains(&"--workers") { 2 } else { 1 };
+    let job = loop {
         writer.write(i).await;
         i += 1;
         let job = search.latest_job(&names.alias).await;
+        // Every worker has joined, and a tail has saved a position.
         let saved = job.as_ref().is_some_and(|job| {
-            job["stream_positions"]
+            job["worker_states"]
                 .as_array()
-                .is_some_and(|p| p.iter().any(|p| p["from"].is_string()))
+                .is_some_and(|w| w.len() >= workers)
+                && job["stream_positions"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|p| p["from"].is_string()))
         });
-        if saved {
-            break;
+        if let (true, Some(job)) = (saved, job) {
+            break job;
         }
         assert!(Instant::now() < deadline, "no stream position was saved");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let pids: Vec<String> = (0..2).filter_map(|w| worker_pid(&job, w)).collect();
+    for worker in pids.iter().filter(|w| **w != pid) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", worker])
+            .status();
     }
     signal("-KILL", &pid);
     let killed = finish(first, &argv()).await;
     assert_ne!(killed.code, 0, "{killed:?}");
+    if lost_shard {
+        let id = job["job_id"].as_str().expect("job id");
+        let mut record = search.job_doc(&format!("job:{id}")).await.expect("record");
+        let positions = record["stream_positions"]
+            .as_array_mut()
+            .expect("positions");
+        positions.push(serde_json::json!({
+            "worker": 0, "shard": "shardId-gone", "from": "1", "ended": false
+        }));
+        let (status, body) = search
+            .call(
+                reqwest::Method::PUT,
+                &format!("/indexer-jobs/_doc/job:{id}?refresh=true"),
+                Some(record),
+            )
+            .await;
+        assert!(status < 300, "{body}");
+    }
 
     // Stopped: these writes are only in the stream.
     for _ in 0..80 {
@@ -165,10 +224,9 @@ async fn writes_made_while_a_killed_rebuild_was_stopped_are_replayed_when_it_res
     }
     let run = resumed.await.expect("the resumed run");
     assert_eq!(run.code, 0, "{run:?}");
-    let summary = &run.summary;
+    let summary = run.summary.clone();
     assert!(summary["resumed_from"].is_string(), "{summary}");
     assert_eq!(summary["stream"], "replayed", "{summary}");
-    assert_eq!(summary["warnings"], serde_json::json!([]), "{summary}");
     eprintln!("writes: {} in all", writer.writes);
 
     let verify = indexer(&[
@@ -188,4 +246,5 @@ async fn writes_made_while_a_killed_rebuild_was_stopped_are_replayed_when_it_res
         assert_eq!(drift[kind]["count"], 0, "{kind}: {}", verify.summary);
     }
     assert_eq!(verify.code, 0, "{verify:?}");
+    summary
 }
