@@ -24,7 +24,7 @@ use crate::rebuild::phases::{
     retire_after_swap, swap,
 };
 use crate::sink::client::SearchClient;
-use crate::source::positions::Book;
+use crate::source::positions::{Book, save_positions};
 use crate::source::stream::StreamTail;
 use crate::summary::{Status, Summary, WorkerReport};
 
@@ -83,13 +83,7 @@ impl Worker {
             let now = Utc::now();
             let mut merged = coord::merge(job, &local, now, lease);
             if let Some(book) = &self.stream {
-                // This tail's positions replace every other for the shards it reads: it applied
-                // every record before them.
-                let mine = book.snapshot(self.me);
-                let positions = &mut merged.job.stream_positions;
-                positions
-                    .retain(|p| p.worker != self.me && !mine.iter().any(|m| m.shard == p.shard));
-                positions.extend(mine);
+                save_positions(&mut merged.job.stream_positions, book.snapshot(self.me));
             }
             if !self.store.save_job_if(&merged.job, token).await? {
                 continue;

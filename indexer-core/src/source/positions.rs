@@ -104,6 +104,18 @@ impl Book {
     }
 }
 
+/// Puts one tail's positions (`mine`, all of one worker) into the job's `saved` ones: they
+/// replace that worker's earlier ones, and any other tail's for the shards it reads (it applied
+/// every record before them).
+pub fn save_positions(saved: &mut Vec<StreamPosition>, mine: Vec<StreamPosition>) {
+    saved.retain(|p| {
+        !mine
+            .iter()
+            .any(|m| m.worker == p.worker || m.shard == p.shard)
+    });
+    saved.extend(mine);
+}
+
 /// Where to resume each shard from the positions saved by every worker's tail: the earliest of
 /// them (replaying more is harmless, replaying less loses writes). A shard one tail ended and
 /// another did not is read from the other's position.
@@ -185,6 +197,24 @@ mod tests {
         assert_eq!(points["s"], Resume::At("0012".into()));
         assert_eq!(points["idle"], Resume::FromStart);
         assert_eq!(points["done"], Resume::Ended);
+    }
+
+    #[test]
+    fn a_tail_s_positions_replace_its_own_and_others_in_its_shards() {
+        let at = |worker, shard: &str, from: &str| StreamPosition {
+            worker,
+            shard: shard.into(),
+            from: Some(from.into()),
+            ended: false,
+        };
+        let mut saved = vec![
+            at(0, "a", "1"),
+            at(0, "old", "1"),
+            at(1, "a", "2"),
+            at(1, "b", "2"),
+        ];
+        save_positions(&mut saved, vec![at(0, "a", "5")]);
+        assert_eq!(saved, [at(1, "b", "2"), at(0, "a", "5")]);
     }
 
     #[test]
