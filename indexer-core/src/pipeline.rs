@@ -79,6 +79,9 @@ pub struct Settings {
     pub retry: RetryPolicy,
     /// The physical index the documents are written to.
     pub target_index: String,
+    /// Scan with strongly consistent reads (a rebuild whose stream is tailed: a write
+    /// acknowledged before the tail's iterators were taken is then in the scan).
+    pub consistent_reads: bool,
 }
 
 /// Live counts, shared with the progress reporter.
@@ -380,6 +383,7 @@ async fn read_segments(
             next = assignments.recv(), if open => match next {
                 Some(Assignment { checkpoint, stop }) => {
                     let mut cursor = Cursor::start(checkpoint.segment, shared.settings.segments);
+                    cursor.consistent = shared.settings.consistent_reads;
                     if let Some(key) = &checkpoint.last_key {
                         let key = from_dynamo_json(key).map_err(|reason| PipelineError::Checkpoint {
                             segment: checkpoint.segment,

@@ -49,6 +49,9 @@ pub enum Fault {
     /// Forward the request (the server applies it), then never answer: the run is held just
     /// after that request took effect (to kill it there).
     ApplyThenHang,
+    /// Answer a DynamoDB Streams `GetRecords` with no records and the same iterator, forwarding
+    /// nothing: what DynamoDB documents it may do while records lie further on in the shard.
+    EmptyRecords,
 }
 
 /// Which requests a rule catches.
@@ -279,6 +282,17 @@ async fn serve(
                 let mut rest = Vec::new();
                 let _ = reader.read_to_end(&mut rest).await;
                 return;
+            }
+            Some(Fault::EmptyRecords) => {
+                let asked: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+                let body = json!({"Records": [], "NextShardIterator": asked["ShardIterator"]});
+                if write_response(&mut reader, 200, body.to_string().as_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
             }
             Some(fault @ (Fault::DropAnswer | Fault::ApplyThenHang)) => {
                 if is_bulk {

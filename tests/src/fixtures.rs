@@ -98,6 +98,16 @@ const MAX_ATTEMPTS: u32 = 12;
 /// Creates `name` (hash key `id`, type S, on-demand), with a NEW_AND_OLD_IMAGES stream when
 /// `with_stream`, and waits until it is active. Returns `false` when the table already existed.
 pub async fn create_table(client: &Client, name: &str, with_stream: bool) -> anyhow::Result<bool> {
+    let view = with_stream.then_some(StreamViewType::NewAndOldImages);
+    create_table_with_stream(client, name, view).await
+}
+
+/// Creates `name` as [`create_table`] does, with a stream of view type `view` when given.
+pub async fn create_table_with_stream(
+    client: &Client,
+    name: &str,
+    view: Option<StreamViewType>,
+) -> anyhow::Result<bool> {
     let mut request = client
         .create_table()
         .table_name(name)
@@ -114,11 +124,11 @@ pub async fn create_table(client: &Client, name: &str, with_stream: bool) -> any
                 .build()?,
         )
         .billing_mode(BillingMode::PayPerRequest);
-    if with_stream {
+    if let Some(view) = view {
         request = request.stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
+                .stream_view_type(view)
                 .build()?,
         );
     }

@@ -16,6 +16,8 @@ mod search_api;
 mod security;
 mod signals;
 mod sigv4;
+mod stream_order;
+mod stream_resume;
 mod streams;
 mod swap;
 mod throttle;

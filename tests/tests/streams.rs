@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
 use indexer_tests::faults::{FaultPlan, FaultProxy};
 use indexer_tests::fixtures;
 use indexer_tests::harness::{
@@ -33,19 +33,24 @@ fn version_of(item: &fixtures::Item) -> Option<u64> {
 
 #[tokio::test]
 async fn writes_made_during_a_rebuild_of_a_table_with_a_stream_are_not_lost() {
-    rebuild_while_writing(&[], false).await;
+    rebuild_while_writing(StreamViewType::NewAndOldImages, &[], false).await;
+}
+
+#[tokio::test]
+async fn writes_and_deletes_on_a_new_image_stream_are_not_lost() {
+    rebuild_while_writing(StreamViewType::NewImage, &[], false).await;
 }
 
 #[tokio::test]
 async fn writes_made_during_a_rebuild_split_over_workers_are_not_lost() {
     let args = ["--workers", "2", "--heartbeat", "1", "--lease", "10"];
-    rebuild_while_writing(&args, false).await;
+    rebuild_while_writing(StreamViewType::NewImage, &args, false).await;
 }
 
 #[tokio::test]
 async fn writes_are_not_lost_when_the_worker_that_set_the_job_up_dies() {
     let args = ["--workers", "2", "--heartbeat", "1", "--lease", "3"];
-    rebuild_while_writing(&args, true).await;
+    rebuild_while_writing(StreamViewType::NewAndOldImages, &args, true).await;
 }
 
 /// The process id of the worker that set the alias's running job up, once a second worker has
@@ -60,13 +65,14 @@ async fn setup_worker_pid(search: &Search, alias: &str) -> Option<String> {
     worker_pid(&job, setup)
 }
 
-/// Rebuilds (with `extra` arguments) while a writer creates, changes and deletes items, then
-/// checks the writes reached the index and `verify` finds no drift. With `kill_setup_worker`,
-/// the worker that set a split job up (and tails the stream) is killed with SIGKILL mid-run.
-async fn rebuild_while_writing(extra: &[&str], kill_setup_worker: bool) {
+/// Rebuilds (with `extra` arguments) a table whose stream has view type `view` while a writer
+/// creates, changes and deletes items, with and without a `versionNumber`, then checks the
+/// writes reached the index and `verify` finds no drift. With `kill_setup_worker`, the worker
+/// that set a split job up (and tails the stream) is killed with SIGKILL mid-run.
+async fn rebuild_while_writing(view: StreamViewType, extra: &[&str], kill_setup_worker: bool) {
     let names = unique("Persons", "persons");
     let client = services().dynamo();
-    fixtures::create_table(&client, &names.table, true)
+    fixtures::create_table_with_stream(&client, &names.table, Some(view))
         .await
         .expect("table with a stream");
     put(&names.table, (0..SEEDED).map(fixtures::person)).await;
@@ -89,15 +95,22 @@ async fn rebuild_while_writing(extra: &[&str], kill_setup_worker: bool) {
         finish(child, &args).await
     });
 
-    // Only items with a versionNumber are changed or deleted: their order is what external
-    // versioning enforces (items without one have no order to keep). Created items get one.
+    // Items with a versionNumber and items without one are changed and deleted alike: the
+    // order of their copies must not depend on the data carrying a version. Some unversioned
+    // items get their first versionNumber (0) while the rebuild runs.
     let mut versions: HashMap<u64, u64> = (0..SEEDED)
         .filter_map(|n| version_of(&fixtures::person(n)).map(|v| (n, v)))
         .collect();
-    let mut to_change: Vec<u64> = versions.keys().copied().filter(|n| n % 2 == 0).collect();
-    let mut to_delete: Vec<u64> = versions.keys().copied().filter(|n| n % 2 == 1).collect();
+    let mut to_change: Vec<u64> = (0..SEEDED).filter(|n| n % 2 == 0).collect();
+    let mut to_delete: Vec<u64> = (0..SEEDED).filter(|n| n % 2 == 1).collect();
     to_change.sort_unstable();
     to_delete.sort_unstable();
+    assert!(
+        to_change.iter().any(|n| !versions.contains_key(n))
+            && to_delete.iter().any(|n| !versions.contains_key(n)),
+        "the seed holds unversioned items"
+    );
+    let mut changes: HashMap<u64, u64> = HashMap::new();
     let mut writes = Writes::default();
     let mut next_new = SEEDED;
     let mut stopped_by = "the write bound";
@@ -125,8 +138,12 @@ async fn rebuild_while_writing(extra: &[&str], kill_setup_worker: bool) {
         match i % 3 {
             0 => {
                 let mut item = fixtures::person(next_new);
-                item.entry("versionNumber".into())
-                    .or_insert_with(|| AttributeValue::N("0".into()));
+                if next_new % 2 == 0 {
+                    item.entry("versionNumber".into())
+                        .or_insert_with(|| AttributeValue::N("0".into()));
+                } else {
+                    item.remove("versionNumber");
+                }
                 next_new += 1;
                 put(&names.table, std::iter::once(item)).await;
                 writes.created += 1;
@@ -134,17 +151,30 @@ async fn rebuild_while_writing(extra: &[&str], kill_setup_worker: bool) {
             1 if !to_change.is_empty() => {
                 // The seeded persons change in turn, some more than once.
                 let n = to_change[(i as usize / 3) % to_change.len()];
-                let version = versions.get(&n).copied().unwrap_or_default() + 1;
-                versions.insert(n, version);
                 let mut item = fixtures::person(n);
+                let times = changes.entry(n).or_insert(0u64);
+                *times += 1;
                 item.insert(
                     "surname".into(),
-                    AttributeValue::S(format!("Changed-{n}-{version}")),
+                    AttributeValue::S(format!("Changed-{n}-{times}")),
                 );
-                item.insert(
-                    "versionNumber".into(),
-                    AttributeValue::N(version.to_string()),
-                );
+                match versions.get(&n).copied() {
+                    Some(version) => {
+                        versions.insert(n, version + 1);
+                        item.insert(
+                            "versionNumber".into(),
+                            AttributeValue::N((version + 1).to_string()),
+                        );
+                    }
+                    // Every third unversioned item is stamped with its first version.
+                    None if n % 3 == 0 && *times > 1 => {
+                        versions.insert(n, 0);
+                        item.insert("versionNumber".into(), AttributeValue::N("0".into()));
+                    }
+                    None => {
+                        item.remove("versionNumber");
+                    }
+                }
                 put(&names.table, std::iter::once(item)).await;
                 writes.changed += 1;
             }

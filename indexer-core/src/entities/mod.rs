@@ -32,10 +32,9 @@ use crate::source::item::{Item, MapError};
 pub struct Document {
     pub id: String,
     pub body: Vec<u8>,
-    /// The item's `versionNumber`, written with `version_type=external` so an older copy never
-    /// overwrites a newer one. `None` when the item has none, or it is not an integer from 0 to
-    /// `i64::MAX`: such documents are written without external versioning, so nothing orders
-    /// their copies.
+    /// The item's `versionNumber`: a scanned copy is written at this external version (0 when
+    /// `None`), below every copy the stream writes (see [`crate::sink::version`]). `None` when
+    /// the item has none, or it is not an integer from 0 to `i64::MAX`.
     pub version: Option<u64>,
 }
 
@@ -85,6 +84,12 @@ pub trait Entity: Send + Sync + 'static {
 
     /// Maps one item to its document.
     fn to_document(&self, item: &Item) -> Result<Document, MapError>;
+
+    /// The document id of the item whose key attributes are `keys` (all that a `NEW_IMAGE`
+    /// stream's REMOVE record carries): the same id [`Entity::to_document`] gives the whole item.
+    fn id_of(&self, keys: &Item) -> Result<String, MapError> {
+        crate::source::item::Fields::of(keys).required_string("id")
+    }
 }
 
 /// Every known entity. Add a new one here.

@@ -204,6 +204,10 @@ pub struct JobRecord {
     /// Why the gate refused the swap, each reason in words (status `gate_failed`).
     #[serde(default)]
     pub gate_refusals: Vec<String>,
+    /// Where each worker's stream tail stands, saved with the checkpoints: a resumed rebuild
+    /// replays the stream from there (see [`crate::source::positions`]).
+    #[serde(default)]
+    pub stream_positions: Vec<crate::source::positions::StreamPosition>,
 }
 
 impl JobRecord {
@@ -248,6 +252,7 @@ impl JobRecord {
             stream_backup: None,
             index_discarded: false,
             gate_refusals: Vec::new(),
+            stream_positions: Vec::new(),
         }
     }
 

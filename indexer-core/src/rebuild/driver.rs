@@ -252,6 +252,10 @@ pub async fn work(
         holder: holder(),
         trackers,
         counters: Arc::clone(&handles.counters),
+        stream: match &tail {
+            Some(tail) => Some(tail.book().await),
+            None => None,
+        },
     };
     worker
         .remember_dead_letters(handles.dead.location())
@@ -277,6 +281,7 @@ pub async fn work(
         dynamo: &dynamo,
         handles: &handles,
         segments: job.segments,
+        stream_tailed: job.stream_tailed,
     };
     let ended = run_worker(&worker, ctx, tail, &mut signals, &mut summary, &mut report).await;
     progress.finish();

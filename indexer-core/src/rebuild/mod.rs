@@ -208,11 +208,19 @@ pub fn build_definition(definition: &Value, origin: &Origin) -> Value {
     }
     settings["refresh_interval"] = json!("-1");
     settings["number_of_replicas"] = json!(0);
+    settings["gc_deletes"] = json!(BUILD_GC_DELETES);
     definition
 }
 
-/// The settings to restore once loaded: the entity's live refresh interval, and the replica
-/// count of the index being replaced when there is one (an operator may have tuned it).
+/// How long the building index keeps a delete's tombstone: a scanned copy of an item the stream
+/// deleted may reach the index long after the delete (retries, a slow cluster, a resumed run),
+/// and must still find the tombstone that makes it moot. The cluster's default (60 s) is
+/// restored with the live settings, before the gate.
+pub const BUILD_GC_DELETES: &str = "48h";
+
+/// The settings to restore once loaded: the entity's live refresh interval, the replica count
+/// of the index being replaced when there is one (an operator may have tuned it), and the
+/// cluster's default tombstone lifetime (`index.gc_deletes` reset).
 pub fn live_settings(definition: &Value, previous_replicas: Option<u64>) -> Value {
     let settings = &definition["settings"];
     let refresh = settings
@@ -223,7 +231,7 @@ pub fn live_settings(definition: &Value, previous_replicas: Option<u64>) -> Valu
         .map(Value::from)
         .or_else(|| settings.get("number_of_replicas").cloned())
         .unwrap_or(json!(1));
-    json!({ "refresh_interval": refresh, "number_of_replicas": replicas })
+    json!({ "refresh_interval": refresh, "number_of_replicas": replicas, "gc_deletes": null })
 }
 
 /// Runs a rebuild and returns its summary.
@@ -424,13 +432,14 @@ mod tests {
         assert_eq!(build["settings"]["refresh_interval"], "-1");
         assert_eq!(build["settings"]["number_of_replicas"], 0);
         assert_eq!(build["settings"]["number_of_shards"], 1);
+        assert_eq!(build["settings"]["gc_deletes"], BUILD_GC_DELETES);
         assert_eq!(
             live_settings(&definition, None),
-            json!({"refresh_interval": "5s", "number_of_replicas": 2})
+            json!({"refresh_interval": "5s", "number_of_replicas": 2, "gc_deletes": null})
         );
         assert_eq!(
             live_settings(&definition, Some(3)),
-            json!({"refresh_interval": "5s", "number_of_replicas": 3})
+            json!({"refresh_interval": "5s", "number_of_replicas": 3, "gc_deletes": null})
         );
     }
 }

@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::jobs::{JobMode, JobRecord, JobStatus, LockRecord};
 use crate::pipeline;
 use crate::sink::client::{NameState, SearchClient};
-use crate::source::stream::StreamTail;
+use crate::source::stream::{OpenedStream, StreamTail};
 use crate::summary::{Status, Summary};
 
 /// What every step of one run shares.
@@ -61,6 +61,7 @@ pub(super) fn pipeline_settings(
         max_read_units: plan.max_read_units,
         retry: plan.retry,
         target_index,
+        consistent_reads: false,
     }
 }
 
@@ -128,30 +129,44 @@ pub(super) async fn resumable(
     Ok(Some(last))
 }
 
-/// Starts tailing the table's stream into the run's index; a resumed run warns that writes made
-/// while its predecessor was stopped are not replayed.
+/// Starts tailing the table's stream into the run's index. A resumed run replays the stream
+/// from where the interrupted run's tails stood (saved with its checkpoints), so the writes made
+/// while it was stopped reach the index too; where that is not possible (no saved positions, or
+/// positions past the stream's retention) its summary says so.
 pub(super) async fn start_tail(
     run: Run<'_>,
     client: StreamsClient,
     arn: &str,
-    resumed: bool,
+    resumed: Option<&JobRecord>,
     summary: &mut Summary,
 ) -> Result<StreamTail, Error> {
-    if resumed {
-        summary.warnings.push(format!(
-            "the stream is replayed from this run's start only: writes made while the interrupted run was stopped may be missing; check with `indexer verify --table {} --index {}` once this run ends",
-            run.plan.table, run.plan.alias
-        ));
-    }
-    Ok(StreamTail::start(
-        client,
-        arn,
+    let (table, alias) = (&run.plan.table, &run.plan.alias);
+    let opened = match resumed {
+        Some(last) if !last.stream_positions.is_empty() => {
+            let (opened, gaps) = OpenedStream::resume(client, arn, &last.stream_positions).await?;
+            tracing::info!(job = %last.job_id, shards = last.stream_positions.len(), "replaying the stream from where the interrupted run stood");
+            if !gaps.is_empty() {
+                summary.warnings.push(format!(
+                    "the interrupted run's stream positions are past the stream's 24-hour retention (shards {}): writes made while it was stopped may be missing; repair with `indexer verify --table {table} --index {alias} --fix` once this run ends",
+                    gaps.join(", ")
+                ));
+            }
+            opened
+        }
+        Some(_) => {
+            summary.warnings.push(format!(
+                "the stream is replayed from this run's start only (the interrupted run saved no stream positions): writes made while it was stopped may be missing; check with `indexer verify --table {table} --index {alias}` once this run ends (and repair with --fix)"
+            ));
+            OpenedStream::open(client, arn).await?
+        }
+        None => OpenedStream::open(client, arn).await?,
+    };
+    Ok(opened.tail(
         run.entity,
         run.search.clone(),
         run.index.to_owned(),
         run.plan.retry,
-    )
-    .await?)
+    ))
 }
 
 /// Applies the stream's records up to the present (see [`StreamTail::drain`]).

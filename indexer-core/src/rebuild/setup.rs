@@ -94,6 +94,11 @@ pub(super) async fn setup(
         job.segments = segments;
         job.checkpoints = checkpoints.clone();
         job.resumed_from = resumed_from.clone();
+        // Until this run's tail has saved its own, the interrupted run's positions stand.
+        job.stream_positions = resume
+            .as_ref()
+            .map(|last| last.stream_positions.clone())
+            .unwrap_or_default();
     })
     .await?;
     if let Some(predecessor) = &predecessor {
@@ -133,7 +138,7 @@ pub(super) async fn setup(
                 entity,
                 index: &index,
             };
-            Some(start_tail(run, client, &arn, resume.is_some(), summary).await?)
+            Some(start_tail(run, client, &arn, resume.as_ref(), summary).await?)
         }
         None => None,
     };

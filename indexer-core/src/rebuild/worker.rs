@@ -24,6 +24,7 @@ use crate::rebuild::phases::{
     retire_after_swap, swap,
 };
 use crate::sink::client::SearchClient;
+use crate::source::positions::{Book, save_positions};
 use crate::source::stream::StreamTail;
 use crate::summary::{Status, Summary, WorkerReport};
 
@@ -42,6 +43,9 @@ pub(super) struct Worker {
     pub(super) holder: String,
     pub(super) trackers: Arc<Trackers>,
     pub(super) counters: Arc<Counters>,
+    /// Where this worker's stream tail stands, when it tails the stream: saved with the
+    /// checkpoints.
+    pub(super) stream: Option<Book>,
 }
 
 /// The outcome of one write of the job record.
@@ -77,7 +81,10 @@ impl Worker {
                 scanned: Counters::get(&self.counters.scanned),
             };
             let now = Utc::now();
-            let merged = coord::merge(job, &local, now, lease);
+            let mut merged = coord::merge(job, &local, now, lease);
+            if let Some(book) = &self.stream {
+                save_positions(&mut merged.job.stream_positions, book.snapshot(self.me));
+            }
             if !self.store.save_job_if(&merged.job, token).await? {
                 continue;
             }
@@ -210,6 +217,8 @@ pub(super) struct Ctx<'a> {
     pub dynamo: &'a DynamoClient,
     pub handles: &'a Handles,
     pub segments: u32,
+    /// The job tails the table's stream (this worker or another): the scan reads consistently.
+    pub stream_tailed: bool,
 }
 
 /// The worker's life after joining: read, take over, finish or wait for the end. Returns the
@@ -233,12 +242,16 @@ pub(super) async fn run_worker(
         }
     }
     let mut assign = Some(assign);
+    let settings = pipeline::Settings {
+        consistent_reads: ctx.stream_tailed || tail.is_some(),
+        ..pipeline_settings(plan, ctx.segments, ctx.run.index.to_owned())
+    };
     let mut loading = tokio::spawn(pipeline::run_assigned(
         ctx.dynamo.clone(),
         plan.table.clone(),
         ctx.run.entity,
         Sink::Cluster(search.clone()),
-        pipeline_settings(plan, ctx.segments, ctx.run.index.to_owned()),
+        settings,
         handles.clone(),
         assignments,
     ));

@@ -117,15 +117,14 @@ impl Batcher {
         }
     }
 
-    /// The `index` action of a document: with `version_type=external` when it has a version, so
-    /// the cluster keeps whichever copy is newest whatever order copies arrive in.
+    /// The `index` action of a scanned document: versioned `external_gte` in the scanned band
+    /// (see [`super::version`]), so the cluster keeps whichever copy is newest whatever order
+    /// copies arrive in, and a copy the stream wrote is never replaced by a scanned one.
     fn action_line(&self, id: &str, version: Option<u64>) -> Vec<u8> {
-        let action = match version {
-            Some(version) => serde_json::json!({ "index": {
-                "_index": self.index, "_id": id, "version": version, "version_type": "external"
-            } }),
-            None => serde_json::json!({ "index": { "_index": self.index, "_id": id } }),
-        };
+        let action = serde_json::json!({ "index": {
+            "_index": self.index, "_id": id,
+            "version": super::version::scanned(version), "version_type": "external_gte"
+        } });
         let mut line = action.to_string().into_bytes();
         line.push(b'\n');
         line
@@ -222,13 +221,13 @@ mod tests {
         let text = String::from_utf8(batch.body.clone()).expect("utf8");
         assert_eq!(
             text,
-            "{\"index\":{\"_id\":\"a\\\"b\",\"_index\":\"persons-20260101t000000z\"}}\n{\"x\":\"\"}\n"
+            "{\"index\":{\"_id\":\"a\\\"b\",\"_index\":\"persons-20260101t000000z\",\"version\":0,\"version_type\":\"external_gte\"}}\n{\"x\":\"\"}\n"
         );
         assert_eq!(batch.source(&batch.entries[0]), b"{\"x\":\"\"}");
     }
 
     #[test]
-    fn a_versioned_document_is_written_with_its_external_version() {
+    fn a_versioned_document_is_written_at_its_version_in_the_scanned_band() {
         let mut batcher = Batcher::new("idx", 1 << 20, 10);
         let versioned = Document {
             version: Some(42),
@@ -239,7 +238,7 @@ mod tests {
         let text = String::from_utf8(batch.body).expect("utf8");
         assert_eq!(
             text,
-            "{\"index\":{\"_id\":\"p1\",\"_index\":\"idx\",\"version\":42,\"version_type\":\"external\"}}\n{\"x\":\"\"}\n"
+            "{\"index\":{\"_id\":\"p1\",\"_index\":\"idx\",\"version\":42,\"version_type\":\"external_gte\"}}\n{\"x\":\"\"}\n"
         );
     }
 

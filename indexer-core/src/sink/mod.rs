@@ -9,3 +9,4 @@ pub mod cluster;
 mod identify;
 pub mod retry;
 pub mod sigv4;
+pub mod version;

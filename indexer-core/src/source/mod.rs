@@ -1,6 +1,10 @@
 //! The source: DynamoDB, read with a parallel segmented Scan, and its stream tailed.
 
+pub mod catchup;
 pub mod item;
+pub mod positions;
+pub mod records;
 pub mod scan;
+mod shards;
 pub mod stream;
 pub mod throttle;

@@ -121,6 +121,9 @@ pub struct Cursor {
     /// The key to continue after; `None` at the start.
     pub last_key: Option<Item>,
     pub done: bool,
+    /// Read with strongly consistent reads: every write acknowledged before the page was asked
+    /// for is in it.
+    pub consistent: bool,
 }
 
 impl Cursor {
@@ -130,6 +133,7 @@ impl Cursor {
             total_segments,
             last_key: None,
             done: false,
+            consistent: false,
         }
     }
 }
@@ -157,6 +161,7 @@ pub async fn next_page(
         .segment(cursor.segment as i32)
         .total_segments(cursor.total_segments as i32)
         .limit(page_size as i32)
+        .consistent_read(cursor.consistent)
         .select(Select::AllAttributes)
         .return_consumed_capacity(ReturnConsumedCapacity::Total)
         .set_exclusive_start_key(cursor.last_key.clone())

@@ -5,38 +5,35 @@
 //! task polls `GetRecords` over all shards continuously (every [`IDLE_POLL`] when nothing comes;
 //! iterators expire after 15 minutes unused) and applies each record to the target index:
 //! INSERT and MODIFY write the `NewImage` mapped by the entity's factory, REMOVE deletes the
-//! document of the `OldImage`. Shards that appear later (DynamoDB splits and rotates them) are
+//! document of the item. Shards that appear later (DynamoDB splits and rotates them) are
 //! found by describing the stream again and read from `TRIM_HORIZON`.
 //!
-//! Every write carries the item's `versionNumber` as an external version (a delete: the old
-//! version + 1), so whatever order the scan's copies and the stream's records reach the index
-//! in, the newest wins and a delete is never undone; a 409 version conflict means a newer copy is
-//! already there. Items without a `versionNumber` are written without external versioning, so
-//! nothing orders their copies: a scanned copy may land after a newer stream write (`verify`
-//! finds that). A delete leaves a tombstone only for the cluster's `index.gc_deletes` (60 s by
-//! default): a scanned copy of a deleted item must reach the index within that time, which it
-//! does in a healthy run since the pipeline writes what it reads within seconds.
+//! Every write and delete carries an external version in the stream band (see
+//! [`crate::sink::version`]): above every scanned copy, in stream order among the records of one
+//! item, whether or not the item has a `versionNumber`; a 409 version conflict means a newer
+//! copy is already there. A `NEW_IMAGE` stream's REMOVE carries only the item's keys: the
+//! document's id comes from them through the entity's id rule. Deletes leave tombstones, which
+//! the building index keeps for [`crate::rebuild::BUILD_GC_DELETES`].
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_dynamodb::types::AttributeValue as DynamoValue;
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
-use aws_sdk_dynamodbstreams::types::{
-    AttributeValue as StreamValue, OperationType, Record, ShardIteratorType, StreamViewType,
-};
-use serde_json::json;
+use aws_sdk_dynamodbstreams::types::{Record, StreamViewType};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use super::item::Item;
+use super::catchup::{self, Catchup};
+use super::positions::{Book, Resume, StreamPosition, resume_points};
+use super::records::action;
+use super::shards::{Shards, Start};
 use crate::checkpoint::Ticket;
 use crate::entities::Entity;
 use crate::sink::batch::Batch;
 use crate::sink::bulk;
 use crate::sink::client::SearchClient;
 use crate::sink::retry::RetryPolicy;
+use crate::sink::version::StreamClock;
 
 /// How long the background task waits after a round that returned nothing.
 pub const IDLE_POLL: Duration = Duration::from_millis(200);
@@ -44,11 +41,6 @@ pub const IDLE_POLL: Duration = Duration::from_millis(200);
 const DESCRIBE_EVERY: Duration = Duration::from_secs(5);
 /// The most records one `GetRecords` call is asked for (its maximum).
 const RECORDS_PER_CALL: i32 = 1000;
-/// `GetRecords` answers at most 1 MB; an item is at most 400 KB.
-const ANSWER_BYTES: i64 = 1 << 20;
-const MAX_RECORD_BYTES: i64 = 400 << 10;
-/// The most pages `DescribeStream` is asked for in one description.
-const MAX_DESCRIBE_PAGES: usize = 1000;
 
 /// A failure reading the stream or applying its records.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +77,7 @@ pub async fn has_new_images(client: &StreamsClient, arn: &str) -> Result<bool, S
     ))
 }
 
-fn error(
+pub(super) fn error(
     arn: &str,
     op: &'static str,
     err: impl std::error::Error + Send + Sync + 'static,
@@ -97,17 +89,6 @@ fn error(
     }
 }
 
-/// Where the tail is in the stream: the shards seen and an iterator for each one still read.
-struct Shards {
-    client: StreamsClient,
-    arn: String,
-    /// Every shard seen, open or not.
-    known: HashSet<String>,
-    /// The iterator of each shard still being read.
-    iterators: HashMap<String, String>,
-    described: Instant,
-}
-
 struct State {
     shards: Shards,
     entity: &'static dyn Entity,
@@ -116,6 +97,8 @@ struct State {
     retry: RetryPolicy,
     stats: TailStats,
     failure: Option<String>,
+    /// Versions the records in stream order.
+    clock: StreamClock,
 }
 
 /// A stream with `LATEST` iterators taken on its open shards and nothing read yet: opened before
@@ -126,15 +109,30 @@ pub struct OpenedStream(Shards);
 impl OpenedStream {
     /// Takes `LATEST` iterators on the stream's open shards: every write from now on is read.
     pub async fn open(client: StreamsClient, arn: &str) -> Result<OpenedStream, StreamError> {
-        let mut shards = Shards {
-            client,
-            arn: arn.to_owned(),
-            known: HashSet::new(),
-            iterators: HashMap::new(),
-            described: Instant::now(),
-        };
-        shards.discover(ShardIteratorType::Latest).await?;
+        let mut shards = Shards::new(client, arn);
+        shards.discover(Start::Latest).await?;
         Ok(OpenedStream(shards))
+    }
+
+    /// Takes iterators where the tails of an interrupted run stood (`saved`, see
+    /// [`super::positions`]), so the writes made while it was stopped are replayed too. Returns
+    /// the stream, and the shards whose saved position is past the stream's retention (their
+    /// records from before the retention are lost to the replay).
+    pub async fn resume(
+        client: StreamsClient,
+        arn: &str,
+        saved: &[StreamPosition],
+    ) -> Result<(OpenedStream, Vec<String>), StreamError> {
+        let points = resume_points(saved);
+        let mut shards = Shards::new(client, arn);
+        let mut gaps = shards.discover(Start::Resume(&points)).await?;
+        for (shard, point) in &points {
+            if *point != Resume::Ended && !shards.known.contains(shard) && !gaps.contains(shard) {
+                gaps.push(shard.clone());
+            }
+        }
+        gaps.sort();
+        Ok((OpenedStream(shards), gaps))
     }
 
     /// Starts polling in the background, applying records to `index`.
@@ -155,6 +153,7 @@ impl OpenedStream {
             retry,
             stats: TailStats::default(),
             failure: None,
+            clock: StreamClock::default(),
         }));
         let stop = CancellationToken::new();
         let failed = CancellationToken::new();
@@ -204,35 +203,43 @@ impl StreamTail {
             .tail(entity, search, index, retry))
     }
 
-    /// Reads and applies records up to the present: until, in one round that started at least
-    /// `settle` after this call (writes acknowledged just before it may take that long to appear
-    /// in the stream), every shard answered all it had (an empty answer included) or a record
-    /// made at or after that moment. Writes keep coming on a busy table, so waiting for a round
-    /// with no records at all might never end.
+    /// Reads and applies records up to the present: the stream's shards are listed again, then
+    /// read until every one of them has caught up with the moment `settle` after this call (see
+    /// [`catchup`]: closed shards to their end, open ones past that moment or empty for
+    /// [`catchup::EMPTY_SPAN`]), parents before children. Writes keep coming on a busy table,
+    /// so waiting for a round with no records at all might never end.
     /// Gives up after `limit` (the tail keeps running) and says so with `Ok(false)`.
     pub async fn drain(&self, settle: Duration, limit: Duration) -> Result<bool, StreamError> {
         let began = Instant::now();
-        let target = SystemTime::now() + settle;
+        let mut drain = Catchup::new(began, SystemTime::now(), settle);
+        let mut listed = false;
         loop {
-            let round_started = Instant::now();
             let (records, caught_up) = {
                 let mut state = self.state.lock().await;
                 state.check()?;
-                let round = state.round(Some(target)).await;
+                let round = async {
+                    if !listed {
+                        state.shards.discover(Start::TrimHorizon).await?;
+                    }
+                    state.round(Some(&mut drain)).await
+                }
+                .await;
                 if let Err(e) = &round {
                     state.failure = Some(e.to_string());
                     self.failed.cancel();
                 }
-                round?
+                let records = round?;
+                listed = true;
+                (records, state.caught_up(&drain))
             };
-            if caught_up && round_started.duration_since(began) >= settle {
+            if caught_up {
                 return Ok(true);
             }
             if began.elapsed() >= limit {
                 return Ok(false);
             }
             if records == 0 {
-                tokio::time::sleep(IDLE_POLL.min(settle.max(Duration::from_millis(10)))).await;
+                tokio::time::sleep(IDLE_POLL).await;
             }
         }
     }
@@ -260,6 +267,11 @@ impl StreamTail {
         self.state.lock().await.check().err()
     }
 
+    /// Where the tail stands in each shard, shared: the worker saves it with its checkpoints.
+    pub async fn book(&self) -> Book {
+        self.state.lock().await.shards.book.clone()
+    }
+
     /// What the tail did so far.
     pub async fn stats(&self) -> TailStats {
         self.state.lock().await.stats
@@ -278,7 +290,7 @@ async fn poll_forever(
                 return;
             }
             match state.round(None).await {
-                Ok((records, _)) => records,
+                Ok(records) => records,
                 Err(e) => {
                     tracing::error!(error = %e, "the stream tail failed");
                     state.failure = Some(e.to_string());
@@ -296,59 +308,6 @@ async fn poll_forever(
     }
 }
 
-impl Shards {
-    /// Describes the stream and takes an iterator of type `kind` on every open shard not seen
-    /// before.
-    async fn discover(&mut self, kind: ShardIteratorType) -> Result<(), StreamError> {
-        let mut start: Option<String> = None;
-        for _ in 0..MAX_DESCRIBE_PAGES {
-            let output = self
-                .client
-                .describe_stream()
-                .stream_arn(&self.arn)
-                .set_exclusive_start_shard_id(start.take())
-                .send()
-                .await
-                .map_err(|e| error(&self.arn, "DescribeStream", e))?;
-            let Some(description) = output.stream_description() else {
-                break;
-            };
-            for shard in description.shards() {
-                let Some(id) = shard.shard_id() else { continue };
-                if !self.known.insert(id.to_owned()) {
-                    continue;
-                }
-                let open = shard
-                    .sequence_number_range()
-                    .is_none_or(|r| r.ending_sequence_number().is_none());
-                // At the start only open shards matter (closed ones hold the past); a shard
-                // found later holds writes made since, closed or not.
-                if !open && kind == ShardIteratorType::Latest {
-                    continue;
-                }
-                let iterator = self
-                    .client
-                    .get_shard_iterator()
-                    .stream_arn(&self.arn)
-                    .shard_id(id)
-                    .shard_iterator_type(kind.clone())
-                    .send()
-                    .await
-                    .map_err(|e| error(&self.arn, "GetShardIterator", e))?;
-                if let Some(iterator) = iterator.shard_iterator() {
-                    self.iterators.insert(id.to_owned(), iterator.to_owned());
-                }
-            }
-            match description.last_evaluated_shard_id() {
-                Some(last) => start = Some(last.to_owned()),
-                None => break,
-            }
-        }
-        self.described = Instant::now();
-        Ok(())
-    }
-}
-
 impl State {
     fn check(&self) -> Result<(), StreamError> {
         match &self.failure {
@@ -361,22 +320,21 @@ impl State {
         }
     }
 
-    /// One `GetRecords` per shard being read; applies what came. Returns how many records came,
-    /// and whether every shard has caught up with `target`: its answer reached the shard's end
-    /// at the time of the call ([`at_tip`]), or its last record was made at or after `target`.
-    async fn round(&mut self, target: Option<SystemTime>) -> Result<(u64, bool), StreamError> {
+    /// One `GetRecords` per shard that may be read now (a child only once its parent is read to
+    /// its end); applies what came, and notes each answer in `drain`. Returns how many records
+    /// came.
+    async fn round(&mut self, mut drain: Option<&mut Catchup>) -> Result<u64, StreamError> {
         if self.shards.described.elapsed() >= DESCRIBE_EVERY {
-            self.shards.discover(ShardIteratorType::TrimHorizon).await?;
+            self.shards.discover(Start::TrimHorizon).await?;
         }
         let mut records = Vec::new();
-        let mut caught_up = true;
-        let shards: Vec<(String, String)> = self
-            .shards
-            .iterators
-            .iter()
-            .map(|(shard, iterator)| (shard.clone(), iterator.clone()))
-            .collect();
-        for (shard, iterator) in shards {
+        let mut ended = false;
+        let mut ended_shards = Vec::new();
+        for shard in catchup::readable(self.shards.iterators.keys(), &self.shards.parents) {
+            let Some(iterator) = self.shards.iterators.get(&shard).cloned() else {
+                continue;
+            };
+            let asked = Instant::now();
             let output = self
                 .shards
                 .client
@@ -386,37 +344,69 @@ impl State {
                 .send()
                 .await
                 .map_err(|e| error(&self.shards.arn, "GetRecords", e))?;
-            match output.next_shard_iterator() {
+            let page = output.records.unwrap_or_default();
+            match output.next_shard_iterator {
                 Some(next) => {
-                    self.shards.iterators.insert(shard, next.to_owned());
+                    if let Some(drain) = drain.as_deref_mut() {
+                        drain.answered(&shard, asked, &page);
+                    }
+                    self.shards.iterators.insert(shard.clone(), next);
                 }
                 None => {
                     tracing::debug!(shard = %shard, "stream shard closed and read to its end");
                     self.shards.iterators.remove(&shard);
+                    ended_shards.push(shard.clone());
+                    ended = true;
                 }
             }
-            let page = output.records.unwrap_or_default();
-            if let Some(target) = target {
-                caught_up &= at_tip(&page) || made_since(&page, target);
-            }
-            records.extend(page);
+            records.extend(page.into_iter().map(|record| (shard.clone(), record)));
         }
         let count = records.len() as u64;
         if count > 0 {
             self.apply(&records).await?;
         }
-        Ok((count, caught_up))
+        // Applied: the positions saved with the checkpoints may move past these records.
+        for (shard, record) in &records {
+            if let Some(data) = record.dynamodb()
+                && let Some(sequence) = data.sequence_number()
+            {
+                let second = data
+                    .approximate_creation_date_time()
+                    .map_or(0, |t| u64::try_from(t.secs()).unwrap_or(0));
+                self.shards.book.applied(shard, second, sequence);
+            }
+        }
+        for shard in &ended_shards {
+            self.shards.book.ended(shard);
+        }
+        if ended {
+            // A shard read to its end has children: read them from their start.
+            self.shards.discover(Start::TrimHorizon).await?;
+        }
+        Ok(count)
+    }
+
+    /// Whether `drain` has caught up with every shard still being read.
+    fn caught_up(&self, drain: &Catchup) -> bool {
+        let closed = &self.shards.closed;
+        drain.caught_up(
+            self.shards
+                .iterators
+                .keys()
+                .map(|shard| (shard.as_str(), closed.contains(shard))),
+            Instant::now(),
+        )
     }
 
     /// Writes the records' effects to the index, with external versions.
-    async fn apply(&mut self, records: &[Record]) -> Result<(), StreamError> {
+    async fn apply(&mut self, records: &[(String, Record)]) -> Result<(), StreamError> {
         let ticket = Ticket {
             segment: 0,
             page: 0,
         };
         let mut batch = Batch::default();
-        for record in records {
-            match action(self.entity, &self.index, record) {
+        for (_, record) in records {
+            match action(self.entity, &self.index, &mut self.clock, record) {
                 Ok(Some((id, action, body))) => {
                     batch.push_action(&id, ticket, &action, body.as_deref());
                 }
@@ -449,190 +439,5 @@ impl State {
             }
         }
         Ok(())
-    }
-}
-
-/// Whether a `GetRecords` answer holds everything its shard had at the time: neither the record
-/// limit nor the 1 MB limit can have cut it short.
-fn at_tip(page: &[Record]) -> bool {
-    let bytes: i64 = page
-        .iter()
-        .filter_map(|r| r.dynamodb().and_then(|d| d.size_bytes()))
-        .sum();
-    page.len() < RECORDS_PER_CALL as usize && bytes + MAX_RECORD_BYTES < ANSWER_BYTES
-}
-
-/// Whether the last record of an answer was made at or after `target`. Stream times are rounded
-/// down (to the second on AWS, to the minute on DynamoDB Local), so such a record was.
-fn made_since(page: &[Record], target: SystemTime) -> bool {
-    page.last()
-        .and_then(|r| r.dynamodb())
-        .and_then(|d| d.approximate_creation_date_time())
-        .and_then(|t| SystemTime::try_from(*t).ok())
-        .is_some_and(|made| made >= target)
-}
-
-/// One bulk action: the document id, the action line, and the source line (none for a delete).
-type Action = (String, serde_json::Value, Option<Vec<u8>>);
-
-/// The bulk action for one record, `None` for records that change nothing, `Err` for a record
-/// whose image cannot be read.
-fn action(entity: &dyn Entity, index: &str, record: &Record) -> Result<Option<Action>, String> {
-    let Some(data) = record.dynamodb() else {
-        return Ok(None);
-    };
-    match record.event_name() {
-        Some(OperationType::Insert | OperationType::Modify) => {
-            let image = data
-                .new_image()
-                .ok_or("an INSERT or MODIFY record without its new image")?;
-            let doc = entity
-                .to_document(&to_item(image))
-                .map_err(|e| e.to_string())?;
-            let mut meta = json!({ "_index": index, "_id": doc.id });
-            if let Some(version) = doc.version {
-                meta["version"] = json!(version);
-                meta["version_type"] = json!("external");
-            }
-            Ok(Some((doc.id, json!({ "index": meta }), Some(doc.body))))
-        }
-        Some(OperationType::Remove) => {
-            let image = data
-                .old_image()
-                .ok_or("a REMOVE record without its old image")?;
-            let doc = entity
-                .to_document(&to_item(image))
-                .map_err(|e| e.to_string())?;
-            let mut meta = json!({ "_index": index, "_id": doc.id });
-            // The delete is newer than the version it removed.
-            if let Some(version) = doc.version.and_then(|v| v.checked_add(1)) {
-                meta["version"] = json!(version);
-                meta["version_type"] = json!("external");
-            }
-            Ok(Some((doc.id, json!({ "delete": meta }), None)))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// A stream image as a DynamoDB item (the two SDKs have their own, identical, value types).
-pub fn to_item(image: &HashMap<String, StreamValue>) -> Item {
-    image
-        .iter()
-        .map(|(name, value)| (name.clone(), to_value(value)))
-        .collect()
-}
-
-fn to_value(value: &StreamValue) -> DynamoValue {
-    match value {
-        StreamValue::S(s) => DynamoValue::S(s.clone()),
-        StreamValue::N(n) => DynamoValue::N(n.clone()),
-        StreamValue::B(b) => DynamoValue::B(b.clone()),
-        StreamValue::Bool(b) => DynamoValue::Bool(*b),
-        StreamValue::Null(b) => DynamoValue::Null(*b),
-        StreamValue::Ss(v) => DynamoValue::Ss(v.clone()),
-        StreamValue::Ns(v) => DynamoValue::Ns(v.clone()),
-        StreamValue::Bs(v) => DynamoValue::Bs(v.clone()),
-        StreamValue::L(v) => DynamoValue::L(v.iter().map(to_value).collect()),
-        StreamValue::M(m) => DynamoValue::M(to_item(m)),
-        _ => DynamoValue::Null(true),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use aws_sdk_dynamodbstreams::types::StreamRecord;
-
-    fn image(id: &str, version: Option<&str>) -> HashMap<String, StreamValue> {
-        let mut image = HashMap::new();
-        image.insert("id".to_owned(), StreamValue::S(id.to_owned()));
-        image.insert("firstname".to_owned(), StreamValue::S("Ann".to_owned()));
-        image.insert("surname".to_owned(), StreamValue::S("Lee".to_owned()));
-        if let Some(version) = version {
-            image.insert(
-                "versionNumber".to_owned(),
-                StreamValue::N(version.to_owned()),
-            );
-        }
-        image
-    }
-
-    fn record(kind: OperationType, new: Option<&str>, old: Option<&str>) -> Record {
-        let data = StreamRecord::builder()
-            .set_new_image(new.map(|v| image("p1", Some(v))))
-            .set_old_image(old.map(|v| image("p1", Some(v))))
-            .build();
-        Record::builder().event_name(kind).dynamodb(data).build()
-    }
-
-    #[test]
-    fn writes_carry_the_item_version_and_deletes_the_next_one() {
-        let persons = crate::entities::by_name("persons").expect("registered");
-        let (id, action, body) = action(
-            persons,
-            "idx",
-            &record(OperationType::Modify, Some("7"), Some("6")),
-        )
-        .expect("maps")
-        .expect("an action");
-        assert_eq!(id, "p1");
-        assert_eq!(
-            action,
-            json!({"index": {"_index": "idx", "_id": "p1", "version": 7, "version_type": "external"}})
-        );
-        assert!(body.is_some());
-        let (_, action, body) = action_of(persons, &record(OperationType::Remove, None, Some("7")));
-        assert_eq!(
-            action,
-            json!({"delete": {"_index": "idx", "_id": "p1", "version": 8, "version_type": "external"}})
-        );
-        assert!(body.is_none());
-    }
-
-    fn action_of(entity: &dyn Entity, record: &Record) -> Action {
-        action(entity, "idx", record)
-            .expect("maps")
-            .expect("an action")
-    }
-
-    #[test]
-    fn an_unversioned_item_is_written_without_external_versioning() {
-        let persons = crate::entities::by_name("persons").expect("registered");
-        let data = StreamRecord::builder()
-            .set_new_image(Some(image("p2", None)))
-            .build();
-        let record = Record::builder()
-            .event_name(OperationType::Insert)
-            .dynamodb(data)
-            .build();
-        let (_, action, _) = action_of(persons, &record);
-        assert_eq!(action, json!({"index": {"_index": "idx", "_id": "p2"}}));
-    }
-
-    #[test]
-    fn an_answer_is_at_the_tip_unless_a_limit_may_have_cut_it() {
-        let sized = |bytes: i64| {
-            Record::builder()
-                .dynamodb(StreamRecord::builder().size_bytes(bytes).build())
-                .build()
-        };
-        assert!(at_tip(&[]));
-        assert!(at_tip(&[sized(1000), sized(2000)]));
-        assert!(!at_tip(&vec![sized(10); RECORDS_PER_CALL as usize]));
-        assert!(!at_tip(&[sized(700 << 10)]));
-    }
-
-    #[test]
-    fn nested_stream_values_become_dynamodb_values() {
-        let mut inner = HashMap::new();
-        inner.insert("n".to_owned(), StreamValue::N("1.50".to_owned()));
-        let value = StreamValue::L(vec![StreamValue::M(inner), StreamValue::Bool(true)]);
-        let mut expected = HashMap::new();
-        expected.insert("n".to_owned(), DynamoValue::N("1.50".to_owned()));
-        assert_eq!(
-            to_value(&value),
-            DynamoValue::L(vec![DynamoValue::M(expected), DynamoValue::Bool(true)])
-        );
     }
 }

@@ -1,0 +1,241 @@
+//! Where a stream tail stands, saved with the job's checkpoints so a resumed rebuild replays the
+//! stream from there: the writes made while the interrupted run was stopped reach the index too.
+//!
+//! Per shard, the position is the sequence number of the first applied record of the last
+//! second the tail applied records of (replayed `AT_SEQUENCE_NUMBER`): a resumed tail reads that
+//! second's records again and gives them the versions they had (see
+//! [`crate::sink::version::StreamClock`]), so a record it replays never loses to a copy of itself.
+//! A shard read to its end is marked ended; a shard being read with nothing applied yet has no
+//! sequence number and is replayed from `TRIM_HORIZON`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+/// One shard's position, as saved in the job record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPosition {
+    /// The worker whose tail this is.
+    pub worker: u32,
+    pub shard: String,
+    /// Replay from this sequence number (inclusive); `None`: from the shard's start.
+    pub from: Option<String>,
+    /// The shard was read to its end.
+    #[serde(default)]
+    pub ended: bool,
+}
+
+/// Where to start reading one shard on resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    At(String),
+    FromStart,
+    Ended,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Mark {
+    second: u64,
+    from: Option<String>,
+    ended: bool,
+}
+
+/// A tail's positions, shared with the worker that saves them.
+#[derive(Debug, Clone, Default)]
+pub struct Book(Arc<Mutex<HashMap<String, Mark>>>);
+
+impl Book {
+    /// The tail reads `shard` (nothing applied yet if it is new).
+    pub fn reading(&self, shard: &str) {
+        if let Ok(mut marks) = self.0.lock() {
+            marks.entry(shard.to_owned()).or_default();
+        }
+    }
+
+    /// The tail reads `shard` again from `sequence`, where an interrupted run stood.
+    pub fn resumed(&self, shard: &str, sequence: &str) {
+        if let Ok(mut marks) = self.0.lock() {
+            marks.insert(
+                shard.to_owned(),
+                Mark {
+                    second: 0,
+                    from: Some(sequence.to_owned()),
+                    ended: false,
+                },
+            );
+        }
+    }
+
+    /// A record of `shard` made at `second` with sequence number `sequence` was applied.
+    pub fn applied(&self, shard: &str, second: u64, sequence: &str) {
+        if let Ok(mut marks) = self.0.lock() {
+            let mark = marks.entry(shard.to_owned()).or_default();
+            if mark.from.is_none() || second > mark.second {
+                mark.second = second;
+                mark.from = Some(sequence.to_owned());
+            }
+        }
+    }
+
+    /// `shard` was read to its end.
+    pub fn ended(&self, shard: &str) {
+        if let Ok(mut marks) = self.0.lock() {
+            marks.entry(shard.to_owned()).or_default().ended = true;
+        }
+    }
+
+    /// The positions to save for `worker`.
+    pub fn snapshot(&self, worker: u32) -> Vec<StreamPosition> {
+        let Ok(marks) = self.0.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<StreamPosition> = marks
+            .iter()
+            .map(|(shard, mark)| StreamPosition {
+                worker,
+                shard: shard.clone(),
+                from: mark.from.clone(),
+                ended: mark.ended,
+            })
+            .collect();
+        out.sort_by(|a, b| a.shard.cmp(&b.shard));
+        out
+    }
+}
+
+/// Puts one tail's positions (`mine`, all of one worker) into the job's `saved` ones: they
+/// replace that worker's earlier ones, and any other tail's for the shards it reads (it applied
+/// every record before them).
+pub fn save_positions(saved: &mut Vec<StreamPosition>, mine: Vec<StreamPosition>) {
+    saved.retain(|p| {
+        !mine
+            .iter()
+            .any(|m| m.worker == p.worker || m.shard == p.shard)
+    });
+    saved.extend(mine);
+}
+
+/// Where to resume each shard from the positions saved by every worker's tail: the earliest of
+/// them (replaying more is harmless, replaying less loses writes). A shard one tail ended and
+/// another did not is read from the other's position.
+pub fn resume_points(saved: &[StreamPosition]) -> HashMap<String, Resume> {
+    let mut out: HashMap<String, Resume> = HashMap::new();
+    for position in saved {
+        let mine = match (&position.from, position.ended) {
+            (_, true) => Resume::Ended,
+            (Some(sequence), false) => Resume::At(sequence.clone()),
+            (None, false) => Resume::FromStart,
+        };
+        let merged = match out.remove(&position.shard) {
+            None => mine,
+            Some(other) => earliest(other, mine),
+        };
+        out.insert(position.shard.clone(), merged);
+    }
+    out
+}
+
+fn earliest(a: Resume, b: Resume) -> Resume {
+    match (a, b) {
+        (Resume::FromStart, _) | (_, Resume::FromStart) => Resume::FromStart,
+        (Resume::Ended, other) | (other, Resume::Ended) => other,
+        (Resume::At(x), Resume::At(y)) => {
+            if sequence_before(&x, &y) {
+                Resume::At(x)
+            } else {
+                Resume::At(y)
+            }
+        }
+    }
+}
+
+/// Whether sequence number `a` comes before `b` (decimal digits of any length).
+fn sequence_before(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+    (a.len(), a) < (b.len(), b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_resumes_at_the_first_record_of_the_last_second_applied() {
+        let book = Book::default();
+        book.reading("idle");
+        book.applied("s", 100, "0010");
+        book.applied("s", 100, "0011");
+        book.applied("s", 101, "0012");
+        book.applied("s", 101, "0013");
+        book.ended("done");
+        let saved = book.snapshot(3);
+        assert_eq!(
+            saved,
+            [
+                StreamPosition {
+                    worker: 3,
+                    shard: "done".into(),
+                    from: None,
+                    ended: true
+                },
+                StreamPosition {
+                    worker: 3,
+                    shard: "idle".into(),
+                    from: None,
+                    ended: false
+                },
+                StreamPosition {
+                    worker: 3,
+                    shard: "s".into(),
+                    from: Some("0012".into()),
+                    ended: false
+                },
+            ]
+        );
+        let points = resume_points(&saved);
+        assert_eq!(points["s"], Resume::At("0012".into()));
+        assert_eq!(points["idle"], Resume::FromStart);
+        assert_eq!(points["done"], Resume::Ended);
+    }
+
+    #[test]
+    fn a_tail_s_positions_replace_its_own_and_others_in_its_shards() {
+        let at = |worker, shard: &str, from: &str| StreamPosition {
+            worker,
+            shard: shard.into(),
+            from: Some(from.into()),
+            ended: false,
+        };
+        let mut saved = vec![
+            at(0, "a", "1"),
+            at(0, "old", "1"),
+            at(1, "a", "2"),
+            at(1, "b", "2"),
+        ];
+        save_positions(&mut saved, vec![at(0, "a", "5")]);
+        assert_eq!(saved, [at(1, "b", "2"), at(0, "a", "5")]);
+    }
+
+    #[test]
+    fn the_earliest_position_of_all_tails_wins() {
+        let at = |worker, shard: &str, from: Option<&str>, ended| StreamPosition {
+            worker,
+            shard: shard.into(),
+            from: from.map(str::to_owned),
+            ended,
+        };
+        let points = resume_points(&[
+            at(0, "a", Some("900"), false),
+            at(1, "a", Some("1000"), false),
+            at(0, "b", None, true),
+            at(1, "b", Some("5"), false),
+            at(0, "c", Some("7"), false),
+            at(1, "c", None, false),
+        ]);
+        assert_eq!(points["a"], Resume::At("900".into()));
+        assert_eq!(points["b"], Resume::At("5".into()));
+        assert_eq!(points["c"], Resume::FromStart);
+        assert!(sequence_before("99", "100") && !sequence_before("100", "099"));
+    }
+}

@@ -1,0 +1,167 @@
+//! The shards of a stream a tail reads: which it has seen, an iterator for each one still being
+//! read, their parents, which are closed, and where the tail stands in each ([`Book`]).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use aws_sdk_dynamodbstreams::Client as StreamsClient;
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+
+use super::positions::{Book, Resume};
+use super::stream::{StreamError, error};
+
+/// The most pages `DescribeStream` is asked for in one description.
+const MAX_DESCRIBE_PAGES: usize = 1000;
+
+/// Where to start reading the shards a description finds for the first time.
+pub(super) enum Start<'a> {
+    /// At the tip of every open shard (closed ones hold the past): a tail that starts now.
+    Latest,
+    /// At the start of every shard: shards that appeared since the tail started.
+    TrimHorizon,
+    /// Where an interrupted run's tails stood; shards born since, from their start.
+    Resume(&'a HashMap<String, Resume>),
+}
+
+pub(super) struct Shards {
+    pub client: StreamsClient,
+    pub arn: String,
+    /// Every shard seen, open or not.
+    pub known: HashSet<String>,
+    /// The iterator of each shard still being read.
+    pub iterators: HashMap<String, String>,
+    /// Each shard's parent, when it has one.
+    pub parents: HashMap<String, String>,
+    /// Shards the stream describes as closed (they have an ending sequence number).
+    pub closed: HashSet<String>,
+    pub described: Instant,
+    /// Where the tail stands in each shard, for the job's checkpoints.
+    pub book: Book,
+}
+
+impl Shards {
+    pub fn new(client: StreamsClient, arn: &str) -> Shards {
+        Shards {
+            client,
+            arn: arn.to_owned(),
+            known: HashSet::new(),
+            iterators: HashMap::new(),
+            parents: HashMap::new(),
+            closed: HashSet::new(),
+            described: Instant::now(),
+            book: Book::default(),
+        }
+    }
+
+    /// Describes the stream and takes an iterator, as `start` says, on every shard not seen
+    /// before. Returns the shards whose saved position (with [`Start::Resume`]) is past the
+    /// stream's retention: they are read from their oldest record still kept.
+    pub async fn discover(&mut self, start: Start<'_>) -> Result<Vec<String>, StreamError> {
+        let mut gaps = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_DESCRIBE_PAGES {
+            let output = self
+                .client
+                .describe_stream()
+                .stream_arn(&self.arn)
+                .set_exclusive_start_shard_id(cursor.take())
+                .send()
+                .await
+                .map_err(|e| error(&self.arn, "DescribeStream", e))?;
+            let Some(description) = output.stream_description() else {
+                break;
+            };
+            for shard in description.shards() {
+                let Some(id) = shard.shard_id() else { continue };
+                let open = shard
+                    .sequence_number_range()
+                    .is_none_or(|r| r.ending_sequence_number().is_none());
+                if !open {
+                    self.closed.insert(id.to_owned());
+                }
+                let parent = shard.parent_shard_id();
+                if let Some(parent) = parent {
+                    self.parents.insert(id.to_owned(), parent.to_owned());
+                }
+                if !self.known.insert(id.to_owned()) {
+                    continue;
+                }
+                let kind = match &start {
+                    Start::Latest if open => (ShardIteratorType::Latest, None),
+                    // At the start only open shards matter: closed ones hold the past.
+                    Start::Latest => continue,
+                    Start::TrimHorizon => (ShardIteratorType::TrimHorizon, None),
+                    Start::Resume(points) => match points.get(id) {
+                        Some(Resume::Ended) => {
+                            self.book.ended(id);
+                            continue;
+                        }
+                        Some(Resume::At(sequence)) => {
+                            (ShardIteratorType::AtSequenceNumber, Some(sequence.clone()))
+                        }
+                        Some(Resume::FromStart) => (ShardIteratorType::TrimHorizon, None),
+                        // Born while the run was stopped (open, or the child of a shard it
+                        // read): from its start. Other closed shards hold the past.
+                        None if open || parent.is_some_and(|p| points.contains_key(p)) => {
+                            (ShardIteratorType::TrimHorizon, None)
+                        }
+                        None => continue,
+                    },
+                };
+                let iterator = match self.iterator(id, kind.0, kind.1.clone()).await {
+                    Err(e) if kind.1.is_some() && is_trimmed(&e) => {
+                        gaps.push(id.to_owned());
+                        self.iterator(id, ShardIteratorType::TrimHorizon, None)
+                            .await
+                    }
+                    other => other,
+                }
+                .map_err(|e| error(&self.arn, "GetShardIterator", e))?;
+                if let Some(iterator) = iterator {
+                    match &kind.1 {
+                        Some(sequence) if !gaps.iter().any(|g| g == id) => {
+                            self.book.resumed(id, sequence)
+                        }
+                        _ => self.book.reading(id),
+                    }
+                    self.iterators.insert(id.to_owned(), iterator);
+                }
+            }
+            match description.last_evaluated_shard_id() {
+                Some(last) => cursor = Some(last.to_owned()),
+                None => break,
+            }
+        }
+        self.described = Instant::now();
+        Ok(gaps)
+    }
+
+    async fn iterator(
+        &self,
+        shard: &str,
+        kind: ShardIteratorType,
+        sequence: Option<String>,
+    ) -> Result<Option<String>, IteratorError> {
+        let output = self
+            .client
+            .get_shard_iterator()
+            .stream_arn(&self.arn)
+            .shard_id(shard)
+            .shard_iterator_type(kind)
+            .set_sequence_number(sequence)
+            .send()
+            .await?;
+        Ok(output.shard_iterator)
+    }
+}
+
+type IteratorError = aws_sdk_dynamodbstreams::error::SdkError<
+    aws_sdk_dynamodbstreams::operation::get_shard_iterator::GetShardIteratorError,
+>;
+
+/// The saved position is no longer in the stream (past its 24-hour retention).
+fn is_trimmed(error: &IteratorError) -> bool {
+    error.as_service_error().is_some_and(|e| {
+        e.is_trimmed_data_access_exception() || e.is_resource_not_found_exception()
+    })
+}

@@ -1,0 +1,349 @@
+//! The order of an item's copies does not depend on the item carrying a `versionNumber`: a
+//! scanned copy that reaches the index after the stream wrote a newer one (or deleted the item)
+//! never replaces it, even when it arrives long after the delete.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
+use indexer_tests::faults::{FaultPlan, FaultProxy, RequestFault};
+use indexer_tests::fixtures;
+use indexer_tests::harness::{
+    Search, finish, indexer, put, rebuild_args, services, spawn_indexer, unique,
+};
+
+const SEEDED: u64 = 60;
+
+#[tokio::test]
+async fn a_stale_scanned_copy_never_replaces_a_newer_stream_write() {
+    late_scanned_copies(StreamViewType::NewAndOldImages, false).await;
+}
+
+#[tokio::test]
+async fn a_scanned_copy_arriving_after_the_clusters_tombstone_lifetime_does_not_resurrect_a_delete()
+{
+    late_scanned_copies(StreamViewType::NewImage, true).await;
+}
+
+/// Seeds unversioned persons (and a few versioned), holds the scan's first bulk request (it
+/// carries every seeded item) until the client gives up, and meanwhile changes, first-stamps
+/// and deletes the items, so the stream's writes reach the index before the scanned copies are
+/// sent again. With `short_tombstones`, the cluster's default tombstone lifetime
+/// (`index.gc_deletes`, from an index template) is 1 s, far shorter than the hold.
+async fn late_scanned_copies(view: StreamViewType, short_tombstones: bool) {
+    let names = unique("Persons", "persons");
+    let client = services().dynamo();
+    fixtures::create_table_with_stream(&client, &names.table, Some(view))
+        .await
+        .expect("table with a stream");
+    put(
+        &names.table,
+        (0..SEEDED).map(|n| {
+            let mut item = fixtures::person(n);
+            if n % 4 != 0 {
+                item.remove("versionNumber");
+            }
+            item
+        }),
+    )
+    .await;
+    let search = Search::default();
+    if short_tombstones {
+        let template = serde_json::json!({
+            "index_patterns": [format!("{}-*", names.alias)],
+            "template": {"settings": {"index.gc_deletes": "1s"}}
+        });
+        let (status, body) = search
+            .call(
+                reqwest::Method::PUT,
+                &format!("/_index_template/{}", names.alias),
+                Some(template),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let plan = FaultPlan {
+        bulk_requests: vec![Some(RequestFault::Hang)],
+        ..FaultPlan::default()
+    };
+    let proxy = FaultProxy::start(&search.url, plan).await.expect("proxy");
+    let flags = [
+        "--segments",
+        "1",
+        "--batch-docs",
+        "1000",
+        "--request-timeout",
+        "5",
+        "--retry-base-ms",
+        "50",
+    ];
+    let args: Vec<String> = rebuild_args(&names, "persons", &proxy.url, &flags)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let child = spawn_indexer(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    let rebuild = tokio::spawn(async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        finish(child, &args).await
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.seen().hangs == 0 {
+        assert!(Instant::now() < deadline, "the scan's bulk never came");
+        assert!(!rebuild.is_finished(), "the rebuild ended before its bulk");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The scan has read every item and its bulk is held: write newer copies now.
+    let mut changed = Vec::new();
+    for n in (0..SEEDED).filter(|n| n % 5 != 0) {
+        let mut item = fixtures::person(n);
+        item.insert("surname".into(), AttributeValue::S(format!("Changed-{n}")));
+        if n % 4 == 0 {
+            let v = match item.get("versionNumber") {
+                Some(AttributeValue::N(v)) => v.parse::<u64>().unwrap_or_default(),
+                _ => 0,
+            };
+            item.insert(
+                "versionNumber".into(),
+                AttributeValue::N((v + 1).to_string()),
+            );
+        } else if n % 3 == 0 {
+            // The first version stamp of an item that had none.
+            item.insert("versionNumber".into(), AttributeValue::N("0".into()));
+        } else {
+            item.remove("versionNumber");
+        }
+        changed.push(item);
+    }
+    put(&names.table, changed.into_iter()).await;
+    for n in (0..SEEDED).filter(|n| n % 5 == 0) {
+        client
+            .delete_item()
+            .table_name(&names.table)
+            .key("id", AttributeValue::S(fixtures::person_id(n)))
+            .send()
+            .await
+            .expect("delete item");
+    }
+    let run = rebuild.await.expect("the rebuild task");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.summary["stream"], "replayed", "{}", run.summary);
+    assert!(proxy.seen().hangs >= 1);
+
+    let verify = indexer(&[
+        "verify",
+        "--table",
+        &names.table,
+        "--index",
+        &names.alias,
+        "--host",
+        &search.url,
+        "--entity",
+        "persons",
+    ])
+    .await;
+    let drift = &verify.summary["drift"];
+    for kind in ["missing", "extra", "stale", "unmappable"] {
+        assert_eq!(drift[kind]["count"], 0, "{kind}: {}", verify.summary);
+    }
+    assert_eq!(verify.code, 0, "{verify:?}");
+    if short_tombstones {
+        // The build's own tombstone lifetime is gone once the index is live: it is back to the
+        // cluster's default.
+        let index = run.summary["new_index"].as_str().expect("new index");
+        let (_, settings) = search
+            .call(reqwest::Method::GET, &format!("/{index}/_settings"), None)
+            .await;
+        assert_eq!(
+            settings[index]["settings"]["index"]["gc_deletes"],
+            serde_json::Value::Null,
+            "{settings}"
+        );
+    }
+}
+
+/// A write acknowledged before the tail's iterators were taken is in the scan: the iterators are
+/// taken before the first Scan request, and every Scan reads consistently.
+#[tokio::test]
+async fn the_scan_of_a_tailed_table_starts_after_the_iterators_and_reads_consistently() {
+    use indexer_tests::faults::Rule;
+    use std::sync::{Arc, Mutex};
+
+    let names = unique("Persons", "persons");
+    let services = services();
+    fixtures::create_table(&services.dynamo(), &names.table, true)
+        .await
+        .expect("table with a stream");
+    put(&names.table, (0..SEEDED).map(fixtures::person)).await;
+    let search = Search::default();
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = Arc::clone(&calls);
+    let recorder = Rule {
+        name: "records every call".into(),
+        matches: Arc::new(move |request| {
+            let target = request.header("x-amz-target").unwrap_or_default();
+            let call = match target.rsplit('.').next() {
+                Some("Scan") => {
+                    let body = String::from_utf8_lossy(&request.body);
+                    if body.contains("\"ConsistentRead\":true") {
+                        "Scan(consistent)"
+                    } else {
+                        "Scan(eventual)"
+                    }
+                }
+                Some(op @ ("GetShardIterator" | "GetRecords")) => op,
+                _ => return false,
+            };
+            if let Ok(mut calls) = seen.lock() {
+                calls.push(call.to_owned());
+            }
+            false
+        }),
+        nth: 1,
+        fault: indexer_tests::faults::Fault::Status(500),
+        min_body: 0,
+        repeat: false,
+    };
+    let dynamo = FaultProxy::start(
+        &services.dynamo_url,
+        FaultPlan {
+            rules: vec![recorder],
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .expect("proxy");
+    let args = rebuild_args(&names, "persons", &search.url, &["--segments", "2"]);
+    let run = finish(
+        spawn_indexer(
+            &args,
+            &[
+                ("AWS_ENDPOINT_URL_DYNAMODB", &dynamo.url),
+                ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", &dynamo.url),
+            ],
+        ),
+        &args,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.summary["stream"], "replayed", "{}", run.summary);
+    let calls = calls.lock().map(|c| c.clone()).unwrap_or_default();
+    let first_scan = calls.iter().position(|c| c.starts_with("Scan"));
+    let first_iterator = calls.iter().position(|c| c == "GetShardIterator");
+    assert!(
+        matches!((first_iterator, first_scan), (Some(i), Some(s)) if i < s),
+        "{calls:?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .filter(|c| c.starts_with("Scan"))
+            .all(|c| c == "Scan(consistent)"),
+        "{calls:?}"
+    );
+}
+
+/// The drain after the swap catches up with writes made just before it even when the stream
+/// answers empty for a while (DynamoDB documents that a shard may need several calls to reach
+/// its records): from the swap on, every `GetRecords` answers empty for 2 s.
+#[tokio::test]
+async fn the_final_drain_reads_through_empty_answers_to_the_writes_made_before_it() {
+    use indexer_tests::faults::{Fault, Rule};
+    use std::sync::{Arc, Mutex};
+
+    let names = unique("Persons", "persons");
+    let services = services();
+    fixtures::create_table(&services.dynamo(), &names.table, true)
+        .await
+        .expect("table with a stream");
+    put(&names.table, (0..200).map(fixtures::person)).await;
+    let search = Search::default();
+    let slow = FaultProxy::slowed(&search.url, Duration::from_millis(150)).await;
+    // Set at the swap: GetRecords answers empty until 2 s later.
+    let empty_from: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let shared = Arc::clone(&empty_from);
+    let empty = Rule {
+        name: "empty GetRecords answers after the swap".into(),
+        matches: Arc::new(move |request| {
+            let get_records = request
+                .header("x-amz-target")
+                .is_some_and(|t| t.ends_with("GetRecords"));
+            let since = shared.lock().ok().and_then(|s| *s);
+            get_records && since.is_some_and(|at| at.elapsed() < Duration::from_secs(2))
+        }),
+        nth: 1,
+        fault: Fault::EmptyRecords,
+        min_body: 0,
+        repeat: true,
+    };
+    let streams = FaultProxy::start(
+        &services.dynamo_url,
+        FaultPlan {
+            rules: vec![empty],
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .expect("proxy");
+    let args: Vec<String> = rebuild_args(
+        &names,
+        "persons",
+        &slow.url,
+        &["--batch-docs", "25", "--concurrency", "1"],
+    )
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    let child = spawn_indexer(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", &streams.url)],
+    );
+    let rebuild = tokio::spawn(async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        finish(child, &args).await
+    });
+    let mut writes = 0u64;
+    for i in 0..2000u64 {
+        if rebuild.is_finished() {
+            break;
+        }
+        if !search.alias_targets(&names.alias).await.is_empty() {
+            if let Ok(mut from) = empty_from.lock() {
+                *from = Some(Instant::now());
+            }
+            break;
+        }
+        let n = i % 200;
+        let mut item = fixtures::person(n);
+        item.insert(
+            "surname".into(),
+            AttributeValue::S(format!("Changed-{n}-{i}")),
+        );
+        item.remove("versionNumber");
+        put(&names.table, std::iter::once(item)).await;
+        writes += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let run = rebuild.await.expect("the rebuild task");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.summary["stream"], "replayed", "{}", run.summary);
+    assert!(
+        empty_from.lock().ok().and_then(|s| *s).is_some(),
+        "the writer wrote until the swap ({writes} writes)"
+    );
+    assert!(streams.seen().rule_hits[0] > 0, "empty answers were given");
+    let verify = indexer(&[
+        "verify",
+        "--table",
+        &names.table,
+        "--index",
+        &names.alias,
+        "--host",
+        &search.url,
+        "--entity",
+        "persons",
+    ])
+    .await;
+    let drift = &verify.summary["drift"];
+    for kind in ["missing", "extra", "stale"] {
+        assert_eq!(drift[kind]["count"], 0, "{kind}: {}", verify.summary);
+    }
+}
