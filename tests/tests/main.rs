@@ -8,6 +8,7 @@ mod drift;
 mod engine;
 mod faults;
 mod jobs;
+mod live_verify;
 mod matrix;
 mod operator;
 mod phases;

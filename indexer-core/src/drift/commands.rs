@@ -7,7 +7,8 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::compare::{Drift, Fingerprint, compare};
-use super::repair::{Key, RepairReport, parse_ids, repair};
+use super::recheck::{id_keys, recheck};
+use super::repair::{RepairReport, parse_ids, repair};
 use super::{DriftCount, Target};
 use crate::aliases::{Previous, inspect, physical_name};
 use crate::error::{Error, exit};
@@ -104,19 +105,6 @@ async fn locked<T>(
     }
 }
 
-fn keys_of(ids: &[String]) -> Vec<Key> {
-    ids.iter()
-        .map(|id| Key {
-            id: id.clone(),
-            attributes: [(
-                "id".to_owned(),
-                aws_sdk_dynamodb::types::AttributeValue::S(id.clone()),
-            )]
-            .into(),
-        })
-        .collect()
-}
-
 /// Options of `verify`.
 pub struct VerifyOptions {
     pub fix: bool,
@@ -135,7 +123,25 @@ pub async fn verify(
     let started = Instant::now();
     let info = scan::describe(dynamo, &target.table).await?;
     let index = live_index(search, &target.alias).await?;
-    let drift = compare(dynamo, search, target, &index, Fingerprint::Version).await?;
+    let key = info
+        .key_attributes
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let keyed_by_id = key == "id";
+    let listed = compare(dynamo, search, target, &index, Fingerprint::Version).await?;
+    let suspects = listed.changes();
+    // Suspects are read again by their `id`; a table keyed otherwise reports them unchecked.
+    let (drift, recheck_json) = if keyed_by_id {
+        let (drift, cleared) =
+            recheck(dynamo, search, target, &index, Fingerprint::Version, listed).await?;
+        let json = json!({ "suspects": suspects, "cleared": cleared });
+        (drift, json)
+    } else {
+        let json = json!({ "suspects": suspects, "skipped": format!("the table is keyed by {key}, not by id alone") });
+        (listed, json)
+    };
     let changes = drift.changes();
     let mut report = json!({
         "mode": "verify",
@@ -144,16 +150,12 @@ pub async fn verify(
         "alias": target.alias.as_str(),
         "index": index,
         "drift": drift_json(&drift),
+        "recheck": recheck_json,
         "changes": changes,
     });
-    let hash_key = info
-        .key_attributes
-        .first()
-        .map(|(name, _)| name.as_str())
-        .unwrap_or("id");
-    if hash_key != "id" && options.fix {
+    if !keyed_by_id && options.fix {
         return Err(Error::Input(format!(
-            "--fix re-reads items by their `id`; table {} is keyed by {hash_key}",
+            "--fix re-reads items by their `id` alone; table {} is keyed by {key}",
             target.table
         )));
     }
@@ -180,7 +182,7 @@ pub async fn verify(
             report["seconds"] = json!(started.elapsed().as_secs_f64());
             return Ok((report, code));
         }
-        let upsert = keys_of(&[drift.missing.clone(), drift.stale.clone()].concat());
+        let upsert = id_keys(&[drift.missing.clone(), drift.stale.clone()].concat());
         let repaired = locked(search, target, JobMode::VerifyFix, &index, async {
             let done = repair(dynamo, search, target, &index, &upsert, &drift.extra).await?;
             let closing = Closing {
@@ -284,7 +286,7 @@ pub async fn sync(
     let index = live_index(search, &target.alias).await?;
     let (drift, repaired) = locked(search, target, JobMode::Sync, &index, async {
         let drift = compare(dynamo, search, target, &index, Fingerprint::Content).await?;
-        let upsert = keys_of(&[drift.missing.clone(), drift.stale.clone()].concat());
+        let upsert = id_keys(&[drift.missing.clone(), drift.stale.clone()].concat());
         let done = repair(dynamo, search, target, &index, &upsert, &drift.extra).await?;
         let closing = Closing {
             message: format!(

@@ -15,6 +15,7 @@
 
 pub mod commands;
 mod compare;
+mod recheck;
 mod repair;
 
 pub use compare::{Drift, Fingerprint, compare};

@@ -124,7 +124,8 @@ impl RepairReport {
     }
 }
 
-async fn batch_get(
+/// Reads `keys` with strong consistency, retrying unprocessed keys.
+pub(super) async fn batch_get(
     dynamo: &DynamoClient,
     table: &TableName,
     keys: &[Key],
