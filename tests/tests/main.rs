@@ -13,6 +13,7 @@ mod matrix;
 mod operator;
 mod phases;
 mod rebuild;
+mod repairs;
 mod search_api;
 mod security;
 mod sigv4;

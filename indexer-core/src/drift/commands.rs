@@ -182,9 +182,9 @@ pub async fn verify(
             report["seconds"] = json!(started.elapsed().as_secs_f64());
             return Ok((report, code));
         }
-        let upsert = id_keys(&[drift.missing.clone(), drift.stale.clone()].concat());
+        let keys = id_keys(&[&drift.missing[..], &drift.stale, &drift.extra].concat());
         let repaired = locked(search, target, JobMode::VerifyFix, &index, async {
-            let done = repair(dynamo, search, target, &index, &upsert, &drift.extra).await?;
+            let done = repair(dynamo, search, target, &index, &keys).await?;
             let closing = Closing {
                 message: format!(
                     "fixed: {} upserted, {} deleted, {} failed",
@@ -240,7 +240,7 @@ pub async fn resync(
     }
     let index = live_index(search, &target.alias).await?;
     let report = locked(search, target, JobMode::Resync, &index, async {
-        let done = repair(dynamo, search, target, &index, &keys, &[]).await?;
+        let done = repair(dynamo, search, target, &index, &keys).await?;
         let closing = Closing {
             message: format!(
                 "{} upserted, {} deleted, {} absent, {} failed",
@@ -282,12 +282,24 @@ pub async fn sync(
     target: &Target,
 ) -> Result<(Value, i32), Error> {
     let started = Instant::now();
-    scan::describe(dynamo, &target.table).await?;
+    let info = scan::describe(dynamo, &target.table).await?;
+    let key: Vec<&str> = info
+        .key_attributes
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if key != ["id"] {
+        return Err(Error::Input(format!(
+            "sync re-reads items by their `id` alone; table {} is keyed by {}",
+            target.table,
+            key.join(", ")
+        )));
+    }
     let index = live_index(search, &target.alias).await?;
     let (drift, repaired) = locked(search, target, JobMode::Sync, &index, async {
         let drift = compare(dynamo, search, target, &index, Fingerprint::Content).await?;
-        let upsert = id_keys(&[drift.missing.clone(), drift.stale.clone()].concat());
-        let done = repair(dynamo, search, target, &index, &upsert, &drift.extra).await?;
+        let keys = id_keys(&[&drift.missing[..], &drift.stale, &drift.extra].concat());
+        let done = repair(dynamo, search, target, &index, &keys).await?;
         let closing = Closing {
             message: format!(
                 "{} upserted, {} deleted, {} failed",

@@ -9,9 +9,13 @@
 //! document; `sync` always hashes the whole document, so a change of the factory reaches the
 //! index too.
 //!
-//! Repairs go through one routine, also behind `resync`: the named items are read again with
-//! `BatchGetItem` and upserted; an item no longer in the table has its document deleted. Only ids
-//! are kept in memory, never documents.
+//! Before `verify` reports drift, each suspect is read again on both sides (`recheck.rs`), so
+//! writes made during the scan are not reported.
+//!
+//! Repairs go through one routine, also behind `resync`: the named items are read again with a
+//! consistent `BatchGetItem` and written through the rebuild's batcher (external versions, so a
+//! newer copy is never overwritten); an item no longer in the table has its document deleted.
+//! Only ids are kept in memory, never documents.
 
 pub mod commands;
 mod compare;

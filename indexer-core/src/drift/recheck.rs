@@ -42,6 +42,7 @@ pub fn id_keys(ids: &[String]) -> Vec<Key> {
         .map(|id| Key {
             id: id.clone(),
             attributes: [("id".to_owned(), AttributeValue::S(id.clone()))].into(),
+            document: Some(id.clone()),
         })
         .collect()
 }
