@@ -49,6 +49,9 @@ pub enum Fault {
     /// Forward the request (the server applies it), then never answer: the run is held just
     /// after that request took effect (to kill it there).
     ApplyThenHang,
+    /// Answer with this status and body (an older cluster's `GET /`, or its refusal of an API it
+    /// lacks); forward nothing.
+    Answer(u16, &'static str),
     /// Answer a DynamoDB `BatchGetItem` with every key it asked for left unprocessed, as a
     /// throttled table does; forward nothing.
     Unprocessed,
@@ -285,6 +288,15 @@ async fn serve(
                 let mut rest = Vec::new();
                 let _ = reader.read_to_end(&mut rest).await;
                 return;
+            }
+            Some(Fault::Answer(status, body)) => {
+                if write_response(&mut reader, status, body.as_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
             }
             Some(Fault::Unprocessed) => {
                 let asked: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);

@@ -20,4 +20,5 @@ mod sigv4;
 mod streams;
 mod swap;
 mod throttle;
+mod versions;
 mod workers;

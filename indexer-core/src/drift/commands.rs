@@ -38,6 +38,7 @@ fn drift_json(drift: &Drift) -> Value {
         "unmappable": DriftCount::of(&drift.unmappable),
         "scanned": drift.scanned,
         "documents": drift.documents,
+        "listing": drift.listing.map(|l| l.name()),
     })
 }
 

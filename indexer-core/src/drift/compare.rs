@@ -1,11 +1,9 @@
 //! Listing both sides and comparing them.
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use aws_sdk_dynamodb::Client as DynamoClient;
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -53,69 +51,14 @@ pub struct Drift {
     pub unmappable: Vec<String>,
     pub scanned: u64,
     pub documents: u64,
+    /// How the index was listed.
+    pub listing: Option<super::listing::Listing>,
 }
 
 impl Drift {
     pub fn changes(&self) -> u64 {
         (self.missing.len() + self.extra.len() + self.stale.len()) as u64
     }
-}
-
-/// Every document of `index` as id → fingerprint, read through a point in time.
-async fn list_index(
-    search: &SearchClient,
-    index: &str,
-    mode: Fingerprint,
-) -> Result<HashMap<String, u64>, Error> {
-    let opened = search
-        .json(
-            "open a point in time",
-            Method::POST,
-            &format!("/{index}/_search/point_in_time?keep_alive=5m"),
-            None,
-        )
-        .await?;
-    let mut pit = opened["pit_id"].as_str().unwrap_or_default().to_owned();
-    let mut documents = HashMap::new();
-    let mut after: Option<Value> = None;
-    loop {
-        let mut query = json!({
-            "size": 1000,
-            "pit": { "id": pit, "keep_alive": "5m" },
-            "sort": [{ "_shard_doc": "asc" }],
-            "track_total_hits": false
-        });
-        if let Some(after) = &after {
-            query["search_after"] = after.clone();
-        }
-        let page = search
-            .json("list documents", Method::POST, "/_search", Some(query))
-            .await?;
-        if let Some(id) = page["pit_id"].as_str() {
-            pit = id.to_owned();
-        }
-        let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
-        let Some(last) = hits.last() else { break };
-        after = Some(last["sort"].clone());
-        for hit in &hits {
-            if let Some(id) = hit["_id"].as_str() {
-                documents.insert(id.to_owned(), mode.of(&hit["_source"]));
-            }
-        }
-    }
-    let close = json!({ "pit_id": [pit] });
-    if let Err(error) = search
-        .json(
-            "close the point in time",
-            Method::DELETE,
-            "/_search/point_in_time",
-            Some(close),
-        )
-        .await
-    {
-        tracing::warn!(error = %error, "could not close the point in time; it expires by itself");
-    }
-    Ok(documents)
 }
 
 /// One item's comparison input: its id and fingerprint, or the id of an item that cannot be mapped.
@@ -169,9 +112,10 @@ pub async fn compare(
         target.segments,
         target.page_size,
     );
-    let mut documents = list_index(search, index, mode).await?;
+    let (mut documents, listing) = super::listing::list_index(search, index, mode).await?;
     let mut drift = Drift {
         documents: documents.len() as u64,
+        listing: Some(listing),
         ..Drift::default()
     };
     let (tx, mut rx) = mpsc::channel::<Seen>(4096);
@@ -217,6 +161,7 @@ pub async fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn version_fingerprints_follow_the_version_and_content_fingerprints_the_whole_document() {

@@ -1,7 +1,7 @@
 //! Keeping a live index true to its table: `verify` (and `--fix`), `resync` and `sync`.
 //!
-//! The comparison: every document of the index is listed through a point-in-time search
-//! (`search_after` on `_shard_doc`) as its id and a **fingerprint**; every item of the table is
+//! The comparison: every document of the index is listed (through a point in time where the
+//! cluster's version allows, see `listing.rs`) as its id and a **fingerprint**; every item of the table is
 //! read with the same segmented Scan as a rebuild, mapped by its entity, and fingerprinted the
 //! same way. An item with no document is `missing`, a document with no item is `extra`, and
 //! different fingerprints are `stale`. `verify` fingerprints by the entity's `versionNumber` when a
@@ -19,6 +19,7 @@
 
 pub mod commands;
 mod compare;
+mod listing;
 mod recheck;
 mod repair;
 
