@@ -39,6 +39,7 @@ fn drift_json(drift: &Drift) -> Value {
         "scanned": drift.scanned,
         "documents": drift.documents,
         "listing": drift.listing.map(|l| l.name()),
+        "unmapped_attributes": drift.unmapped.to_json(),
     })
 }
 
@@ -378,6 +379,32 @@ pub fn verify_text(report: &Value) -> String {
             counts.join(", ")
         )],
     };
+    let unmapped: Vec<String> = report
+        .pointer("/drift/unmapped_attributes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|row| {
+            let ids: Vec<&str> = row["sample_ids"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            format!(
+                "{} ({}, e.g. {})",
+                row["name"].as_str().unwrap_or_default(),
+                plural(row["count"].as_u64().unwrap_or(0), "item", "items"),
+                ids.join(", ")
+            )
+        })
+        .collect();
+    if !unmapped.is_empty() {
+        out.push(format!(
+            "  attributes the entity does not map: {}",
+            unmapped.join("; ")
+        ));
+    }
     if !matches!(report["status"].as_str(), Some("in_sync" | "fixed")) {
         out.push(format!("  {compared}"));
         for kind in kinds {
@@ -428,6 +455,13 @@ mod tests {
           missing    p-17, p-4
           extra      p-99
           repair: indexer verify --table Persons --index persons --fix
+        ");
+        let mut with_new_field = report("in_sync", &[], &[]);
+        with_new_field["drift"]["unmapped_attributes"] =
+            json!([{"name": "loyaltyTier", "count": 1200, "sample_ids": ["p-1", "p-2", "p-3"]}]);
+        insta::assert_snapshot!(verify_text(&with_new_field), @r"
+        persons is in sync with table Persons: compared 2,000 items with 1,999 documents of persons-20261130t010000000z
+          attributes the entity does not map: loyaltyTier (1,200 items, e.g. p-1, p-2, p-3)
         ");
         insta::assert_snapshot!(verify_text(&report("fixed", &["p-17", "p-4"], &["p-99"])), @"persons is in sync with table Persons again: 2 upserted, 1 deleted (compared 2,000 items with 1,999 documents of persons-20261130t010000000z)");
     }

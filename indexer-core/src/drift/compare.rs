@@ -7,9 +7,11 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::schema::Unmapped;
 use crate::entities::Entity;
 use crate::error::Error;
 use crate::sink::client::SearchClient;
+use crate::source::item::recording_reads;
 use crate::source::scan::{self, Cursor};
 use crate::validate::TableName;
 
@@ -53,6 +55,8 @@ pub struct Drift {
     pub documents: u64,
     /// How the index was listed.
     pub listing: Option<super::listing::Listing>,
+    /// Attributes of the items that the entity's factory does not map.
+    pub unmapped: Unmapped,
 }
 
 impl Drift {
@@ -72,11 +76,14 @@ async fn scan_segment(
     page_size: u32,
     mode: Fingerprint,
     tx: mpsc::Sender<Seen>,
-) -> Result<(), Error> {
+) -> Result<Unmapped, Error> {
+    let mut unmapped = Unmapped::default();
     while let Some(page) = scan::next_page(&dynamo, &table, page_size, &mut cursor).await? {
         for item in page.items {
-            let seen = match entity.to_document(&item) {
+            let (mapped, read) = recording_reads(|| entity.to_document(&item));
+            let seen = match mapped {
                 Ok(doc) => {
+                    unmapped.observe(&doc.id, &item, &read, entity.unindexed());
                     let value: Value = serde_json::from_slice(&doc.body).unwrap_or(Value::Null);
                     Ok((doc.id, mode.of(&value)))
                 }
@@ -91,11 +98,11 @@ async fn scan_segment(
                 }
             };
             if tx.send(seen).await.is_err() {
-                return Ok(());
+                return Ok(unmapped);
             }
         }
     }
-    Ok(())
+    Ok(unmapped)
 }
 
 /// Compares a table with the documents of `index`.
@@ -148,8 +155,9 @@ pub async fn compare(
         }
     }
     while let Some(joined) = readers.join_next().await {
-        joined
+        let unmapped = joined
             .map_err(|e| Error::Pipeline(crate::pipeline::PipelineError::Task(e.to_string())))??;
+        drift.unmapped.merge(unmapped);
     }
     drift.extra = documents.into_keys().collect();
     drift.extra.sort();

@@ -22,6 +22,7 @@ mod compare;
 mod listing;
 mod recheck;
 mod repair;
+mod schema;
 
 pub use compare::{Drift, Fingerprint, compare};
 pub use repair::{Outcome, RepairReport, parse_ids, repair};
