@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::schema::Unmapped;
+use super::spill::{Spill, buckets_for};
 use crate::entities::Entity;
 use crate::error::Error;
 use crate::sink::client::SearchClient;
@@ -119,12 +120,14 @@ pub async fn compare(
         target.segments,
         target.page_size,
     );
-    let (mut documents, listing) = super::listing::list_index(search, index, mode).await?;
-    let mut drift = Drift {
-        documents: documents.len() as u64,
-        listing: Some(listing),
-        ..Drift::default()
-    };
+    // Bounded memory: both sides go to bucket files by a hash of the id, then each bucket is
+    // compared on its own (see `spill.rs`).
+    let expected = search.count(index).await?;
+    let mut spill = Spill::create(&std::env::temp_dir(), buckets_for(expected))?;
+    let listing = super::listing::list_index(search, index, mode, &mut |id, fingerprint| {
+        spill.index_record(id, fingerprint)
+    })
+    .await?;
     let (tx, mut rx) = mpsc::channel::<Seen>(4096);
     let mut readers = JoinSet::new();
     for segment in 0..segments {
@@ -141,28 +144,38 @@ pub async fn compare(
     }
     drop(tx);
     while let Some(seen) = rx.recv().await {
-        drift.scanned += 1;
         match seen {
-            Ok((id, fingerprint)) => match documents.remove(&id) {
-                None => drift.missing.push(id),
-                Some(stored) if stored != fingerprint => drift.stale.push(id),
-                Some(_) => {}
-            },
-            Err(id) => {
-                documents.remove(&id);
-                drift.unmappable.push(id);
-            }
+            Ok((id, fingerprint)) => spill.table_record(&id, Some(fingerprint))?,
+            Err(id) => spill.table_record(&id, None)?,
         }
     }
+    let mut unmapped = Unmapped::default();
     while let Some(joined) = readers.join_next().await {
-        let unmapped = joined
+        let segment = joined
             .map_err(|e| Error::Pipeline(crate::pipeline::PipelineError::Task(e.to_string())))??;
-        drift.unmapped.merge(unmapped);
+        unmapped.merge(segment);
     }
-    drift.extra = documents.into_keys().collect();
+    let buckets = spill.buckets();
+    let found = spill.compare()?;
+    tracing::debug!(
+        buckets,
+        documents = found.documents,
+        "compared bucket by bucket"
+    );
+    let mut drift = Drift {
+        missing: found.missing,
+        extra: found.extra,
+        stale: found.stale,
+        unmappable: found.unmappable,
+        scanned: found.scanned,
+        documents: found.documents,
+        listing: Some(listing),
+        unmapped,
+    };
     drift.extra.sort();
     drift.missing.sort();
     drift.stale.sort();
+    drift.unmappable.sort();
     Ok(drift)
 }
 

@@ -10,8 +10,6 @@
 //! - Elasticsearch 8 and later is refused: it sorts on `_id` only when
 //!   `indices.id_field_data.enabled` is set, and its point in time is not OpenSearch's.
 
-use std::collections::HashMap;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -60,41 +58,43 @@ pub fn choose(info: ClusterInfo) -> Result<Listing, Error> {
     }
 }
 
-/// Every document of `index` as id → fingerprint.
+/// Where listed documents go: each id with its fingerprint.
+pub type Sink<'a> = &'a mut dyn FnMut(&str, u64) -> Result<(), Error>;
+
+/// Every document of `index`, as id and fingerprint, into `sink`.
 pub async fn list_index(
     search: &SearchClient,
     index: &str,
     mode: Fingerprint,
-) -> Result<(HashMap<String, u64>, Listing), Error> {
+    sink: Sink<'_>,
+) -> Result<Listing, Error> {
     let listing = choose(search.cluster_info().await?)?;
-    let documents = match listing {
-        Listing::PointInTime => through_point_in_time(search, index, mode).await?,
-        Listing::ById => by_id(search, index, mode).await?,
-    };
-    Ok((documents, listing))
+    match listing {
+        Listing::PointInTime => through_point_in_time(search, index, mode, sink).await?,
+        Listing::ById => by_id(search, index, mode, sink).await?,
+    }
+    Ok(listing)
 }
 
-/// Adds a page's hits to `documents`; returns the last hit's sort values, if any.
-fn take_page(
-    page: &Value,
-    mode: Fingerprint,
-    documents: &mut HashMap<String, u64>,
-) -> Option<Value> {
-    let hits = page["hits"]["hits"].as_array()?;
+/// Hands a page's hits to `sink`; returns the last hit's sort values, if any.
+fn take_page(page: &Value, mode: Fingerprint, sink: Sink<'_>) -> Result<Option<Value>, Error> {
+    let Some(hits) = page["hits"]["hits"].as_array() else {
+        return Ok(None);
+    };
     for hit in hits {
         if let Some(id) = hit["_id"].as_str() {
-            documents.insert(id.to_owned(), mode.of(&hit["_source"]));
+            sink(id, mode.of(&hit["_source"]))?;
         }
     }
-    hits.last().map(|last| last["sort"].clone())
+    Ok(hits.last().map(|last| last["sort"].clone()))
 }
 
 async fn by_id(
     search: &SearchClient,
     index: &str,
     mode: Fingerprint,
-) -> Result<HashMap<String, u64>, Error> {
-    let mut documents = HashMap::new();
+    sink: Sink<'_>,
+) -> Result<(), Error> {
     let mut after: Option<Value> = None;
     loop {
         let mut query = json!({
@@ -113,19 +113,20 @@ async fn by_id(
                 Some(query),
             )
             .await?;
-        match take_page(&page, mode, &mut documents) {
+        match take_page(&page, mode, &mut *sink)? {
             Some(last) => after = Some(last),
             None => break,
         }
     }
-    Ok(documents)
+    Ok(())
 }
 
 async fn through_point_in_time(
     search: &SearchClient,
     index: &str,
     mode: Fingerprint,
-) -> Result<HashMap<String, u64>, Error> {
+    sink: Sink<'_>,
+) -> Result<(), Error> {
     let opened = search
         .json(
             "open a point in time",
@@ -135,7 +136,6 @@ async fn through_point_in_time(
         )
         .await?;
     let mut pit = opened["pit_id"].as_str().unwrap_or_default().to_owned();
-    let mut documents = HashMap::new();
     let mut after: Option<Value> = None;
     loop {
         let mut query = json!({
@@ -153,7 +153,7 @@ async fn through_point_in_time(
         if let Some(id) = page["pit_id"].as_str() {
             pit = id.to_owned();
         }
-        match take_page(&page, mode, &mut documents) {
+        match take_page(&page, mode, &mut *sink)? {
             Some(last) => after = Some(last),
             None => break,
         }
@@ -170,7 +170,7 @@ async fn through_point_in_time(
     {
         tracing::warn!(error = %error, "could not close the point in time; it expires by itself");
     }
-    Ok(documents)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod listing;
 mod recheck;
 mod repair;
 mod schema;
+mod spill;
 
 pub use compare::{Drift, Fingerprint, compare};
 pub use repair::{Outcome, RepairReport, parse_ids, repair};
