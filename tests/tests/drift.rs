@@ -244,7 +244,7 @@ async fn sync_refreshes_in_place_removes_orphans_and_keeps_the_alias() {
 }
 
 #[tokio::test]
-async fn verify_names_attributes_the_entity_does_not_map() {
+async fn rebuild_and_verify_name_attributes_the_entity_does_not_map() {
     let names = seed("persons", 30).await;
     let carriers = [3u64, 7, 11, 19];
     put(
@@ -259,6 +259,18 @@ async fn verify_names_attributes_the_entity_does_not_map() {
     let search = Search::default();
     let run = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
     assert_eq!(run.code, 0, "{run:?}");
+    // The rebuild's summary names them, and warns.
+    let rebuilt = &run.summary["unmapped_attributes"];
+    assert_eq!(rebuilt.as_array().map(Vec::len), Some(1), "{}", run.summary);
+    assert_eq!(rebuilt[0]["name"], "loyaltyTier");
+    assert_eq!(rebuilt[0]["count"], 4);
+    assert!(
+        run.summary["warnings"]
+            .to_string()
+            .contains("loyaltyTier (4 items)"),
+        "{}",
+        run.summary
+    );
     let run = verify(&names, &search.url, &[]).await;
     assert_eq!(run.code, 0, "{run:?}");
     let unmapped = &run.summary["drift"]["unmapped_attributes"];

@@ -7,13 +7,13 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::schema::Unmapped;
 use super::spill::{Spill, buckets_for};
 use crate::entities::Entity;
 use crate::error::Error;
 use crate::sink::client::SearchClient;
 use crate::source::item::recording_reads;
 use crate::source::scan::{self, Cursor};
+use crate::source::schema::Unmapped;
 use crate::validate::TableName;
 
 /// How documents are compared.

@@ -22,7 +22,6 @@ mod compare;
 mod listing;
 mod recheck;
 mod repair;
-mod schema;
 mod spill;
 
 pub use compare::{Drift, Fingerprint, compare};

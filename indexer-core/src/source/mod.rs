@@ -2,5 +2,6 @@
 
 pub mod item;
 pub mod scan;
+pub mod schema;
 pub mod stream;
 pub mod throttle;

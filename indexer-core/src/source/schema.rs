@@ -23,6 +23,14 @@ struct Seen {
     sample_ids: Vec<String>,
 }
 
+/// One attribute the entity does not map: how many items carry it, and a few of their ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnmappedAttribute {
+    pub name: String,
+    pub count: u64,
+    pub sample_ids: Vec<String>,
+}
+
 /// Unmapped attributes by name: how many items carry each, and a few of their ids.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Unmapped {
@@ -74,19 +82,38 @@ impl Unmapped {
         self.names.is_empty()
     }
 
-    /// `[{"name", "count", "sample_ids"}]`, the most common first.
-    pub fn to_json(&self) -> Value {
+    /// One row per attribute, the most common first.
+    pub fn rows(&self) -> Vec<UnmappedAttribute> {
         let mut rows: Vec<(&String, &Seen)> = self.names.iter().collect();
         rows.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
-        Value::Array(
-            rows.into_iter()
-                .map(|(name, seen)| {
-                    let mut ids = seen.sample_ids.clone();
-                    ids.sort();
-                    json!({ "name": name, "count": seen.count, "sample_ids": ids })
-                })
-                .collect(),
-        )
+        rows.into_iter()
+            .map(|(name, seen)| {
+                let mut sample_ids = seen.sample_ids.clone();
+                sample_ids.sort();
+                UnmappedAttribute {
+                    name: name.clone(),
+                    count: seen.count,
+                    sample_ids,
+                }
+            })
+            .collect()
+    }
+
+    /// `[{"name", "count", "sample_ids"}]`, the most common first.
+    pub fn to_json(&self) -> Value {
+        json!(self.rows())
+    }
+
+    /// `loyaltyTier (4 items), nickname (1 item)`: for a warning.
+    pub fn describe(&self) -> String {
+        self.rows()
+            .iter()
+            .map(|row| {
+                let items = if row.count == 1 { "item" } else { "items" };
+                format!("{} ({} {items})", row.name, row.count)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
