@@ -1,9 +1,10 @@
 //! Keeping a live index true to its table: `verify` (and `--fix`), `resync` and `sync`.
 //!
 //! The comparison: every document of the index is listed (through a point in time where the
-//! cluster's version allows, see `listing.rs`) as its id and a **fingerprint**; every item of the table is
-//! read with the same segmented Scan as a rebuild, mapped by its entity, and fingerprinted the
-//! same way. An item with no document is `missing`, a document with no item is `extra`, and
+//! cluster's version allows, see `listing.rs`) as its id and a **fingerprint**; every item of the
+//! table is read with the same segmented Scan as a rebuild, mapped by its entity, and
+//! fingerprinted the same way. Both sides go to bucket files by a hash of the id and are compared
+//! one bucket at a time (`spill.rs`), so memory does not grow with the index. An item with no document is `missing`, a document with no item is `extra`, and
 //! different fingerprints are `stale`. `verify` fingerprints by the entity's `versionNumber` when a
 //! document has one (the owning services bump it on every write), else by a hash of the whole
 //! document; `sync` always hashes the whole document, so a change of the factory reaches the
@@ -15,7 +16,7 @@
 //! Repairs go through one routine, also behind `resync`: the named items are read again with a
 //! consistent `BatchGetItem` and written through the rebuild's batcher (external versions, so a
 //! newer copy is never overwritten); an item no longer in the table has its document deleted.
-//! Only ids are kept in memory, never documents.
+//! Only the ids of the drift found are kept in memory, never documents.
 
 pub mod commands;
 mod compare;
