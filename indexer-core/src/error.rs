@@ -53,6 +53,9 @@ pub enum Error {
         /// The innermost cause in words (`connection refused`, `timed out after 5 s`).
         cause: String,
     },
+    /// Temporary files a command needs (verify's bucket files) could not be written or read.
+    #[error("temporary files in {dir}: {cause}")]
+    TempFiles { dir: String, cause: String },
     #[error(transparent)]
     Source(SourceError),
     #[error(transparent)]

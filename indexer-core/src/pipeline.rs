@@ -98,6 +98,8 @@ pub struct Counters {
     /// The adaptive bulk concurrency now, and the highest it reached.
     pub concurrency: AtomicU64,
     pub max_concurrency: AtomicU64,
+    /// Attributes items carried that the entity does not map (for the summary).
+    pub unmapped: std::sync::Mutex<crate::source::schema::Unmapped>,
 }
 
 impl Counters {
@@ -452,11 +454,15 @@ async fn read_segment(
             .trackers
             .page_read(segment, page.len() as u64, cursor.last_key.clone());
         let mut failed = Group::new();
+        let mut unmapped = crate::source::schema::Unmapped::default();
         for item in page {
             scanned += 1;
             shared.counters.scanned.fetch_add(1, Ordering::Relaxed);
-            match shared.entity.to_document(&item) {
+            let (mapped, read) =
+                crate::source::item::recording_reads(|| shared.entity.to_document(&item));
+            match mapped {
                 Ok(doc) => {
+                    unmapped.observe(&doc.id, &item, &read, shared.entity.unindexed());
                     if tx.send((doc, ticket)).await.is_err() {
                         // The batcher is gone: it failed, and its error is what the run reports.
                         return Ok(());
@@ -472,6 +478,11 @@ async fn read_segment(
                     failed.map_failure(&item, &error)?;
                 }
             }
+        }
+        if !unmapped.is_empty()
+            && let Ok(mut all) = shared.counters.unmapped.lock()
+        {
+            all.merge(unmapped);
         }
         // One durable write for the page's failures, then they settle.
         let records = failed.len() as usize;

@@ -52,6 +52,12 @@ pub enum Fault {
     /// Answer a DynamoDB Streams `GetRecords` with no records and the same iterator, forwarding
     /// nothing: what DynamoDB documents it may do while records lie further on in the shard.
     EmptyRecords,
+    /// Answer with this status and body (an older cluster's `GET /`, or its refusal of an API it
+    /// lacks); forward nothing.
+    Answer(u16, &'static str),
+    /// Answer a DynamoDB `BatchGetItem` with every key it asked for left unprocessed, as a
+    /// throttled table does; forward nothing.
+    Unprocessed,
 }
 
 /// Which requests a rule catches.
@@ -130,6 +136,9 @@ pub struct FaultPlan {
     pub always_reject: Vec<String>,
     /// A pause before answering each `_bulk` request, to make a run last.
     pub bulk_delay: std::time::Duration,
+    /// When set, each `_bulk` request waits for a permit of this semaphore (and uses it up)
+    /// before it is forwarded: the test decides when a write reaches the cluster.
+    pub bulk_gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// What the proxy saw.
@@ -294,6 +303,26 @@ async fn serve(
                 }
                 continue;
             }
+            Some(Fault::Answer(status, body)) => {
+                if write_response(&mut reader, status, body.as_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
+            Some(Fault::Unprocessed) => {
+                let asked: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+                let body = json!({"Responses": {}, "UnprocessedKeys": asked["RequestItems"]});
+                if write_response(&mut reader, 200, body.to_string().as_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
             Some(fault @ (Fault::DropAnswer | Fault::ApplyThenHang)) => {
                 if is_bulk {
                     let _ = bulk_with_item_faults(&request, &upstream, &http, &state).await;
@@ -325,10 +354,16 @@ async fn serve(
                     Some(RequestFault::Hang) => state.seen.hangs += 1,
                     None => {}
                 }
-                (fault, state.plan.bulk_delay)
+                (fault, state.plan.bulk_delay, state.plan.bulk_gate.clone())
             };
-            let (fault, delay) = fault;
+            let (fault, delay, gate) = fault;
             tokio::time::sleep(delay).await;
+            if let Some(gate) = gate {
+                match gate.acquire().await {
+                    Ok(permit) => permit.forget(),
+                    Err(_) => return,
+                }
+            }
             match fault {
                 Some(RequestFault::Reset) => {
                     let stream = reader.into_inner();

@@ -242,3 +242,48 @@ async fn sync_refreshes_in_place_removes_orphans_and_keeps_the_alias() {
     let again = verify(&names, &search.url, &[]).await;
     assert_eq!(again.code, 0, "{again:?}");
 }
+
+#[tokio::test]
+async fn rebuild_and_verify_name_attributes_the_entity_does_not_map() {
+    let names = seed("persons", 30).await;
+    let carriers = [3u64, 7, 11, 19];
+    put(
+        &names.table,
+        carriers.iter().map(|n| {
+            let mut item = fixtures::person(*n);
+            item.insert("loyaltyTier".into(), AttributeValue::S("gold".into()));
+            item
+        }),
+    )
+    .await;
+    let search = Search::default();
+    let run = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    // The rebuild's summary names them, and warns.
+    let rebuilt = &run.summary["unmapped_attributes"];
+    assert_eq!(rebuilt.as_array().map(Vec::len), Some(1), "{}", run.summary);
+    assert_eq!(rebuilt[0]["name"], "loyaltyTier");
+    assert_eq!(rebuilt[0]["count"], 4);
+    assert!(
+        run.summary["warnings"]
+            .to_string()
+            .contains("loyaltyTier (4 items)"),
+        "{}",
+        run.summary
+    );
+    let run = verify(&names, &search.url, &[]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let unmapped = &run.summary["drift"]["unmapped_attributes"];
+    assert_eq!(unmapped.as_array().map(Vec::len), Some(1), "{unmapped}");
+    assert_eq!(unmapped[0]["name"], "loyaltyTier");
+    assert_eq!(unmapped[0]["count"], 4);
+    let samples = unmapped[0]["sample_ids"].as_array().expect("ids");
+    assert_eq!(samples.len(), 3, "{unmapped}");
+    let carrier_ids = ids(&carriers);
+    assert!(
+        samples
+            .iter()
+            .all(|id| carrier_ids.iter().any(|c| Some(c.as_str()) == id.as_str())),
+        "{unmapped}"
+    );
+}

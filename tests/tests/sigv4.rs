@@ -216,7 +216,9 @@ async fn unavailable_credentials_fail_the_run_with_a_clear_message_and_are_not_r
     assert_eq!(run.code, 1, "{run:?}");
     let error = run.summary["error"].as_str().unwrap_or_default();
     assert!(
-        error.contains("cannot obtain AWS credentials") && error.contains("StatusCode(500)"),
+        error.contains("cannot obtain AWS credentials")
+            && error.contains("HTTP 500")
+            && !error.contains("StatusCode("),
         "{error}"
     );
     assert!(

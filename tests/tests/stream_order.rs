@@ -256,9 +256,37 @@ async fn the_final_drain_reads_through_empty_answers_to_the_writes_made_before_i
         .expect("table with a stream");
     put(&names.table, (0..200).map(fixtures::person)).await;
     let search = Search::default();
-    let slow = FaultProxy::slowed(&search.url, Duration::from_millis(150)).await;
-    // Set at the swap: GetRecords answers empty until 2 s later.
+    // Set at the swap, by the search proxy as it forwards the `_aliases` request: GetRecords
+    // answers empty from then until 2 s later, while the final drain runs.
     let empty_from: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let at_swap = Arc::clone(&empty_from);
+    let swap_watch = Rule {
+        name: "notes the swap".into(),
+        matches: Arc::new(move |request| {
+            if request.method == "POST"
+                && request.path().starts_with("/_aliases")
+                && let Ok(mut from) = at_swap.lock()
+                && from.is_none()
+            {
+                *from = Some(Instant::now());
+            }
+            false
+        }),
+        nth: 1,
+        fault: Fault::Hang,
+        min_body: 0,
+        repeat: true,
+    };
+    let slow = FaultProxy::start(
+        &search.url,
+        FaultPlan {
+            bulk_delay: Duration::from_millis(150),
+            rules: vec![swap_watch],
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .expect("search proxy");
     let shared = Arc::clone(&empty_from);
     let empty = Rule {
         name: "empty GetRecords answers after the swap".into(),
@@ -300,15 +328,14 @@ async fn the_final_drain_reads_through_empty_answers_to_the_writes_made_before_i
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         finish(child, &args).await
     });
+    // The writer writes until the swap (bounded in time, not in count: a loaded machine is slow).
     let mut writes = 0u64;
-    for i in 0..2000u64 {
-        if rebuild.is_finished() {
+    let started = Instant::now();
+    for i in 0u64.. {
+        if rebuild.is_finished() || started.elapsed() > Duration::from_secs(240) {
             break;
         }
-        if !search.alias_targets(&names.alias).await.is_empty() {
-            if let Ok(mut from) = empty_from.lock() {
-                *from = Some(Instant::now());
-            }
+        if empty_from.lock().ok().and_then(|s| *s).is_some() {
             break;
         }
         let n = i % 200;

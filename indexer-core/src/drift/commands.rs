@@ -7,7 +7,8 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::compare::{Drift, Fingerprint, compare};
-use super::repair::{Key, RepairReport, parse_ids, repair};
+use super::recheck::{id_keys, recheck};
+use super::repair::{RepairReport, parse_ids, repair};
 use super::{DriftCount, Target};
 use crate::aliases::{Previous, inspect, physical_name};
 use crate::error::{Error, exit};
@@ -37,6 +38,8 @@ fn drift_json(drift: &Drift) -> Value {
         "unmappable": DriftCount::of(&drift.unmappable),
         "scanned": drift.scanned,
         "documents": drift.documents,
+        "listing": drift.listing.map(|l| l.name()),
+        "unmapped_attributes": drift.unmapped.to_json(),
     })
 }
 
@@ -121,19 +124,6 @@ async fn locked<T>(
     }
 }
 
-fn keys_of(ids: &[String]) -> Vec<Key> {
-    ids.iter()
-        .map(|id| Key {
-            id: id.clone(),
-            attributes: [(
-                "id".to_owned(),
-                aws_sdk_dynamodb::types::AttributeValue::S(id.clone()),
-            )]
-            .into(),
-        })
-        .collect()
-}
-
 /// Options of `verify`.
 pub struct VerifyOptions {
     pub fix: bool,
@@ -152,7 +142,25 @@ pub async fn verify(
     let started = Instant::now();
     let info = scan::describe(dynamo, &target.table).await?;
     let index = live_index(search, &target.alias).await?;
-    let drift = compare(dynamo, search, target, &index, Fingerprint::Version).await?;
+    let key = info
+        .key_attributes
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let keyed_by_id = key == "id";
+    let listed = compare(dynamo, search, target, &index, Fingerprint::Version).await?;
+    let suspects = listed.changes();
+    // Suspects are read again by their `id`; a table keyed otherwise reports them unchecked.
+    let (drift, recheck_json) = if keyed_by_id {
+        let (drift, cleared) =
+            recheck(dynamo, search, target, &index, Fingerprint::Version, listed).await?;
+        let json = json!({ "suspects": suspects, "cleared": cleared });
+        (drift, json)
+    } else {
+        let json = json!({ "suspects": suspects, "skipped": format!("the table is keyed by {key}, not by id alone") });
+        (listed, json)
+    };
     let changes = drift.changes();
     let mut report = json!({
         "mode": "verify",
@@ -161,16 +169,12 @@ pub async fn verify(
         "alias": target.alias.as_str(),
         "index": index,
         "drift": drift_json(&drift),
+        "recheck": recheck_json,
         "changes": changes,
     });
-    let hash_key = info
-        .key_attributes
-        .first()
-        .map(|(name, _)| name.as_str())
-        .unwrap_or("id");
-    if hash_key != "id" && options.fix {
+    if !keyed_by_id && options.fix {
         return Err(Error::Input(format!(
-            "--fix re-reads items by their `id`; table {} is keyed by {hash_key}",
+            "--fix re-reads items by their `id` alone; table {} is keyed by {key}",
             target.table
         )));
     }
@@ -197,9 +201,9 @@ pub async fn verify(
             report["seconds"] = json!(started.elapsed().as_secs_f64());
             return Ok((report, code));
         }
-        let upsert = keys_of(&[drift.missing.clone(), drift.stale.clone()].concat());
+        let keys = id_keys(&[&drift.missing[..], &drift.stale, &drift.extra].concat());
         let repaired = locked(search, target, JobMode::VerifyFix, &index, async {
-            let done = repair(dynamo, search, target, &index, &upsert, &drift.extra).await?;
+            let done = repair(dynamo, search, target, &index, &keys).await?;
             let closing = Closing {
                 message: format!(
                     "fixed: {} upserted, {} deleted, {} failed",
@@ -255,7 +259,7 @@ pub async fn resync(
     }
     let index = live_index(search, &target.alias).await?;
     let report = locked(search, target, JobMode::Resync, &index, async {
-        let done = repair(dynamo, search, target, &index, &keys, &[]).await?;
+        let done = repair(dynamo, search, target, &index, &keys).await?;
         let closing = Closing {
             message: format!(
                 "{} upserted, {} deleted, {} absent, {} failed",
@@ -297,12 +301,24 @@ pub async fn sync(
     target: &Target,
 ) -> Result<(Value, i32), Error> {
     let started = Instant::now();
-    scan::describe(dynamo, &target.table).await?;
+    let info = scan::describe(dynamo, &target.table).await?;
+    let key: Vec<&str> = info
+        .key_attributes
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if key != ["id"] {
+        return Err(Error::Input(format!(
+            "sync re-reads items by their `id` alone; table {} is keyed by {}",
+            target.table,
+            key.join(", ")
+        )));
+    }
     let index = live_index(search, &target.alias).await?;
     let (drift, repaired) = locked(search, target, JobMode::Sync, &index, async {
         let drift = compare(dynamo, search, target, &index, Fingerprint::Content).await?;
-        let upsert = keys_of(&[drift.missing.clone(), drift.stale.clone()].concat());
-        let done = repair(dynamo, search, target, &index, &upsert, &drift.extra).await?;
+        let keys = id_keys(&[&drift.missing[..], &drift.stale, &drift.extra].concat());
+        let done = repair(dynamo, search, target, &index, &keys).await?;
         let closing = Closing {
             message: format!(
                 "{} upserted, {} deleted, {} failed",
@@ -380,6 +396,32 @@ pub fn verify_text(report: &Value) -> String {
             counts.join(", ")
         )],
     };
+    let unmapped: Vec<String> = report
+        .pointer("/drift/unmapped_attributes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|row| {
+            let ids: Vec<&str> = row["sample_ids"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            format!(
+                "{} ({}, e.g. {})",
+                row["name"].as_str().unwrap_or_default(),
+                plural(row["count"].as_u64().unwrap_or(0), "item", "items"),
+                ids.join(", ")
+            )
+        })
+        .collect();
+    if !unmapped.is_empty() {
+        out.push(format!(
+            "  attributes the entity does not map: {}",
+            unmapped.join("; ")
+        ));
+    }
     if !matches!(report["status"].as_str(), Some("in_sync" | "fixed")) {
         out.push(format!("  {compared}"));
         for kind in kinds {
@@ -430,6 +472,13 @@ mod tests {
           missing    p-17, p-4
           extra      p-99
           repair: indexer verify --table Persons --index persons --fix
+        ");
+        let mut with_new_field = report("in_sync", &[], &[]);
+        with_new_field["drift"]["unmapped_attributes"] =
+            json!([{"name": "loyaltyTier", "count": 1200, "sample_ids": ["p-1", "p-2", "p-3"]}]);
+        insta::assert_snapshot!(verify_text(&with_new_field), @r"
+        persons is in sync with table Persons: compared 2,000 items with 1,999 documents of persons-20261130t010000000z
+          attributes the entity does not map: loyaltyTier (1,200 items, e.g. p-1, p-2, p-3)
         ");
         insta::assert_snapshot!(verify_text(&report("fixed", &["p-17", "p-4"], &["p-99"])), @"persons is in sync with table Persons again: 2 upserted, 1 deleted (compared 2,000 items with 1,999 documents of persons-20261130t010000000z)");
     }

@@ -1,18 +1,19 @@
 //! Listing both sides and comparing them.
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use aws_sdk_dynamodb::Client as DynamoClient;
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::spill::{Spill, buckets_for};
 use crate::entities::Entity;
 use crate::error::Error;
 use crate::sink::client::SearchClient;
+use crate::source::item::recording_reads;
 use crate::source::scan::{self, Cursor};
+use crate::source::schema::Unmapped;
 use crate::validate::TableName;
 
 /// How documents are compared.
@@ -53,69 +54,16 @@ pub struct Drift {
     pub unmappable: Vec<String>,
     pub scanned: u64,
     pub documents: u64,
+    /// How the index was listed.
+    pub listing: Option<super::listing::Listing>,
+    /// Attributes of the items that the entity's factory does not map.
+    pub unmapped: Unmapped,
 }
 
 impl Drift {
     pub fn changes(&self) -> u64 {
         (self.missing.len() + self.extra.len() + self.stale.len()) as u64
     }
-}
-
-/// Every document of `index` as id → fingerprint, read through a point in time.
-async fn list_index(
-    search: &SearchClient,
-    index: &str,
-    mode: Fingerprint,
-) -> Result<HashMap<String, u64>, Error> {
-    let opened = search
-        .json(
-            "open a point in time",
-            Method::POST,
-            &format!("/{index}/_search/point_in_time?keep_alive=5m"),
-            None,
-        )
-        .await?;
-    let mut pit = opened["pit_id"].as_str().unwrap_or_default().to_owned();
-    let mut documents = HashMap::new();
-    let mut after: Option<Value> = None;
-    loop {
-        let mut query = json!({
-            "size": 1000,
-            "pit": { "id": pit, "keep_alive": "5m" },
-            "sort": [{ "_shard_doc": "asc" }],
-            "track_total_hits": false
-        });
-        if let Some(after) = &after {
-            query["search_after"] = after.clone();
-        }
-        let page = search
-            .json("list documents", Method::POST, "/_search", Some(query))
-            .await?;
-        if let Some(id) = page["pit_id"].as_str() {
-            pit = id.to_owned();
-        }
-        let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
-        let Some(last) = hits.last() else { break };
-        after = Some(last["sort"].clone());
-        for hit in &hits {
-            if let Some(id) = hit["_id"].as_str() {
-                documents.insert(id.to_owned(), mode.of(&hit["_source"]));
-            }
-        }
-    }
-    let close = json!({ "pit_id": [pit] });
-    if let Err(error) = search
-        .json(
-            "close the point in time",
-            Method::DELETE,
-            "/_search/point_in_time",
-            Some(close),
-        )
-        .await
-    {
-        tracing::warn!(error = %error, "could not close the point in time; it expires by itself");
-    }
-    Ok(documents)
 }
 
 /// One item's comparison input: its id and fingerprint, or the id of an item that cannot be mapped.
@@ -129,11 +77,14 @@ async fn scan_segment(
     page_size: u32,
     mode: Fingerprint,
     tx: mpsc::Sender<Seen>,
-) -> Result<(), Error> {
+) -> Result<Unmapped, Error> {
+    let mut unmapped = Unmapped::default();
     while let Some(page) = scan::next_page(&dynamo, &table, page_size, &mut cursor).await? {
         for item in page.items {
-            let seen = match entity.to_document(&item) {
+            let (mapped, read) = recording_reads(|| entity.to_document(&item));
+            let seen = match mapped {
                 Ok(doc) => {
+                    unmapped.observe(&doc.id, &item, &read, entity.unindexed());
                     let value: Value = serde_json::from_slice(&doc.body).unwrap_or(Value::Null);
                     Ok((doc.id, mode.of(&value)))
                 }
@@ -148,11 +99,11 @@ async fn scan_segment(
                 }
             };
             if tx.send(seen).await.is_err() {
-                return Ok(());
+                return Ok(unmapped);
             }
         }
     }
-    Ok(())
+    Ok(unmapped)
 }
 
 /// Compares a table with the documents of `index`.
@@ -169,11 +120,14 @@ pub async fn compare(
         target.segments,
         target.page_size,
     );
-    let mut documents = list_index(search, index, mode).await?;
-    let mut drift = Drift {
-        documents: documents.len() as u64,
-        ..Drift::default()
-    };
+    // Bounded memory: both sides go to bucket files by a hash of the id, then each bucket is
+    // compared on its own (see `spill.rs`).
+    let expected = search.count(index).await?;
+    let mut spill = Spill::create(&std::env::temp_dir(), buckets_for(expected))?;
+    let listing = super::listing::list_index(search, index, mode, &mut |id, fingerprint| {
+        spill.index_record(id, fingerprint)
+    })
+    .await?;
     let (tx, mut rx) = mpsc::channel::<Seen>(4096);
     let mut readers = JoinSet::new();
     for segment in 0..segments {
@@ -190,33 +144,45 @@ pub async fn compare(
     }
     drop(tx);
     while let Some(seen) = rx.recv().await {
-        drift.scanned += 1;
         match seen {
-            Ok((id, fingerprint)) => match documents.remove(&id) {
-                None => drift.missing.push(id),
-                Some(stored) if stored != fingerprint => drift.stale.push(id),
-                Some(_) => {}
-            },
-            Err(id) => {
-                documents.remove(&id);
-                drift.unmappable.push(id);
-            }
+            Ok((id, fingerprint)) => spill.table_record(&id, Some(fingerprint))?,
+            Err(id) => spill.table_record(&id, None)?,
         }
     }
+    let mut unmapped = Unmapped::default();
     while let Some(joined) = readers.join_next().await {
-        joined
+        let segment = joined
             .map_err(|e| Error::Pipeline(crate::pipeline::PipelineError::Task(e.to_string())))??;
+        unmapped.merge(segment);
     }
-    drift.extra = documents.into_keys().collect();
+    let buckets = spill.buckets();
+    let found = spill.compare()?;
+    tracing::debug!(
+        buckets,
+        documents = found.documents,
+        "compared bucket by bucket"
+    );
+    let mut drift = Drift {
+        missing: found.missing,
+        extra: found.extra,
+        stale: found.stale,
+        unmappable: found.unmappable,
+        scanned: found.scanned,
+        documents: found.documents,
+        listing: Some(listing),
+        unmapped,
+    };
     drift.extra.sort();
     drift.missing.sort();
     drift.stale.sort();
+    drift.unmappable.sort();
     Ok(drift)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn version_fingerprints_follow_the_version_and_content_fingerprints_the_whole_document() {

@@ -1,21 +1,29 @@
 //! Keeping a live index true to its table: `verify` (and `--fix`), `resync` and `sync`.
 //!
-//! The comparison: every document of the index is listed through a point-in-time search
-//! (`search_after` on `_shard_doc`) as its id and a **fingerprint**; every item of the table is
-//! read with the same segmented Scan as a rebuild, mapped by its entity, and fingerprinted the
-//! same way. An item with no document is `missing`, a document with no item is `extra`, and
+//! The comparison: every document of the index is listed (through a point in time where the
+//! cluster's version allows, see `listing.rs`) as its id and a **fingerprint**; every item of the
+//! table is read with the same segmented Scan as a rebuild, mapped by its entity, and
+//! fingerprinted the same way. Both sides go to bucket files by a hash of the id and are compared
+//! one bucket at a time (`spill.rs`), so memory does not grow with the index. An item with no document is `missing`, a document with no item is `extra`, and
 //! different fingerprints are `stale`. `verify` fingerprints by the entity's `versionNumber` when a
 //! document has one (the owning services bump it on every write), else by a hash of the whole
 //! document; `sync` always hashes the whole document, so a change of the factory reaches the
 //! index too.
 //!
-//! Repairs go through one routine, also behind `resync`: the named items are read again with
-//! `BatchGetItem` and upserted; an item no longer in the table has its document deleted. Only ids
-//! are kept in memory, never documents.
+//! Before `verify` reports drift, each suspect is read again on both sides (`recheck.rs`), so
+//! writes made during the scan are not reported.
+//!
+//! Repairs go through one routine, also behind `resync`: the named items are read again with a
+//! consistent `BatchGetItem` and written through the rebuild's batcher (external versions, so a
+//! newer copy is never overwritten); an item no longer in the table has its document deleted.
+//! Only the ids of the drift found are kept in memory, never documents.
 
 pub mod commands;
 mod compare;
+mod listing;
+mod recheck;
 mod repair;
+mod spill;
 
 pub use compare::{Drift, Fingerprint, compare};
 pub use repair::{Outcome, RepairReport, parse_ids, repair};

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::checkpoint::Ticket;
 use crate::error::Error;
-use crate::sink::batch::Batch;
+use crate::sink::batch::{Batch, Batcher};
 use crate::sink::bulk;
 use crate::sink::client::SearchClient;
 use crate::sink::retry::RetryPolicy;
@@ -17,11 +17,32 @@ use crate::source::item::Item;
 use crate::source::scan::{SourceError, TableInfo};
 use crate::validate::TableName;
 
-/// A key to re-read: the document id and the item's key attributes.
+/// A key to re-read: how it is named in reports, the item's key attributes, and the document to
+/// delete when the item is gone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Key {
+    /// The id as given: the hash key's value, or `hash|range` for a composite key.
     pub id: String,
     pub attributes: Item,
+    /// The document of this item: its id for a table keyed by one attribute; `None` for a
+    /// composite key, which does not name its document (the entity decides the document id).
+    pub document: Option<String>,
+}
+
+/// The text of a key's values in key-schema order (`hash` or `hash|range`), to match the items a
+/// `BatchGetItem` returns (in any order) with the keys asked for.
+fn key_text(item: &Item, names: &[String]) -> Option<String> {
+    let values: Option<Vec<String>> = names
+        .iter()
+        .map(|name| match item.get(name) {
+            Some(AttributeValue::S(value)) => Some(value.clone()),
+            Some(AttributeValue::N(value)) => {
+                crate::source::item::Number::parse(value).map(|n| n.as_str().to_owned())
+            }
+            _ => None,
+        })
+        .collect();
+    values.map(|v| v.join("|"))
 }
 
 /// Parses ids (`hash`, or `hash|range` for a composite key) against the table's key schema.
@@ -68,8 +89,9 @@ pub fn parse_ids(ids: &[String], info: &TableInfo) -> Result<Vec<Key>, Error> {
             attributes.insert(name.clone(), attribute);
         }
         out.push(Key {
-            id: parts[0].to_owned(),
+            id: raw.to_owned(),
             attributes,
+            document: (keys.len() == 1).then(|| raw.to_owned()),
         });
     }
     Ok(out)
@@ -124,16 +146,44 @@ impl RepairReport {
     }
 }
 
-async fn batch_get(
+/// How often unprocessed keys are asked for again before the repair gives up, and the longest
+/// pause between two tries (the pauses double from 50 ms, with jitter): about a minute in all.
+const UNPROCESSED_TRIES: u32 = 60;
+const MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The pause before try `attempt` (0-based) of unprocessed keys: doubling from 50 ms up to
+/// [`MAX_PAUSE`], less up to a quarter at random so that parallel readers spread out.
+fn pause(attempt: u32) -> std::time::Duration {
+    let base = std::time::Duration::from_millis(50 << attempt.min(10)).min(MAX_PAUSE);
+    base.mul_f64(1.0 - rand::random::<f64>() * 0.25)
+}
+
+/// Reads `keys` with strong consistency (duplicates read once). Keys DynamoDB leaves
+/// unprocessed (throttling) are asked for again with backoff, up to [`UNPROCESSED_TRIES`] times;
+/// a whole call throttled is retried by the SDK's own strategy.
+pub(super) async fn batch_get(
     dynamo: &DynamoClient,
     table: &TableName,
     keys: &[Key],
 ) -> Result<Vec<Item>, Error> {
-    let mut pending: Vec<Item> = keys.iter().map(|k| k.attributes.clone()).collect();
+    let mut pending: Vec<Item> = Vec::new();
+    for key in keys {
+        if !pending.contains(&key.attributes) {
+            pending.push(key.attributes.clone());
+        }
+    }
     let mut found = Vec::new();
-    for attempt in 0..10u32 {
+    for attempt in 0..UNPROCESSED_TRIES {
         if pending.is_empty() {
             break;
+        }
+        if attempt > 0 {
+            tracing::debug!(
+                keys = pending.len(),
+                attempt,
+                "unprocessed keys asked for again"
+            );
+            tokio::time::sleep(pause(attempt - 1)).await;
         }
         let request = KeysAndAttributes::builder()
             .set_keys(Some(std::mem::take(&mut pending)))
@@ -163,27 +213,30 @@ async fn batch_get(
             .and_then(|mut u| u.remove(table.as_str()))
             .map(|k| k.keys)
             .unwrap_or_default();
-        if !pending.is_empty() {
-            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(6))).await;
-        }
     }
     if !pending.is_empty() {
-        return Err(Error::Input(format!(
-            "{} keys stayed unprocessed by BatchGetItem",
-            pending.len()
-        )));
+        return Err(Error::from(SourceError::Aws {
+            op: "BatchGetItem",
+            table: table.to_string(),
+            message: format!(
+                "{} keys were still left unprocessed (throttled) after {UNPROCESSED_TRIES} tries; nothing more was written, run the command again",
+                pending.len()
+            ),
+        }));
     }
     Ok(found)
 }
 
-/// Re-reads `upsert` keys and writes what they are now, and deletes the `delete` ids, in `index`.
+/// Re-reads every key with strong consistency just before writing, and writes what each item is
+/// now in `index`: its document, through the same batcher (and so the same external versioning)
+/// as a rebuild's scanned copies, so a repair never overwrites a newer copy a live writer put
+/// there; or, when the item is gone, the deletion of its document.
 pub async fn repair(
     dynamo: &DynamoClient,
     search: &SearchClient,
     target: &super::Target,
     index: &str,
-    upsert: &[Key],
-    delete: &[String],
+    keys: &[Key],
 ) -> Result<RepairReport, Error> {
     let (table, entity, retry) = (&target.table, target.entity, &target.retry);
     let mut report = RepairReport::default();
@@ -191,75 +244,121 @@ pub async fn repair(
         segment: 0,
         page: 0,
     };
-    for chunk in upsert.chunks(100) {
-        let items = batch_get(dynamo, table, chunk).await?;
-        let mut by_id: HashMap<String, Item> = HashMap::new();
-        for item in items {
-            if let Some(AttributeValue::S(id) | AttributeValue::N(id)) = item.get(
-                chunk[0]
-                    .attributes
-                    .keys()
-                    .next()
-                    .map(String::as_str)
-                    .unwrap_or("id"),
-            ) {
-                by_id.insert(id.clone(), item);
+    for chunk in keys.chunks(100) {
+        let names: Vec<String> = chunk[0].attributes.keys().cloned().collect();
+        // The second the consistent read starts in: the repairs outrank stream copies of earlier
+        // seconds, never a write that may come after the read.
+        let read_secs = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+        let mut by_key: HashMap<String, Item> = HashMap::new();
+        for item in batch_get(dynamo, table, chunk).await? {
+            if let Some(text) = key_text(&item, &names) {
+                by_key.insert(text, item);
             }
         }
-        let mut batch = Batch::default();
+        let mut deletes = Batch::default();
+        let mut labels: HashMap<String, String> = HashMap::new();
+        let mut upserts = Vec::new();
         for key in chunk {
-            match by_id.get(&key.id).map(|item| entity.to_document(item)) {
-                Some(Ok(doc)) => {
-                    batch.push_action(
-                        &doc.id,
-                        ticket,
-                        &json!({ "index": { "_index": index, "_id": doc.id } }),
-                        Some(&doc.body),
-                    );
+            let item = key_text(&key.attributes, &names).and_then(|text| by_key.get(&text));
+            match (item.map(|item| entity.to_document(item)), &key.document) {
+                (Some(Ok(doc)), _) => {
+                    labels.insert(doc.id.clone(), key.id.clone());
+                    upserts.push((doc, key.id.clone()));
                 }
-                Some(Err(error)) => {
+                (Some(Err(error)), _) => {
                     report.record(&key.id, Outcome::Failed, Some(error.to_string()))
                 }
-                None => batch.push_action(
+                (None, Some(document)) => {
+                    labels.insert(document.clone(), key.id.clone());
+                    deletes.push_action(
+                        document,
+                        ticket,
+                        &json!({ "delete": { "_index": index, "_id": document } }),
+                        None,
+                    )
+                }
+                (None, None) => report.record(
                     &key.id,
-                    ticket,
-                    &json!({ "delete": { "_index": index, "_id": key.id } }),
-                    None,
+                    Outcome::Failed,
+                    Some("the item is gone, and a composite key does not name its document: nothing was deleted".into()),
                 ),
             }
         }
-        send(search, batch, retry, &mut report).await?;
-    }
-    for chunk in delete.chunks(500) {
-        let mut batch = Batch::default();
-        for id in chunk {
-            batch.push_action(
-                id,
-                ticket,
-                &json!({ "delete": { "_index": index, "_id": id } }),
-                None,
-            );
+        // A document a rebuild's stream replay wrote holds a version in the stream band: the
+        // repair goes above it (as of the read). Any other is repaired in the scanned band, where
+        // a newer copy a live writer versioned itself is kept.
+        let ids: Vec<String> = upserts.iter().map(|(doc, _)| doc.id.clone()).collect();
+        let stream_written = stream_written(search, index, &ids).await?;
+        // Unbounded: a chunk is small, and the bulk sender splits what the cluster finds too large.
+        let mut scanned_band = Batcher::new(index, usize::MAX, usize::MAX);
+        let mut above_stream = Batcher::for_repairs(index, read_secs);
+        for (doc, label) in upserts {
+            let batcher = if stream_written.contains(&doc.id) {
+                &mut above_stream
+            } else {
+                &mut scanned_band
+            };
+            if let Err(too_large) = batcher.push(doc, ticket) {
+                report.record(
+                    &label,
+                    Outcome::Failed,
+                    Some(format!("the document is {} bytes", too_large.bytes)),
+                );
+            }
         }
-        send(search, batch, retry, &mut report).await?;
+        for batcher in [&mut scanned_band, &mut above_stream] {
+            if let Some(batch) = batcher.take() {
+                send(search, batch, retry, false, &labels, &mut report).await?;
+            }
+        }
+        send(search, deletes, retry, true, &labels, &mut report).await?;
     }
     Ok(report)
 }
 
+/// The documents among `ids` whose stored version is in the stream band.
+async fn stream_written(
+    search: &SearchClient,
+    index: &str,
+    ids: &[String],
+) -> Result<std::collections::HashSet<String>, Error> {
+    let mut found = std::collections::HashSet::new();
+    if ids.is_empty() {
+        return Ok(found);
+    }
+    let answer = search
+        .json(
+            "read the documents' versions",
+            reqwest::Method::POST,
+            &format!("/{index}/_mget?_source=false"),
+            Some(json!({ "ids": ids })),
+        )
+        .await?;
+    for doc in answer["docs"].as_array().into_iter().flatten() {
+        if doc["found"] == serde_json::Value::Bool(true)
+            && doc["_version"]
+                .as_u64()
+                .is_some_and(|v| v >= crate::sink::version::STREAM_BAND)
+            && let Some(id) = doc["_id"].as_str()
+        {
+            found.insert(id.to_owned());
+        }
+    }
+    Ok(found)
+}
+
+/// Sends one batch of upserts or of deletes and records each entry's outcome under its label.
 async fn send(
     search: &SearchClient,
     batch: Batch,
     retry: &RetryPolicy,
+    deletes: bool,
+    labels: &HashMap<String, String>,
     report: &mut RepairReport,
 ) -> Result<(), Error> {
     if batch.is_empty() {
         return Ok(());
     }
-    let deletes: std::collections::HashSet<String> = batch
-        .entries
-        .iter()
-        .filter(|e| e.source.is_empty())
-        .map(|e| e.id.clone())
-        .collect();
     let outcome = bulk::send(search, batch.clone(), retry).await?;
     let rejected: HashMap<&str, &bulk::Rejection> = outcome
         .rejected
@@ -267,13 +366,13 @@ async fn send(
         .map(|r| (r.id.as_str(), r))
         .collect();
     for entry in &batch.entries {
-        let is_delete = deletes.contains(&entry.id);
-        match (rejected.get(entry.id.as_str()), is_delete) {
-            (None, false) => report.record(&entry.id, Outcome::Upserted, None),
-            (None, true) => report.record(&entry.id, Outcome::Deleted, None),
-            (Some(r), true) if r.status == 404 => report.record(&entry.id, Outcome::Absent, None),
+        let label = labels.get(&entry.id).unwrap_or(&entry.id);
+        match (rejected.get(entry.id.as_str()), deletes) {
+            (None, false) => report.record(label, Outcome::Upserted, None),
+            (None, true) => report.record(label, Outcome::Deleted, None),
+            (Some(r), true) if r.status == 404 => report.record(label, Outcome::Absent, None),
             (Some(r), _) => report.record(
-                &entry.id,
+                label,
                 Outcome::Failed,
                 Some(format!("{}: {}", r.error_type, r.reason)),
             ),
@@ -298,6 +397,37 @@ mod tests {
     }
 
     #[test]
+    fn keys_match_items_by_every_key_attribute_and_numbers_by_value() {
+        let names = ["tenancy".to_owned(), "seq".to_owned()];
+        let item: Item = [
+            ("tenancy".to_owned(), AttributeValue::S("t1".into())),
+            ("seq".to_owned(), AttributeValue::N("42".into())),
+            ("name".to_owned(), AttributeValue::S("x".into())),
+        ]
+        .into();
+        let asked: Item = [
+            ("tenancy".to_owned(), AttributeValue::S("t1".into())),
+            ("seq".to_owned(), AttributeValue::N("042.0".into())),
+        ]
+        .into();
+        assert_eq!(key_text(&item, &names).as_deref(), Some("t1|42"));
+        assert_eq!(key_text(&asked, &names), key_text(&item, &names));
+        let other: Item = [
+            ("tenancy".to_owned(), AttributeValue::S("t1".into())),
+            ("seq".to_owned(), AttributeValue::N("43".into())),
+        ]
+        .into();
+        assert_ne!(key_text(&other, &names), key_text(&item, &names));
+    }
+
+    #[test]
+    fn unprocessed_keys_wait_longer_each_time_up_to_a_bound() {
+        assert!(pause(0) <= std::time::Duration::from_millis(50));
+        assert!(pause(0) >= std::time::Duration::from_millis(37));
+        assert!(pause(30) <= MAX_PAUSE && pause(30) >= MAX_PAUSE.mul_f64(0.75));
+    }
+
+    #[test]
     fn ids_follow_the_key_schema() {
         let keys = parse_ids(
             &["a".into(), " b ".into(), String::new()],
@@ -316,6 +446,12 @@ mod tests {
             composite[0].attributes["seq"],
             AttributeValue::N("42".into())
         );
+        assert_eq!(composite[0].id, "t1|42");
+        assert_eq!(
+            composite[0].document, None,
+            "a composite key names no document"
+        );
+        assert_eq!(keys[1].document.as_deref(), Some("b"));
         let err = parse_ids(&["t1".into()], &info(&[("tenancy", "S"), ("seq", "N")]))
             .expect_err("needs range");
         assert!(err.to_string().contains("hash|range"), "{err}");

@@ -82,13 +82,21 @@ pub trait Entity: Send + Sync + 'static {
     #[cfg(test)]
     fn full_item(&self) -> Item;
 
-    /// Maps one item to its document.
+    /// Maps one item to its document. The top-level attributes it reads are what the entity maps:
+    /// `verify` reports every other attribute an item carries, unless listed in
+    /// [`unindexed`](Entity::unindexed).
     fn to_document(&self, item: &Item) -> Result<Document, MapError>;
 
     /// The document id of the item whose key attributes are `keys` (all that a `NEW_IMAGE`
     /// stream's REMOVE record carries): the same id [`Entity::to_document`] gives the whole item.
     fn id_of(&self, keys: &Item) -> Result<String, MapError> {
         crate::source::item::Fields::of(keys).required_string("id")
+    }
+
+    /// Attributes the owning service stores that the index deliberately leaves out (audit
+    /// stamps, free text nobody searches): not reported as schema drift. One list per entity.
+    fn unindexed(&self) -> &'static [&'static str] {
+        &[]
     }
 }
 

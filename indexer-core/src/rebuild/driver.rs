@@ -291,6 +291,15 @@ pub async fn work(
     summary.read_units = Counters::get(&handles.counters.read_milliunits) as f64 / 1000.0;
     summary.concurrency = Counters::get(&handles.counters.concurrency);
     summary.max_concurrency_reached = Counters::get(&handles.counters.max_concurrency);
+    if let Ok(unmapped) = handles.counters.unmapped.lock()
+        && !unmapped.is_empty()
+    {
+        summary.unmapped_attributes = unmapped.rows();
+        summary.warnings.push(format!(
+            "items carry attributes the entity does not map (search ignores them): {}; see unmapped_attributes",
+            unmapped.describe()
+        ));
+    }
     // Every place the job's dead letters are: earlier runs' (resumed from), then this run's.
     let earlier = match worker.store.job(&spec.job_id).await {
         Ok(Some(job)) => job.dead_letter_locations,

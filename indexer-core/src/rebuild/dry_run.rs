@@ -88,6 +88,9 @@ pub(super) async fn dry_run(dynamo: DynamoClient, plan: RebuildPlan) -> Result<S
     summary.scanned_this_run = summary.scanned;
     summary.indexed = Counters::get(&counters.indexed);
     summary.dead_lettered = Counters::get(&counters.dead_lettered);
+    if let Ok(unmapped) = counters.unmapped.lock() {
+        summary.unmapped_attributes = unmapped.rows();
+    }
     summary.read_units = Counters::get(&counters.read_milliunits) as f64 / 1000.0;
     let stats = result?;
     if stats.scan_seconds > 0.0 {

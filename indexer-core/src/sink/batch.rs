@@ -105,6 +105,8 @@ pub struct Batcher {
     max_bytes: usize,
     max_docs: usize,
     current: Batch,
+    /// The lowest version a document is written at (0: the scanned band alone).
+    floor: u64,
 }
 
 impl Batcher {
@@ -114,6 +116,17 @@ impl Batcher {
             max_bytes,
             max_docs: max_docs.max(1),
             current: Batch::default(),
+            floor: 0,
+        }
+    }
+
+    /// A batcher for repairs of items read consistently in second `read_secs`: every document
+    /// is written at [`super::version::repaired`], above the copies a rebuild's stream replay
+    /// wrote before then.
+    pub fn for_repairs(index: &str, read_secs: u64) -> Batcher {
+        Batcher {
+            floor: super::version::repaired(read_secs),
+            ..Batcher::new(index, usize::MAX, usize::MAX)
         }
     }
 
@@ -123,7 +136,7 @@ impl Batcher {
     fn action_line(&self, id: &str, version: Option<u64>) -> Vec<u8> {
         let action = serde_json::json!({ "index": {
             "_index": self.index, "_id": id,
-            "version": super::version::scanned(version), "version_type": "external_gte"
+            "version": super::version::scanned(version).max(self.floor), "version_type": "external_gte"
         } });
         let mut line = action.to_string().into_bytes();
         line.push(b'\n');

@@ -30,6 +30,16 @@ pub fn scanned(version_number: Option<u64>) -> u64 {
     version_number.map_or(0, |v| v.min(STREAM_BAND - 1))
 }
 
+/// The version of a repair (`verify --fix`, `resync`, `sync`) of an item read consistently in
+/// second `read_secs`: as a stream record of that second ranked first, so it replaces every copy
+/// the stream wrote before that second (and every scanned copy), while a stream record of the
+/// same second or later — a write that may follow the read — still replaces it.
+pub fn repaired(read_secs: u64) -> u64 {
+    STREAM_BAND
+        .saturating_add(read_secs.saturating_mul(RANKS_PER_SECOND))
+        .min(i64::MAX as u64 - RANKS_PER_SECOND)
+}
+
 /// Gives each stream record its version, in the order the tail applies them. Deterministic: a
 /// tail that reads the same records from the same position gives the same versions, so a
 /// resumed tail that replays a second's records again writes them at the versions they had.
@@ -79,6 +89,16 @@ mod tests {
         let mut clock = StreamClock::default();
         assert!(clock.next("a", 0) > scanned(Some(u64::MAX)));
         assert!(clock.next("b", 1_800_000_000) <= i64::MAX as u64);
+    }
+
+    #[test]
+    fn a_repair_outranks_earlier_stream_copies_and_yields_to_its_own_second_and_later() {
+        let mut clock = StreamClock::default();
+        let before = clock.next("a", 99);
+        let same = clock.next("b", 100);
+        let later = clock.next("c", 101);
+        assert!(repaired(100) > before && repaired(100) > scanned(Some(u64::MAX)));
+        assert!(same >= repaired(100) && later > repaired(100));
     }
 
     #[test]

@@ -179,6 +179,31 @@ pub struct Fields<'a> {
     path: &'a str,
 }
 
+thread_local! {
+    /// The top-level attributes read while [`recording_reads`] runs on this thread.
+    static READS: std::cell::RefCell<Option<std::collections::BTreeSet<String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn note_read(name: &str) {
+    READS.with(|reads| {
+        if let Some(reads) = reads.borrow_mut().as_mut()
+            && !reads.contains(name)
+        {
+            reads.insert(name.to_owned());
+        }
+    });
+}
+
+/// Runs `read` (an entity's factory), and returns with its result the names of the item's
+/// top-level attributes it looked at: what the factory maps, declared by the factory itself.
+pub fn recording_reads<T>(read: impl FnOnce() -> T) -> (T, std::collections::BTreeSet<String>) {
+    let before = READS.with(|reads| reads.borrow_mut().replace(Default::default()));
+    let result = read();
+    let seen = READS.with(|reads| std::mem::replace(&mut *reads.borrow_mut(), before));
+    (result, seen.unwrap_or_default())
+}
+
 /// A nested map or list element owns its path string; this keeps it alive while it is read.
 pub struct Nested<'a> {
     map: &'a HashMap<String, AttributeValue>,
@@ -234,6 +259,9 @@ impl<'a> Fields<'a> {
 
     /// The value when it is set (present and not `NULL`).
     pub fn get(&self, name: &str) -> Option<&'a AttributeValue> {
+        if self.path.is_empty() {
+            note_read(name);
+        }
         match self.map.get(name) {
             None | Some(AttributeValue::Null(_)) => None,
             Some(value) => Some(value),

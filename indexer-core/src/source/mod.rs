@@ -5,6 +5,7 @@ pub mod item;
 pub mod positions;
 pub mod records;
 pub mod scan;
+pub mod schema;
 mod shards;
 pub mod stream;
 pub mod throttle;

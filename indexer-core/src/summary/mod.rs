@@ -57,6 +57,9 @@ pub struct Summary {
     pub stream_records_applied: u64,
     pub deleted_indexes: Vec<String>,
     pub gate_refusals: Vec<String>,
+    /// Attributes the items carry that the entity does not map (schema drift), most common first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmapped_attributes: Vec<crate::source::schema::UnmappedAttribute>,
     /// Things the operator should know, e.g. that writes made during the run may be missing.
     pub warnings: Vec<String>,
     pub seconds: f64,
@@ -118,6 +121,7 @@ impl Summary {
             stream_records_applied: 0,
             deleted_indexes: Vec::new(),
             gate_refusals: Vec::new(),
+            unmapped_attributes: Vec::new(),
             warnings: Vec::new(),
             seconds: 0.0,
             docs_per_s: 0.0,

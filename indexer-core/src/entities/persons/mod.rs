@@ -211,6 +211,19 @@ impl Entity for Persons {
         tests::full_item()
     }
 
+    fn unindexed(&self) -> &'static [&'static str] {
+        &[
+            "communicationRequirements",
+            "createdAt",
+            "createdBy",
+            "dateOfDeath",
+            "languages",
+            "lastModified",
+            "links",
+            "reason",
+        ]
+    }
+
     fn to_document(&self, item: &Item) -> Result<Document, MapError> {
         let person = Person::from_item(Fields::checked(item)?)?;
         Document::new(person.id.clone(), &person)

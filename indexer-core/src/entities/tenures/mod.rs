@@ -245,6 +245,24 @@ impl Entity for Tenures {
         tests::full_item()
     }
 
+    fn unindexed(&self) -> &'static [&'static str] {
+        &[
+            "agreementType",
+            "charges",
+            "evictionDate",
+            "informHousingBenefitsForChanges",
+            "isMutualExchange",
+            "isSublet",
+            "isTenanted",
+            "lastModified",
+            "legacyReferences",
+            "notices",
+            "potentialEndDate",
+            "subletEndDate",
+            "successionDate",
+        ]
+    }
+
     fn to_document(&self, item: &Item) -> Result<Document, MapError> {
         let tenure = Tenure::from_item(Fields::checked(item)?)?;
         Document::new(tenure.id.clone(), &tenure)
