@@ -374,3 +374,91 @@ async fn the_final_drain_reads_through_empty_answers_to_the_writes_made_before_i
         assert_eq!(drift[kind]["count"], 0, "{kind}: {}", verify.summary);
     }
 }
+
+/// What DynamoDB Streams answers a reader over its rate.
+const LIMIT_EXCEEDED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#LimitExceededException","message":"Rate exceeded for shard"}"#;
+
+#[tokio::test]
+async fn a_throttled_stream_slows_the_tail_down_and_loses_nothing() {
+    use indexer_tests::faults::{Fault, Rule};
+
+    let names = unique("Persons", "persons");
+    let services = services();
+    fixtures::create_table(&services.dynamo(), &names.table, true)
+        .await
+        .expect("table with a stream");
+    put(&names.table, (0..SEEDED).map(fixtures::person)).await;
+    let search = Search::default();
+    let slow = FaultProxy::slowed(&search.url, Duration::from_millis(300)).await;
+    // GetRecords calls 2 to 13 are refused as over the shard's rate: more than the SDK's own
+    // retries absorb, so the tail meets the refusal itself.
+    let rules = (2..14)
+        .map(|nth| {
+            Rule::aws_call(
+                "GetRecords throttled",
+                "GetRecords",
+                nth,
+                Fault::Answer(400, LIMIT_EXCEEDED),
+            )
+        })
+        .collect();
+    let streams = FaultProxy::start(
+        &services.dynamo_url,
+        FaultPlan {
+            rules,
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .expect("proxy");
+    let args: Vec<String> = rebuild_args(
+        &names,
+        "persons",
+        &slow.url,
+        &["--batch-docs", "10", "--concurrency", "1"],
+    )
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    let child = spawn_indexer(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", &streams.url)],
+    );
+    let rebuild = tokio::spawn(async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        finish(child, &args).await
+    });
+    // Changes made while the rebuild runs, through the throttled reads.
+    for n in 0..20u64 {
+        if rebuild.is_finished() {
+            break;
+        }
+        let mut item = fixtures::person(n);
+        item.insert(
+            "surname".into(),
+            AttributeValue::S(format!("Throttled-{n}")),
+        );
+        item.remove("versionNumber");
+        put(&names.table, std::iter::once(item)).await;
+    }
+    let run = rebuild.await.expect("the rebuild task");
+    assert_eq!(run.code, 0, "{run:?}");
+    let refused: u32 = streams.seen().rule_hits.iter().sum();
+    assert!(refused >= 6, "GetRecords was refused {refused} times");
+    let verify = indexer(&[
+        "verify",
+        "--table",
+        &names.table,
+        "--index",
+        &names.alias,
+        "--host",
+        &search.url,
+        "--entity",
+        "persons",
+    ])
+    .await;
+    let drift = &verify.summary["drift"];
+    for kind in ["missing", "extra", "stale"] {
+        assert_eq!(drift[kind]["count"], 0, "{kind}: {}", verify.summary);
+    }
+}

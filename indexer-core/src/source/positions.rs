@@ -105,14 +105,12 @@ impl Book {
 }
 
 /// Puts one tail's positions (`mine`, all of one worker) into the job's `saved` ones: they
-/// replace that worker's earlier ones, and any other tail's for the shards it reads (it applied
-/// every record before them).
+/// replace that worker's earlier ones only. Another tail's positions stay, even for the same
+/// shards: this tail may have started later (a backup opened at the stream's end while the
+/// other replays what was written while the job was stopped), so only the earliest of them all
+/// ([`resume_points`]) is safe to resume from — replaying more is harmless, less loses writes.
 pub fn save_positions(saved: &mut Vec<StreamPosition>, mine: Vec<StreamPosition>) {
-    saved.retain(|p| {
-        !mine
-            .iter()
-            .any(|m| m.worker == p.worker || m.shard == p.shard)
-    });
+    saved.retain(|p| !mine.iter().any(|m| m.worker == p.worker));
     saved.extend(mine);
 }
 
@@ -200,7 +198,7 @@ mod tests {
     }
 
     #[test]
-    fn a_tail_s_positions_replace_its_own_and_others_in_its_shards() {
+    fn a_tail_s_positions_replace_its_own_only() {
         let at = |worker, shard: &str, from: &str| StreamPosition {
             worker,
             shard: shard.into(),
@@ -214,7 +212,25 @@ mod tests {
             at(1, "b", "2"),
         ];
         save_positions(&mut saved, vec![at(0, "a", "5")]);
-        assert_eq!(saved, [at(1, "b", "2"), at(0, "a", "5")]);
+        assert_eq!(saved, [at(1, "a", "2"), at(1, "b", "2"), at(0, "a", "5")]);
+    }
+
+    #[test]
+    fn a_later_tail_never_erases_an_earlier_tail_s_position() {
+        let at = |worker, shard: &str, from: &str| StreamPosition {
+            worker,
+            shard: shard.into(),
+            from: Some(from.to_owned()),
+            ended: false,
+        };
+        // Worker 0 replays the gap from 100; worker 1, a backup, opened at the end (900).
+        let mut saved = vec![at(0, "a", "100")];
+        save_positions(&mut saved, vec![at(1, "a", "900")]);
+        assert_eq!(resume_points(&saved)["a"], Resume::At("100".into()));
+        // A tail's own newer position replaces its earlier one.
+        save_positions(&mut saved, vec![at(0, "a", "500")]);
+        assert_eq!(saved.len(), 2);
+        assert_eq!(resume_points(&saved)["a"], Resume::At("500".into()));
     }
 
     #[test]

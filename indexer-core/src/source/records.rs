@@ -46,10 +46,14 @@ pub fn action(
             )))
         }
         Some(OperationType::Remove) => {
-            // A NEW_IMAGE stream's REMOVE carries only the item's key attributes.
-            let id = match (data.old_image(), data.keys()) {
-                (Some(old), _) => entity.to_document(&to_item(old)).map(|d| d.id),
-                (None, Some(keys)) => entity.id_of(&to_item(keys)),
+            // The keys name the document (a NEW_IMAGE stream's REMOVE carries nothing else); the
+            // old image is asked only when they do not: an item changed into one the entity
+            // cannot map and then deleted still has its document deleted.
+            let by_keys = data.keys().map(|keys| entity.id_of(&to_item(keys)));
+            let id = match (by_keys, data.old_image()) {
+                (Some(Ok(id)), _) => Ok(id),
+                (_, Some(old)) => entity.to_document(&to_item(old)).map(|d| d.id),
+                (Some(Err(error)), None) => Err(error),
                 (None, None) => return Err("a REMOVE record without its keys".to_owned()),
             }
             .map_err(|e| e.to_string())?;

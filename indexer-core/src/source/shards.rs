@@ -100,9 +100,10 @@ impl Shards {
                             (ShardIteratorType::AtSequenceNumber, Some(sequence.clone()))
                         }
                         Some(Resume::FromStart) => (ShardIteratorType::TrimHorizon, None),
-                        // Born while the run was stopped (open, or the child of a shard it
-                        // read): from its start. Other closed shards hold the past.
-                        None if open || parent.is_some_and(|p| points.contains_key(p)) => {
+                        // Born while the run was stopped (open, or a descendant — through
+                        // any number of splits — of a shard it read): from its start. Other
+                        // closed shards hold the past.
+                        None if open || descends_from(&self.parents, id, points) => {
                             (ShardIteratorType::TrimHorizon, None)
                         }
                         None => continue,
@@ -164,4 +165,41 @@ fn is_trimmed(error: &IteratorError) -> bool {
     error.as_service_error().is_some_and(|e| {
         e.is_trimmed_data_access_exception() || e.is_resource_not_found_exception()
     })
+}
+
+/// Whether shard `id` descends, through any number of generations, from a shard in `saved`.
+fn descends_from<T>(
+    parents: &std::collections::HashMap<String, String>,
+    id: &str,
+    saved: &std::collections::HashMap<String, T>,
+) -> bool {
+    let mut at = parents.get(id);
+    // Bounded: a listing cannot make a cycle, but a corrupt one must not hang the run.
+    for _ in 0..10_000 {
+        match at {
+            Some(parent) if saved.contains_key(parent) => return true,
+            Some(parent) => at = parents.get(parent),
+            None => return false,
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod descent_tests {
+    use std::collections::HashMap;
+
+    #[test]
+    fn a_shard_born_generations_after_a_saved_one_is_read() {
+        let parents: HashMap<String, String> = [("c1", "s"), ("c2", "c1"), ("c3", "c2")]
+            .iter()
+            .map(|(c, p)| ((*c).to_owned(), (*p).to_owned()))
+            .collect();
+        let saved: HashMap<String, ()> = [("s".to_owned(), ())].into();
+        for shard in ["c1", "c2", "c3"] {
+            assert!(super::descends_from(&parents, shard, &saved), "{shard}");
+        }
+        assert!(!super::descends_from(&parents, "s", &saved));
+        assert!(!super::descends_from(&parents, "other", &saved));
+    }
 }

@@ -35,6 +35,8 @@ use crate::sink::client::SearchClient;
 use crate::sink::retry::RetryPolicy;
 use crate::sink::version::StreamClock;
 
+/// How long a tail waits after the stream refused a read (throttled, or a passing error).
+const THROTTLED_PAUSE: Duration = Duration::from_secs(1);
 /// How long the background task waits after a round that returned nothing.
 pub const IDLE_POLL: Duration = Duration::from_millis(200);
 /// How often the stream is described again to find new shards.
@@ -328,6 +330,7 @@ impl State {
             self.shards.discover(Start::TrimHorizon).await?;
         }
         let mut records = Vec::new();
+        let mut throttled = false;
         let mut ended = false;
         let mut ended_shards = Vec::new();
         for shard in catchup::readable(self.shards.iterators.keys(), &self.shards.parents) {
@@ -335,15 +338,30 @@ impl State {
                 continue;
             };
             let asked = Instant::now();
-            let output = self
+            let answer = self
                 .shards
                 .client
                 .get_records()
                 .shard_iterator(iterator)
                 .limit(RECORDS_PER_CALL)
                 .send()
-                .await
-                .map_err(|e| error(&self.shards.arn, "GetRecords", e))?;
+                .await;
+            let output = match answer {
+                Ok(output) => output,
+                // Throttled (more readers on the stream than it serves) or a passing server
+                // error, past the SDK's own retries: the shard is read again after a pause, from
+                // the same iterator; nothing is skipped, the tail goes on.
+                Err(e)
+                    if e.as_service_error().is_some_and(|s| {
+                        s.is_limit_exceeded_exception() || s.is_internal_server_error()
+                    }) =>
+                {
+                    tracing::warn!(shard = %shard, error = %crate::logging::cause_chain(&e), "the stream refused a read for now; reading the shard again shortly");
+                    throttled = true;
+                    continue;
+                }
+                Err(e) => return Err(error(&self.shards.arn, "GetRecords", e)),
+            };
             let page = output.records.unwrap_or_default();
             match output.next_shard_iterator {
                 Some(next) => {
@@ -382,6 +400,9 @@ impl State {
         if ended {
             // A shard read to its end has children: read them from their start.
             self.shards.discover(Start::TrimHorizon).await?;
+        }
+        if throttled {
+            tokio::time::sleep(THROTTLED_PAUSE).await;
         }
         Ok(count)
     }
