@@ -576,3 +576,23 @@ pub fn on_terminal(args: &[&str]) -> tokio::process::Child {
         Err(error) => panic!("cannot run script: {error}"),
     }
 }
+
+/// Runs `indexer verify` of `names` (persons) against `host` and asserts it finds no drift.
+pub async fn assert_no_drift(names: &Names, host: &str) {
+    let verify = indexer(&[
+        "verify",
+        "--table",
+        &names.table,
+        "--index",
+        &names.alias,
+        "--host",
+        host,
+        "--entity",
+        "persons",
+    ])
+    .await;
+    let drift = &verify.summary["drift"];
+    for kind in ["missing", "extra", "stale"] {
+        assert_eq!(drift[kind]["count"], 0, "{kind}: {}", verify.summary);
+    }
+}

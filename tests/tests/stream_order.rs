@@ -357,22 +357,7 @@ async fn the_final_drain_reads_through_empty_answers_to_the_writes_made_before_i
         "the writer wrote until the swap ({writes} writes)"
     );
     assert!(streams.seen().rule_hits[0] > 0, "empty answers were given");
-    let verify = indexer(&[
-        "verify",
-        "--table",
-        &names.table,
-        "--index",
-        &names.alias,
-        "--host",
-        &search.url,
-        "--entity",
-        "persons",
-    ])
-    .await;
-    let drift = &verify.summary["drift"];
-    for kind in ["missing", "extra", "stale"] {
-        assert_eq!(drift[kind]["count"], 0, "{kind}: {}", verify.summary);
-    }
+    indexer_tests::harness::assert_no_drift(&names, &search.url).await;
 }
 
 /// What DynamoDB Streams answers a reader over its rate.
@@ -445,20 +430,5 @@ async fn a_throttled_stream_slows_the_tail_down_and_loses_nothing() {
     assert_eq!(run.code, 0, "{run:?}");
     let refused: u32 = streams.seen().rule_hits.iter().sum();
     assert!(refused >= 6, "GetRecords was refused {refused} times");
-    let verify = indexer(&[
-        "verify",
-        "--table",
-        &names.table,
-        "--index",
-        &names.alias,
-        "--host",
-        &search.url,
-        "--entity",
-        "persons",
-    ])
-    .await;
-    let drift = &verify.summary["drift"];
-    for kind in ["missing", "extra", "stale"] {
-        assert_eq!(drift[kind]["count"], 0, "{kind}: {}", verify.summary);
-    }
+    indexer_tests::harness::assert_no_drift(&names, &search.url).await;
 }
