@@ -38,7 +38,7 @@ impl Origin {
     }
 
     /// The entity a mapping without `_meta` belongs to, judged by its top-level fields: the
-    /// `planned` entity when it is alike enough ([`LIKENESS`]) — a legacy index of the same kind
+    /// `planned` entity when it is alike enough (`LIKENESS`) — a legacy index of the same kind
     /// with fields added or dropped still rebuilds — else the one most alike, if alike enough and
     /// no other is as alike.
     pub fn inferred(mapping: &Value, planned: &str) -> Option<Origin> {
