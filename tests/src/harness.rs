@@ -577,7 +577,8 @@ pub fn on_terminal(args: &[&str]) -> tokio::process::Child {
     }
 }
 
-/// Runs `indexer verify` of `names` (persons) against `host` and asserts it finds no drift.
+/// Runs `indexer verify` of `names` (persons) against `host` and asserts it finds no drift of
+/// any kind and exits 0.
 pub async fn assert_no_drift(names: &Names, host: &str) {
     let verify = indexer(&[
         "verify",
@@ -592,7 +593,8 @@ pub async fn assert_no_drift(names: &Names, host: &str) {
     ])
     .await;
     let drift = &verify.summary["drift"];
-    for kind in ["missing", "extra", "stale"] {
+    for kind in ["missing", "extra", "stale", "unmappable"] {
         assert_eq!(drift[kind]["count"], 0, "{kind}: {}", verify.summary);
     }
+    assert_eq!(verify.code, 0, "{verify:?}");
 }

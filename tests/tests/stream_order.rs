@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
 use indexer_tests::faults::{FaultPlan, FaultProxy, RequestFault};
 use indexer_tests::fixtures;
-use indexer_tests::harness::{
-    Search, finish, indexer, put, rebuild_args, services, spawn_indexer, unique,
-};
+use indexer_tests::harness::{Search, finish, put, rebuild_args, services, spawn_indexer, unique};
 
 const SEEDED: u64 = 60;
 
@@ -128,23 +126,7 @@ async fn late_scanned_copies(view: StreamViewType, short_tombstones: bool) {
     assert_eq!(run.summary["stream"], "replayed", "{}", run.summary);
     assert!(proxy.seen().hangs >= 1);
 
-    let verify = indexer(&[
-        "verify",
-        "--table",
-        &names.table,
-        "--index",
-        &names.alias,
-        "--host",
-        &search.url,
-        "--entity",
-        "persons",
-    ])
-    .await;
-    let drift = &verify.summary["drift"];
-    for kind in ["missing", "extra", "stale", "unmappable"] {
-        assert_eq!(drift[kind]["count"], 0, "{kind}: {}", verify.summary);
-    }
-    assert_eq!(verify.code, 0, "{verify:?}");
+    indexer_tests::harness::assert_no_drift(&names, &search.url).await;
     if short_tombstones {
         // The build's own tombstone lifetime is gone once the index is live: it is back to the
         // cluster's default.

@@ -8,8 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
 use indexer_tests::faults::FaultProxy;
 use indexer_tests::fixtures;
 use indexer_tests::harness::{
-    SLOW, Search, finish, indexer, put, rebuild_args, services, signal, spawn_indexer, unique,
-    worker_pid,
+    SLOW, Search, finish, put, rebuild_args, services, signal, spawn_indexer, unique, worker_pid,
 };
 
 const SEEDED: u64 = 300;
@@ -229,22 +228,6 @@ async fn kill_write_resume(extra: &[&str], lost_shard: bool) -> serde_json::Valu
     assert_eq!(summary["stream"], "replayed", "{summary}");
     eprintln!("writes: {} in all", writer.writes);
 
-    let verify = indexer(&[
-        "verify",
-        "--table",
-        &names.table,
-        "--index",
-        &names.alias,
-        "--host",
-        &search.url,
-        "--entity",
-        "persons",
-    ])
-    .await;
-    let drift = &verify.summary["drift"];
-    for kind in ["missing", "extra", "stale", "unmappable"] {
-        assert_eq!(drift[kind]["count"], 0, "{kind}: {}", verify.summary);
-    }
-    assert_eq!(verify.code, 0, "{verify:?}");
+    indexer_tests::harness::assert_no_drift(&names, &search.url).await;
     summary
 }
