@@ -173,12 +173,42 @@ pub fn unique(entity_table: &str, alias: &str) -> Names {
 }
 
 /// A finished `indexer` run.
-#[derive(Debug)]
 pub struct Run {
     pub code: i32,
     pub summary: Value,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// Short enough for a failed assertion's message to survive a CI log's tail: the code, the
+/// summary, and the last lines of the log (each cut to a few hundred characters).
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const LINES: usize = 25;
+        const WIDTH: usize = 400;
+        let cut = |line: &str| -> String {
+            match line.char_indices().nth(WIDTH) {
+                Some((at, _)) => format!("{}…", &line[..at]),
+                None => line.to_owned(),
+            }
+        };
+        writeln!(f, "exit code {}; summary {}", self.code, self.summary)?;
+        if self.summary.is_null() && !self.stdout.trim().is_empty() {
+            writeln!(f, "stdout: {}", cut(self.stdout.trim()))?;
+        }
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        let skipped = lines.len().saturating_sub(LINES);
+        writeln!(
+            f,
+            "stderr ({} lines, the last {}):",
+            lines.len(),
+            lines.len() - skipped
+        )?;
+        for line in &lines[skipped..] {
+            writeln!(f, "  {}", cut(line))?;
+        }
+        Ok(())
+    }
 }
 
 /// The `indexer` program built with this test binary: this crate's `indexer-under-test`, which

@@ -248,6 +248,9 @@ async fn a_signal_stops_sync_records_its_job_interrupted_and_releases_the_lock()
     let job = search.latest_job(&names.alias).await.expect("a job");
     assert_eq!(job["mode"], "sync", "{job}");
     assert_eq!(job["status"], "interrupted", "{job}");
+    // How far it got: every item compared, no write acknowledged.
+    assert_eq!(job["scanned"], 40, "{job}");
+    assert_eq!(job["indexed"], 0, "{job}");
     assert!(
         search
             .job_doc(&format!("lock:{}", names.alias))

@@ -231,3 +231,74 @@ async fn kill_write_resume(extra: &[&str], lost_shard: bool) -> serde_json::Valu
     indexer_tests::harness::assert_no_drift(&names, &search.url).await;
     summary
 }
+
+#[tokio::test]
+async fn a_stream_record_the_cluster_keeps_refusing_stops_the_run_and_the_resume_applies_it() {
+    use indexer_tests::faults::FaultPlan;
+
+    let names = unique("Persons", "persons");
+    fixtures::create_table_with_stream(
+        &services().dynamo(),
+        &names.table,
+        Some(StreamViewType::NewAndOldImages),
+    )
+    .await
+    .expect("table with a stream");
+    put(&names.table, (0..SEEDED).map(fixtures::person)).await;
+    let search = Search::default();
+    // An item written while the rebuild runs: the cluster refuses its writes as overloaded,
+    // more often than the retries absorb.
+    let written = fixtures::person(SEEDED + 1);
+    let Some(AttributeValue::S(id)) = written.get("id").cloned() else {
+        panic!("a person has an id");
+    };
+    let refusing = FaultProxy::start(
+        &search.url,
+        FaultPlan {
+            items: [(id.clone(), vec![429; 12])].into(),
+            bulk_delay: Duration::from_millis(200),
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .expect("proxy");
+    let mut flags = SLOW.to_vec();
+    flags.extend_from_slice(&["--max-retries", "1", "--retry-base-ms", "10"]);
+    let args: Vec<String> = rebuild_args(&names, "persons", &refusing.url, &flags)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let first = spawn_indexer(&argv, &[]);
+    // Written once the scan is under way (its first bulk request came): after the iterators.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while refusing.seen().bulk_requests == 0 {
+        assert!(Instant::now() < deadline, "the rebuild never wrote");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    put(&names.table, std::iter::once(written)).await;
+    let stopped = finish(first, &argv).await;
+    assert_eq!(stopped.code, 1, "{stopped:?}");
+    let error = stopped.summary["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("stream") && error.contains(&id) && error.contains("resumes"),
+        "{stopped:?}"
+    );
+    assert!(search.alias_targets(&names.alias).await.is_empty());
+    let job = search.latest_job(&names.alias).await.expect("the job");
+    assert_eq!(job["status"], "interrupted", "{job}");
+    assert!(refusing.seen().injected_items >= 2);
+
+    // The cluster takes writes again: the next rebuild resumes the job and replays the record.
+    let again: Vec<&str> = rebuild_args(&names, "persons", &search.url, &SLOW);
+    let run = indexer_tests::harness::indexer(&again).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.summary["resumed_from"], job["job_id"],
+        "{}",
+        run.summary
+    );
+    let index = run.summary["new_index"].as_str().expect("index");
+    assert!(search.source(index, &id).await.is_some(), "{}", run.summary);
+    indexer_tests::harness::assert_no_drift(&names, &search.url).await;
+}

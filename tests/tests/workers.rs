@@ -372,15 +372,64 @@ async fn abandoning_a_running_job_stops_every_worker() {
 
 #[tokio::test]
 async fn a_stopped_multi_worker_job_is_resumed_by_a_different_number_of_workers() {
+    use indexer_tests::faults::FaultPlan;
+    use std::sync::Arc;
+
     let count = 900;
-    let extra = ["--workers", "3", "--stop-timeout", "10"];
-    let started = Started::new("persons", count, 150, &extra, 3, &[0, 1, 2]).await;
-    signal("-TERM", &started.parent.id().expect("pid").to_string());
-    let (stopped, names, search, proxy, job) = started.finish().await;
-    assert_eq!(stopped.code, 5, "{stopped:?}");
+    let names = seed("persons", count).await;
+    let search = Search::default();
+    // Each bulk request (20 documents) waits for a permit: the test lets through fewer than the
+    // job needs (45), so it cannot end before the stop, however fast or slow the machine.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let proxy = FaultProxy::start(
+        &search.url,
+        FaultPlan {
+            bulk_gate: Some(Arc::clone(&gate)),
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .expect("proxy");
+    let mut args = rebuild_args(&names, "persons", &proxy.url, &SLOW);
+    args.extend_from_slice(&["--workers", "3", "--stop-timeout", "10"]);
+    let parent = spawn_indexer(&args, &[]);
+    // One permit at a time, once the last is used, until every worker has checkpointed a page.
+    let mut given = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let job = search.latest_job(&names.alias).await;
+        let checkpointed = |worker: u64| {
+            job.as_ref().is_some_and(|job| {
+                job["checkpoints"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["owner"] == worker && c["scanned"].as_u64().unwrap_or(0) > 0)
+                })
+            })
+        };
+        if (0..3).all(checkpointed) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the workers never all checkpointed: {job:?}"
+        );
+        if gate.available_permits() == 0 && given < 40 {
+            gate.add_permits(1);
+            given += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal("-TERM", &parent.id().expect("pid").to_string());
+    // The stop lets in-flight writes land.
+    gate.add_permits(1_000);
+    let stopped = finish(parent, &args).await;
+    assert_eq!(
+        stopped.code, 5,
+        "{given} bulk requests let through; {stopped:?}"
+    );
+    let job = search.latest_job(&names.alias).await.expect("the job");
     let id = job["job_id"].as_str().expect("id").to_owned();
-    let record = search.job_doc(&format!("job:{id}")).await.expect("job");
-    assert_eq!(record["status"], "interrupted", "{record}");
+    assert_eq!(job["status"], "interrupted", "{job}");
     assert!(
         search
             .job_doc(&format!("lock:{}", names.alias))
@@ -388,12 +437,12 @@ async fn a_stopped_multi_worker_job_is_resumed_by_a_different_number_of_workers(
             .is_none()
     );
 
-    let mut again = rebuild_args(&names, "persons", &proxy.url, &SLOW);
+    let mut again = rebuild_args(&names, "persons", &search.url, &SLOW);
     again.extend_from_slice(&["--workers", "2"]);
     let run = indexer(&again).await;
     assert_complete(&run, &search, &names.alias, count).await;
     assert_eq!(run.summary["resumed_from"], id.as_str(), "{}", run.summary);
-    assert_eq!(run.summary["new_index"], record["new_index"]);
+    assert_eq!(run.summary["new_index"], job["new_index"]);
     let read: u64 = run.summary["workers"]
         .as_array()
         .expect("workers")

@@ -119,6 +119,7 @@ impl DriftArgs {
             page_size: self.page_size,
             retry,
             timing: self.lease.timing()?,
+            tally: crate::drift::Tally::default(),
         };
         Ok((aws_sdk_dynamodb::Client::new(&config), search, target))
     }

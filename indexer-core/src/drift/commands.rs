@@ -91,8 +91,13 @@ async fn locked<T>(
             let message = format!(
                 "{mode} stopped by a signal; the changes it made so far stay (each is a whole document); run it again to finish"
             );
+            let (scanned, indexed) = target.tally.get();
             if let Err(end) = session
-                .end(JobStatus::Interrupted, |job| job.message = Some(message.clone()))
+                .end(JobStatus::Interrupted, |job| {
+                    job.message = Some(message.clone());
+                    job.scanned = scanned;
+                    job.indexed = indexed;
+                })
                 .await
             {
                 tracing::error!(error = %end, "cannot record the interrupted job");
@@ -202,6 +207,7 @@ pub async fn verify(
             return Ok((report, code));
         }
         let keys = id_keys(&[&drift.missing[..], &drift.stale, &drift.extra].concat());
+        target.tally.scanned(drift.scanned);
         let repaired = locked(search, target, JobMode::VerifyFix, &index, async {
             let done = repair(dynamo, search, target, &index, &keys).await?;
             let closing = Closing {
@@ -258,6 +264,7 @@ pub async fn resync(
         ));
     }
     let index = live_index(search, &target.alias).await?;
+    target.tally.scanned(keys.len() as u64);
     let report = locked(search, target, JobMode::Resync, &index, async {
         let done = repair(dynamo, search, target, &index, &keys).await?;
         let closing = Closing {
@@ -317,6 +324,7 @@ pub async fn sync(
     let index = live_index(search, &target.alias).await?;
     let (drift, repaired) = locked(search, target, JobMode::Sync, &index, async {
         let drift = compare(dynamo, search, target, &index, Fingerprint::Content).await?;
+        target.tally.scanned(drift.scanned);
         let keys = id_keys(&[&drift.missing[..], &drift.stale, &drift.extra].concat());
         let done = repair(dynamo, search, target, &index, &keys).await?;
         let closing = Closing {

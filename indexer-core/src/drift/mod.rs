@@ -28,6 +28,9 @@ mod spill;
 pub use compare::{Drift, Fingerprint, compare};
 pub use repair::{Outcome, RepairReport, parse_ids, repair};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde::Serialize;
 
 use crate::entities::Entity;
@@ -44,6 +47,33 @@ pub struct Target {
     pub page_size: u32,
     pub retry: RetryPolicy,
     pub timing: Timing,
+    /// How far a writing command got, for its job record should a signal stop it.
+    pub tally: Tally,
+}
+
+/// Items read and documents written so far by a writing drift command.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    scanned: Arc<AtomicU64>,
+    indexed: Arc<AtomicU64>,
+}
+
+impl Tally {
+    pub fn scanned(&self, count: u64) {
+        self.scanned.store(count, Ordering::Relaxed);
+    }
+
+    pub fn indexed(&self, count: u64) {
+        self.indexed.store(count, Ordering::Relaxed);
+    }
+
+    /// Items read and documents written so far.
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.scanned.load(Ordering::Relaxed),
+            self.indexed.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// Up to this many sample ids are reported per kind of drift.

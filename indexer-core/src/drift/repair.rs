@@ -309,9 +309,11 @@ pub async fn repair(
         for batcher in [&mut scanned_band, &mut above_stream] {
             if let Some(batch) = batcher.take() {
                 send(search, batch, retry, false, &labels, &mut report).await?;
+                target.tally.indexed(report.upserted + report.deleted);
             }
         }
         send(search, deletes, retry, true, &labels, &mut report).await?;
+        target.tally.indexed(report.upserted + report.deleted);
     }
     Ok(report)
 }

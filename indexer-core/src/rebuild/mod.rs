@@ -33,6 +33,7 @@
 
 mod driver;
 mod dry_run;
+mod finish;
 mod local;
 mod origin;
 mod phases;
@@ -212,15 +213,17 @@ pub fn build_definition(definition: &Value, origin: &Origin) -> Value {
     definition
 }
 
-/// How long the building index keeps a delete's tombstone: a scanned copy of an item the stream
-/// deleted may reach the index long after the delete (retries, a slow cluster, a resumed run),
-/// and must still find the tombstone that makes it moot. The cluster's default (60 s) is
-/// restored with the live settings, before the gate.
+/// How long the index keeps a delete's tombstone: a scanned copy of an item the stream deleted
+/// may reach the index long after the delete (retries, a slow cluster, a resumed run), and so may
+/// a stream record replayed by a second tail or a resumed one, and each must still find the
+/// tombstone that makes it moot. Kept once the index is live: the tails of a split job may still
+/// write after the swap, and the cluster's default (60 s) would let such a late copy bring a
+/// deleted document back. A tombstone costs the cluster a little memory per delete.
 pub const BUILD_GC_DELETES: &str = "48h";
 
 /// The settings to restore once loaded: the entity's live refresh interval, the replica count
-/// of the index being replaced when there is one (an operator may have tuned it), and the
-/// cluster's default tombstone lifetime (`index.gc_deletes` reset).
+/// of the index being replaced when there is one (an operator may have tuned it). The tombstone
+/// lifetime stays at [`BUILD_GC_DELETES`].
 pub fn live_settings(definition: &Value, previous_replicas: Option<u64>) -> Value {
     let settings = &definition["settings"];
     let refresh = settings
@@ -231,7 +234,7 @@ pub fn live_settings(definition: &Value, previous_replicas: Option<u64>) -> Valu
         .map(Value::from)
         .or_else(|| settings.get("number_of_replicas").cloned())
         .unwrap_or(json!(1));
-    json!({ "refresh_interval": refresh, "number_of_replicas": replicas, "gc_deletes": null })
+    json!({ "refresh_interval": refresh, "number_of_replicas": replicas })
 }
 
 /// Runs a rebuild and returns its summary.
@@ -435,11 +438,11 @@ mod tests {
         assert_eq!(build["settings"]["gc_deletes"], BUILD_GC_DELETES);
         assert_eq!(
             live_settings(&definition, None),
-            json!({"refresh_interval": "5s", "number_of_replicas": 2, "gc_deletes": null})
+            json!({"refresh_interval": "5s", "number_of_replicas": 2})
         );
         assert_eq!(
             live_settings(&definition, Some(3)),
-            json!({"refresh_interval": "5s", "number_of_replicas": 3, "gc_deletes": null})
+            json!({"refresh_interval": "5s", "number_of_replicas": 3})
         );
     }
 }

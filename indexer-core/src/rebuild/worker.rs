@@ -2,14 +2,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::aliases::{Previous, inspect};
 use crate::checkpoint::Checkpoint;
 use crate::error::Error;
 use crate::jobs::coord::{self, Local, Merged};
@@ -19,10 +18,8 @@ use crate::pipeline::{
     self, Assignment, Counters, Handles, PipelineError, RunStats, Sink, Trackers,
 };
 use crate::rebuild::RebuildPlan;
-use crate::rebuild::phases::{
-    Run, close_tail, closing_message, drain, pipeline_settings, restore_and_gate,
-    retire_after_swap, swap,
-};
+use crate::rebuild::finish::{Finish, finish_job, heartbeat, tail_failed};
+use crate::rebuild::phases::{Run, closing_message, pipeline_settings};
 use crate::sink::client::SearchClient;
 use crate::source::positions::{Book, save_positions};
 use crate::source::stream::StreamTail;
@@ -259,13 +256,13 @@ pub(super) async fn run_worker(
     let mut ticker = tokio::time::interval(plan.timing.heartbeat);
     let mut last_synced = Instant::now();
     let mut stopping = false;
-    let mut tail_failed = false;
+    let mut tail_broke = false;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = worker.trackers.segment_done() => {}
             _ = signals.recv(), if !stopping => stopping = true,
-            _ = async { match &tail { Some(tail) => tail.failed().await, None => std::future::pending().await } }, if !tail_failed => tail_failed = true,
+            _ = async { match &tail { Some(tail) => tail.failed().await, None => std::future::pending().await } }, if !tail_broke => tail_broke = true,
             joined = &mut loading, if loaded.is_none() => {
                 loaded = Some(joined.map_err(|e| PipelineError::Task(e.to_string()))??);
             }
@@ -274,7 +271,7 @@ pub(super) async fn run_worker(
             let loading = loaded.is_none().then_some(loading);
             return stop(worker, handles, assign.take(), loading, signals).await;
         }
-        if tail_failed {
+        if tail_broke {
             // Writes made from now on would be lost: stop at once rather than hours later, saving
             // the checkpoints as on a signal (the job resumes, or goes on with the other tail).
             let cause = match tail.take() {
@@ -287,10 +284,9 @@ pub(super) async fn run_worker(
             };
             let loading = loaded.is_none().then_some(loading);
             stop(worker, handles, assign.take(), loading, signals).await?;
-            return Err(Error::WorkerStopped(format!(
-                "the table's stream could not be tailed ({}), so writes made during the rebuild would be lost; nothing was swapped, the checkpoints are saved, and the next rebuild resumes from them",
-                cause.unwrap_or_else(|| "no reason given".into())
-            )));
+            return Err(tail_failed(
+                &cause.unwrap_or_else(|| "no reason given".into()),
+            ));
         }
         // A cluster that stopped answering must not keep a signal waiting for the heartbeat:
         // the write is conditional and re-read each time, so leaving it half-way is safe.
@@ -379,6 +375,10 @@ pub(super) async fn run_worker(
     let status = match outcome? {
         Finish::Ended(status) => status,
         Finish::Stopped => return stop(worker, handles, None, None, signals).await,
+        Finish::TailFailed(cause) => {
+            stop(worker, handles, None, None, signals).await?;
+            return Err(tail_failed(&cause));
+        }
     };
     summary.status = status;
     let message = closing_message(summary);
@@ -399,130 +399,6 @@ pub(super) async fn run_worker(
             Ok(status)
         }
         Err(error) => Err(error),
-    }
-}
-
-/// Keeps the finisher's heartbeat (and the lock) fresh while it gates and swaps. It stops
-/// renewing when the job ended or the lock is lost; the fence before the swap notices.
-pub(super) async fn heartbeat(worker: Worker, stop: CancellationToken) {
-    let mut ticker = tokio::time::interval(worker.plan.timing.heartbeat);
-    ticker.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.cancelled() => return,
-        }
-        match worker.sync(WorkerStatus::Running).await {
-            Ok(Synced::Merged(_)) => {}
-            Ok(Synced::Ended(_)) => return,
-            Err(error @ (Error::LockLost(_) | Error::Job(_) | Error::JobEnded(_))) => {
-                tracing::error!(error = %error, "the finisher lost its job; it will not swap");
-                return;
-            }
-            Err(error) => tracing::warn!(error = %error, "heartbeat failed; will retry"),
-        }
-    }
-}
-
-/// How the finish ended.
-pub(super) enum Finish {
-    Ended(Status),
-    /// Stopped by a signal before the swap: the job is interrupted, and resumes at its finish.
-    Stopped,
-}
-
-/// Gates and swaps a job whose segments are all done. A signal before the swap stops the finish
-/// (the next rebuild resumes it); once the fence has passed, the swap completes and a signal
-/// only cuts the stream's catch-up short, with a warning.
-pub(super) async fn finish_job(
-    worker: &Worker,
-    run: Run<'_>,
-    tail: Option<StreamTail>,
-    signals: &mut Signals,
-    summary: &mut Summary,
-) -> Result<Finish, Error> {
-    let plan = &worker.plan;
-    let job =
-        worker.store.job(&worker.job_id).await?.ok_or_else(|| {
-            Error::JobEnded(format!("job {} has no record any more", worker.job_id))
-        })?;
-    (summary.scanned, summary.indexed, summary.dead_lettered) = coord::totals(&job);
-    let gated = tokio::select! {
-        gated = gate_step(run, tail.as_ref(), job.stream_tailed, summary) => gated?,
-        _ = signals.recv() => return Ok(Finish::Stopped),
-    };
-    let previous = match gated {
-        Gated::AlreadySwapped => {
-            summary.swapped = true;
-            if let Some(tail) = tail {
-                close_tail(tail, true, plan, summary).await?;
-            }
-            return Ok(Finish::Ended(Status::Succeeded));
-        }
-        Gated::Refused => {
-            if let Some(tail) = tail {
-                close_tail(tail, false, plan, summary).await?;
-            }
-            return Ok(Finish::Ended(Status::GateFailed));
-        }
-        Gated::Passed(previous) => previous,
-    };
-    worker.fence().await?;
-    swap(run, &previous).await?;
-    summary.swapped = true;
-    tracing::info!(alias = %plan.alias, index = %run.index, previous = summary.previous_index.as_deref(), "alias swapped");
-    if let Some(tail) = tail {
-        tokio::select! {
-            closed = close_tail(tail, true, plan, summary) => closed?,
-            _ = signals.recv() => summary.warnings.push(format!(
-                "stopped during the stream's catch-up after the swap: writes made since may be missing; check with `indexer verify --table {} --index {}`",
-                plan.table, plan.alias
-            )),
-        }
-    }
-    retire_after_swap(run, &previous, summary).await;
-    Ok(Finish::Ended(Status::Succeeded))
-}
-
-/// What the steps before the swap found.
-enum Gated {
-    /// A finisher that died after swapping: the alias is already on the new index.
-    AlreadySwapped,
-    Refused,
-    /// The gate passed; the alias still points at this.
-    Passed(Previous),
-}
-
-/// The finish up to the swap: the stream drained, settings restored, refreshed, gated.
-async fn gate_step(
-    run: Run<'_>,
-    tail: Option<&StreamTail>,
-    stream_tailed: bool,
-    summary: &mut Summary,
-) -> Result<Gated, Error> {
-    let plan = run.plan;
-    if let Some(tail) = tail {
-        drain(tail, Duration::ZERO, "before the gate", plan, summary).await?;
-    } else if stream_tailed {
-        summary.warnings.push(format!(
-            "the workers tailing the table's stream died, so writes made to the table while the rebuild ran may be missing from the new index; check with `indexer verify --table {} --index {}` (and repair with --fix)",
-            plan.table, plan.alias
-        ));
-    }
-    let previous = inspect(run.search, &plan.alias).await?;
-    if previous.index_name(&plan.alias).as_deref() == Some(run.index) {
-        tracing::info!(alias = %plan.alias, index = run.index, "the alias already points at the new index");
-        return Ok(Gated::AlreadySwapped);
-    }
-    let live_count = match previous.index_name(&plan.alias) {
-        Some(live) => Some(run.search.count(&live).await?),
-        None => None,
-    };
-    let exact = !stream_tailed && tail.is_none();
-    if restore_and_gate(run, &previous, live_count, exact, summary).await? {
-        Ok(Gated::Passed(previous))
-    } else {
-        Ok(Gated::Refused)
     }
 }
 

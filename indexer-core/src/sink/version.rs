@@ -43,37 +43,53 @@ pub fn repaired(read_secs: u64) -> u64 {
 /// Gives each stream record its version, in the order the tail applies them. Deterministic: a
 /// tail that reads the same records from the same position gives the same versions, so a
 /// resumed tail that replays a second's records again writes them at the versions they had.
+///
+/// Memory is bounded by the write rate, not the run's length: an item is remembered only while
+/// its last record is less than [`KEEP_SECS`] (in record time) older than the newest record, as
+/// a later record of it needs no memory to outrank it (its second's floor already does).
 #[derive(Debug, Default)]
 pub struct StreamClock {
-    /// The last version given to each item, kept for the last [`KEEP_SECS`] seconds.
+    /// The last version given to each item, while recent.
     last: HashMap<String, u64>,
     newest_secs: u64,
+    /// The newest second at the last pruning.
+    pruned_secs: u64,
 }
 
-/// How long (in record seconds) the clock remembers an item's last version.
-const KEEP_SECS: u64 = 600;
+/// How long (in record seconds) the clock remembers an item's last version: creation times are
+/// approximate and may step back a little, never by this much within one shard.
+const KEEP_SECS: u64 = 120;
+/// How far (in record seconds) the newest record moves on between two prunings.
+const PRUNE_EVERY_SECS: u64 = 30;
+
+fn floor(created_secs: u64) -> u64 {
+    STREAM_BAND
+        .saturating_add(created_secs.saturating_mul(RANKS_PER_SECOND))
+        .min(i64::MAX as u64 - RANKS_PER_SECOND)
+}
 
 impl StreamClock {
     /// The version of the next record of item `id`, made at `created_secs` (Unix seconds).
     /// Strictly greater than every version given to `id` before (while remembered).
     pub fn next(&mut self, id: &str, created_secs: u64) -> u64 {
-        let floor = STREAM_BAND
-            .saturating_add(created_secs.saturating_mul(RANKS_PER_SECOND))
-            .min(i64::MAX as u64 - RANKS_PER_SECOND);
+        let floor_now = floor(created_secs);
         let version = match self.last.get(id) {
-            Some(&last) if last >= floor => last + 1,
-            _ => floor,
+            Some(&last) if last >= floor_now => last + 1,
+            _ => floor_now,
         };
         self.last.insert(id.to_owned(), version);
-        if created_secs > self.newest_secs + KEEP_SECS {
-            self.newest_secs = created_secs;
-            let keep = STREAM_BAND
-                .saturating_add(created_secs.saturating_sub(KEEP_SECS) * RANKS_PER_SECOND);
+        self.newest_secs = self.newest_secs.max(created_secs);
+        if self.newest_secs >= self.pruned_secs + PRUNE_EVERY_SECS {
+            self.pruned_secs = self.newest_secs;
+            let keep = floor(self.newest_secs.saturating_sub(KEEP_SECS));
             self.last.retain(|_, v| *v >= keep);
-        } else {
-            self.newest_secs = self.newest_secs.max(created_secs);
         }
         version
+    }
+
+    /// How many items the clock remembers.
+    pub fn remembered(&self) -> usize {
+        self.last.len()
     }
 }
 
@@ -112,6 +128,26 @@ mod tests {
         assert_eq!(other, first, "items rank independently");
         // A creation time that goes back (it is approximate) never ranks a record lower.
         assert!(clock.next("a", 99) > later);
+    }
+
+    #[test]
+    fn memory_holds_only_recent_items_however_long_the_stream() {
+        let mut clock = StreamClock::default();
+        // Ten distinct items a second for three hours of record time.
+        for second in 0..3 * 3600u64 {
+            for n in 0..10 {
+                clock.next(&format!("{second}-{n}"), 1_700_000_000 + second);
+            }
+            assert!(
+                clock.remembered() <= 10 * (KEEP_SECS + PRUNE_EVERY_SECS + 1) as usize,
+                "{} remembered at second {second}",
+                clock.remembered()
+            );
+        }
+        // An item written again after it was forgotten still ranks above its earlier record.
+        let early = clock.next("x", 1_700_020_000);
+        let late = clock.next("x", 1_700_020_000 + 10 * KEEP_SECS);
+        assert!(late > early);
     }
 
     #[test]

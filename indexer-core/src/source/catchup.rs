@@ -8,8 +8,9 @@
 //! - a **closed** shard only once it is read to its end (`NextShardIterator` null: it leaves the
 //!   shards being read);
 //! - an **open** shard once it returned a record made at or after `target` (everything before
-//!   that record was read), or once its answers have been empty continuously for
-//!   [`EMPTY_SPAN`] since the drain began.
+//!   that record was read), or once its answers have been empty continuously, from a call to a
+//!   later one asked at least [`EMPTY_SPAN`] after it (two answers at least: a round slowed by
+//!   other shards must not let one empty answer, long ago, stand for the whole span).
 //!
 //! A child shard is read only once its parent is read to its end, so an item's records apply in
 //! stream order across a split.
@@ -28,8 +29,9 @@ pub struct Catchup {
     began: Instant,
     target: SystemTime,
     settle: Duration,
-    /// Per shard, when its current run of empty answers began (since the drain began).
-    empty_since: HashMap<String, Instant>,
+    /// Per shard, its current run of empty answers (since the drain began): when the first and
+    /// the last of them were asked for.
+    empty: HashMap<String, (Instant, Instant)>,
     /// Shards that returned a record made at or after `target`.
     past_target: HashSet<String>,
 }
@@ -42,7 +44,7 @@ impl Catchup {
             began,
             target: now + settle,
             settle,
-            empty_since: HashMap::new(),
+            empty: HashMap::new(),
             past_target: HashSet::new(),
         }
     }
@@ -50,10 +52,13 @@ impl Catchup {
     /// Notes the answer of `shard` to a call made at `asked`.
     pub fn answered(&mut self, shard: &str, asked: Instant, page: &[Record]) {
         if page.is_empty() {
-            self.empty_since.entry(shard.to_owned()).or_insert(asked);
+            self.empty
+                .entry(shard.to_owned())
+                .and_modify(|(_, last)| *last = asked)
+                .or_insert((asked, asked));
             return;
         }
-        self.empty_since.remove(shard);
+        self.empty.remove(shard);
         if made_since(page, self.target) {
             self.past_target.insert(shard.to_owned());
         }
@@ -73,9 +78,9 @@ impl Catchup {
             !closed
                 && (self.past_target.contains(shard)
                     || self
-                        .empty_since
+                        .empty
                         .get(shard)
-                        .is_some_and(|since| now.duration_since(*since) >= EMPTY_SPAN))
+                        .is_some_and(|(first, last)| last.duration_since(*first) >= EMPTY_SPAN))
         })
     }
 }
@@ -138,7 +143,10 @@ mod tests {
         );
         drain.answered("a", began + EMPTY_SPAN / 2, &[]);
         assert!(!drain.caught_up([("a", false)], began + EMPTY_SPAN));
-        assert!(drain.caught_up([("a", false)], began + EMPTY_SPAN * 2));
+        // However long ago it was asked, one empty answer is not a span.
+        assert!(!drain.caught_up([("a", false)], began + EMPTY_SPAN * 10));
+        drain.answered("a", began + EMPTY_SPAN * 3 / 2, &[]);
+        assert!(drain.caught_up([("a", false)], began + EMPTY_SPAN * 10));
     }
 
     #[test]
@@ -160,6 +168,7 @@ mod tests {
         let now = SystemTime::now();
         let mut drain = Catchup::new(began, now, Duration::ZERO);
         drain.answered("c", began, &[]);
+        drain.answered("c", began + EMPTY_SPAN * 2, &[]);
         drain.answered("c", began, &[made_at(now + Duration::from_secs(1))]);
         assert!(!drain.caught_up([("c", true)], began + EMPTY_SPAN * 2));
         // Read to its end, it is no longer among the shards being read.

@@ -39,6 +39,8 @@ struct Mark {
     second: u64,
     from: Option<String>,
     ended: bool,
+    /// The last record applied (not saved: a resume replays the whole last second).
+    last: Option<String>,
 }
 
 /// A tail's positions, shared with the worker that saves them.
@@ -62,6 +64,7 @@ impl Book {
                     second: 0,
                     from: Some(sequence.to_owned()),
                     ended: false,
+                    last: None,
                 },
             );
         }
@@ -75,7 +78,13 @@ impl Book {
                 mark.second = second;
                 mark.from = Some(sequence.to_owned());
             }
+            mark.last = Some(sequence.to_owned());
         }
+    }
+
+    /// The sequence number of the last record of `shard` this tail applied, if any.
+    pub fn last_applied(&self, shard: &str) -> Option<String> {
+        self.0.lock().ok()?.get(shard)?.last.clone()
     }
 
     /// `shard` was read to its end.

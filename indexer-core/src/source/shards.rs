@@ -137,6 +137,22 @@ impl Shards {
         Ok(gaps)
     }
 
+    /// A fresh iterator on `shard` just after record `sequence`.
+    pub async fn iterator_after(&self, shard: &str, sequence: &str) -> Result<String, StreamError> {
+        self.iterator(
+            shard,
+            ShardIteratorType::AfterSequenceNumber,
+            Some(sequence.to_owned()),
+        )
+        .await
+        .map_err(|e| error(&self.arn, "GetShardIterator", e))?
+        .ok_or_else(|| StreamError {
+            stream: self.arn.clone(),
+            op: "GetShardIterator",
+            message: format!("no iterator was given for shard {shard}"),
+        })
+    }
+
     async fn iterator(
         &self,
         shard: &str,

@@ -32,7 +32,7 @@ use crate::entities::Entity;
 use crate::sink::batch::Batch;
 use crate::sink::bulk;
 use crate::sink::client::SearchClient;
-use crate::sink::retry::RetryPolicy;
+use crate::sink::retry::{RetryPolicy, is_retriable_status};
 use crate::sink::version::StreamClock;
 
 /// How long a tail waits after the stream refused a read (throttled, or a passing error).
@@ -348,6 +348,22 @@ impl State {
                 .await;
             let output = match answer {
                 Ok(output) => output,
+                // Unused for 15 minutes (a long stall, e.g. the cluster refusing writes): a
+                // fresh iterator just after the last record applied reads on with nothing
+                // skipped. With none applied yet, where it started is unknown: the tail fails
+                // and the run stops with its positions saved (a resume replays from them).
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_expired_iterator_exception()) =>
+                {
+                    let Some(after) = self.shards.book.last_applied(&shard) else {
+                        return Err(error(&self.shards.arn, "GetRecords", e));
+                    };
+                    tracing::warn!(shard = %shard, "the shard's iterator expired; reading on after the last record applied");
+                    let fresh = self.shards.iterator_after(&shard, &after).await?;
+                    self.shards.iterators.insert(shard.clone(), fresh);
+                    continue;
+                }
                 // Throttled (more readers on the stream than it serves) or a passing server
                 // error, past the SDK's own retries: the shard is read again after a pause, from
                 // the same iterator; nothing is skipped, the tail goes on.
@@ -438,6 +454,7 @@ impl State {
                 }
             }
         }
+        let mut refused: Option<String> = None;
         // Bulk requests stay small: a round brings at most 1,000 records per shard.
         for chunk in batch.entries.chunks(500) {
             let part = batch.subset(chunk);
@@ -453,12 +470,29 @@ impl State {
                 // A delete of a document that is not there yet is done: the tombstone stays.
                 if rejection.status == 404 && rejection.document.is_empty() {
                     self.stats.applied += 1;
+                } else if is_retriable_status(rejection.status) {
+                    // Refused for now (overloaded, or a passing error) past the retries: the
+                    // record must not be skipped, so the tail fails before its position moves
+                    // past it, and a resume replays it.
+                    refused.get_or_insert_with(|| {
+                        format!(
+                            "the cluster kept refusing the write of document {} ({} {}: {}) past the retries",
+                            rejection.id, rejection.status, rejection.error_type, rejection.reason
+                        )
+                    });
                 } else {
                     tracing::warn!(id = %rejection.id, status = rejection.status, error_type = %rejection.error_type, reason = %rejection.reason, "the cluster refused a stream record");
                     self.stats.failed += 1;
                 }
             }
         }
-        Ok(())
+        match refused {
+            Some(message) => Err(StreamError {
+                stream: self.shards.arn.clone(),
+                op: "bulk",
+                message,
+            }),
+            None => Ok(()),
+        }
     }
 }
