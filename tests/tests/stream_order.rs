@@ -346,6 +346,26 @@ const LIMIT_EXCEEDED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#Limi
 
 #[tokio::test]
 async fn a_throttled_stream_slows_the_tail_down_and_loses_nothing() {
+    // GetRecords calls 2 to 13 are refused as over the shard's rate: more than the SDK's own
+    // retries absorb, so the tail meets the refusal itself.
+    let refused = rebuild_through_refused_reads(LIMIT_EXCEEDED, 2..14).await;
+    assert!(refused >= 6, "GetRecords was refused {refused} times");
+}
+
+/// What DynamoDB Streams answers an iterator left unused for 15 minutes.
+const EXPIRED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ExpiredIteratorException","message":"Iterator expired"}"#;
+
+#[tokio::test]
+async fn an_expired_iterator_is_taken_again_after_the_last_record_applied() {
+    // Late enough that the writer's records have been applied from the shard.
+    let refused = rebuild_through_refused_reads(EXPIRED, 12..15).await;
+    assert!(refused >= 1, "no iterator expired");
+}
+
+/// Rebuilds a streamed table, through a proxy that answers the GetRecords calls numbered `nths`
+/// with `answer`, while items change; asserts the run succeeds with no drift, and returns how
+/// many calls were answered so.
+async fn rebuild_through_refused_reads(answer: &'static str, nths: std::ops::Range<u32>) -> u32 {
     use indexer_tests::faults::{Fault, Rule};
 
     let names = unique("Persons", "persons");
@@ -356,15 +376,13 @@ async fn a_throttled_stream_slows_the_tail_down_and_loses_nothing() {
     put(&names.table, (0..SEEDED).map(fixtures::person)).await;
     let search = Search::default();
     let slow = FaultProxy::slowed(&search.url, Duration::from_millis(300)).await;
-    // GetRecords calls 2 to 13 are refused as over the shard's rate: more than the SDK's own
-    // retries absorb, so the tail meets the refusal itself.
-    let rules = (2..14)
+    let rules = nths
         .map(|nth| {
             Rule::aws_call(
-                "GetRecords throttled",
+                "GetRecords refused",
                 "GetRecords",
                 nth,
-                Fault::Answer(400, LIMIT_EXCEEDED),
+                Fault::Answer(400, answer),
             )
         })
         .collect();
@@ -394,7 +412,13 @@ async fn a_throttled_stream_slows_the_tail_down_and_loses_nothing() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         finish(child, &args).await
     });
-    // Changes made while the rebuild runs, through the throttled reads.
+    // Changes made while the rebuild runs (once its scan writes, so after the tail began),
+    // through the refused reads.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while slow.seen().bulk_requests == 0 && !rebuild.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "the rebuild never wrote");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for n in 0..20u64 {
         if rebuild.is_finished() {
             break;
@@ -409,7 +433,6 @@ async fn a_throttled_stream_slows_the_tail_down_and_loses_nothing() {
     }
     let run = rebuild.await.expect("the rebuild task");
     assert_eq!(run.code, 0, "{run:?}");
-    let refused: u32 = streams.seen().rule_hits.iter().sum();
-    assert!(refused >= 6, "GetRecords was refused {refused} times");
     indexer_tests::harness::assert_no_drift(&names, &search.url).await;
+    streams.seen().rule_hits.iter().sum()
 }
