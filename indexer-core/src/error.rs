@@ -37,11 +37,8 @@ pub enum Error {
     /// record is gone: this worker writes nothing more.
     #[error("{0}")]
     JobEnded(String),
-    /// This worker stopped on a fault after saving its checkpoints and handing its segments over,
-    /// as on a signal, so the job goes on or resumes; the run still exits 1.
-    #[error("{0}")]
-    WorkerStopped(String),
-    /// Stopped by a signal before anything needed saving (exit 5).
+    /// Stopped (exit 5): by a signal, or by a fault the run stopped on with its checkpoints saved
+    /// (a stream that could not be tailed), so the next run resumes.
     #[error("{0}")]
     Interrupted(String),
     /// A service the run needs did not answer: one sentence naming where it was and why.

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
-use indexer_tests::faults::{FaultPlan, FaultProxy, RequestFault};
+use indexer_tests::faults::{Fault, FaultPlan, FaultProxy, RequestFault, Rule};
 use indexer_tests::fixtures;
 use indexer_tests::harness::{Search, finish, put, rebuild_args, services, spawn_indexer, unique};
 
@@ -69,8 +69,10 @@ async fn late_scanned_copies(view: StreamViewType, short_tombstones: bool) {
         "1",
         "--batch-docs",
         "1000",
+        // The held bulk is sent again this long after: time for the stream's deletes to land
+        // well before it (more than the 1 s tombstone lifetime), even on a loaded machine.
         "--request-timeout",
-        "5",
+        "15",
         "--retry-base-ms",
         "50",
     ];
@@ -145,7 +147,6 @@ async fn late_scanned_copies(view: StreamViewType, short_tombstones: bool) {
 /// taken before the first Scan request, and every Scan reads consistently.
 #[tokio::test]
 async fn the_scan_of_a_tailed_table_starts_after_the_iterators_and_reads_consistently() {
-    use indexer_tests::faults::Rule;
     use std::sync::{Arc, Mutex};
 
     let names = unique("Persons", "persons");
@@ -227,7 +228,6 @@ async fn the_scan_of_a_tailed_table_starts_after_the_iterators_and_reads_consist
 /// its records): from the swap on, every `GetRecords` answers empty for 2 s.
 #[tokio::test]
 async fn the_final_drain_reads_through_empty_answers_to_the_writes_made_before_it() {
-    use indexer_tests::faults::{Fault, Rule};
     use std::sync::{Arc, Mutex};
 
     let names = unique("Persons", "persons");
@@ -348,7 +348,17 @@ const LIMIT_EXCEEDED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#Limi
 async fn a_throttled_stream_slows_the_tail_down_and_loses_nothing() {
     // GetRecords calls 2 to 13 are refused as over the shard's rate: more than the SDK's own
     // retries absorb, so the tail meets the refusal itself.
-    let refused = rebuild_through_refused_reads(LIMIT_EXCEEDED, 2..14).await;
+    let rules = (2..14)
+        .map(|nth| {
+            Rule::aws_call(
+                "GetRecords throttled",
+                "GetRecords",
+                nth,
+                Fault::Answer(400, LIMIT_EXCEEDED),
+            )
+        })
+        .collect();
+    let refused = rebuild_through_refused_reads(rules, Vec::new()).await;
     assert!(refused >= 6, "GetRecords was refused {refused} times");
 }
 
@@ -357,17 +367,57 @@ const EXPIRED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ExpiredIter
 
 #[tokio::test]
 async fn an_expired_iterator_is_taken_again_after_the_last_record_applied() {
-    // Late enough that the writer's records have been applied from the shard.
-    let refused = rebuild_through_refused_reads(EXPIRED, 12..15).await;
-    assert!(refused >= 1, "no iterator expired");
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    // Watched, never faulted: a stream record's write reached the cluster; a fresh iterator was
+    // asked for just after a record.
+    let applied = Arc::new(AtomicBool::new(false));
+    let taken_after = Arc::new(AtomicBool::new(false));
+    let watch = |name: &str, flag: &Arc<AtomicBool>, test: fn(&str, &str) -> bool| {
+        let flag = Arc::clone(flag);
+        Rule {
+            matches: Arc::new(move |request: &indexer_tests::http1::Request| {
+                let body = String::from_utf8_lossy(&request.body);
+                if test(request.path(), &body) {
+                    flag.store(true, Ordering::SeqCst);
+                }
+                false
+            }),
+            ..Rule::new(name, "POST", 1, Fault::Reset, |_| false)
+        }
+    };
+    let bulk_of_a_change = watch("a stream write", &applied, |path, body| {
+        path.ends_with("/_bulk") && body.contains("Throttled-")
+    });
+    let iterator_after = watch("an iterator after a record", &taken_after, |_, body| {
+        body.contains("AFTER_SEQUENCE_NUMBER")
+    });
+    // The first GetRecords once a record was applied: its iterator has expired.
+    let armed = Arc::clone(&applied);
+    let expired = Rule {
+        matches: Arc::new(move |request: &indexer_tests::http1::Request| {
+            armed.load(Ordering::SeqCst)
+                && request
+                    .header("x-amz-target")
+                    .is_some_and(|t| t.ends_with("GetRecords"))
+        }),
+        ..Rule::new("expired", "POST", 1, Fault::Answer(400, EXPIRED), |_| false)
+    };
+    let refused =
+        rebuild_through_refused_reads(vec![expired, iterator_after], vec![bulk_of_a_change]).await;
+    assert_eq!(refused, 1, "one iterator expired");
+    assert!(
+        taken_after.load(Ordering::SeqCst),
+        "the iterator was taken again after the last record applied"
+    );
 }
 
-/// Rebuilds a streamed table, through a proxy that answers the GetRecords calls numbered `nths`
-/// with `answer`, while items change; asserts the run succeeds with no drift, and returns how
-/// many calls were answered so.
-async fn rebuild_through_refused_reads(answer: &'static str, nths: std::ops::Range<u32>) -> u32 {
-    use indexer_tests::faults::{Fault, Rule};
-
+/// Rebuilds a streamed table through a proxy in front of the stream with `stream_rules` and one
+/// in front of the cluster (bulk requests slowed) with `search_rules`, while items change once
+/// the scan writes; asserts the run succeeds with no drift, and returns how many stream requests
+/// the stream rules faulted.
+async fn rebuild_through_refused_reads(stream_rules: Vec<Rule>, search_rules: Vec<Rule>) -> u32 {
     let names = unique("Persons", "persons");
     let services = services();
     fixtures::create_table(&services.dynamo(), &names.table, true)
@@ -375,21 +425,20 @@ async fn rebuild_through_refused_reads(answer: &'static str, nths: std::ops::Ran
         .expect("table with a stream");
     put(&names.table, (0..SEEDED).map(fixtures::person)).await;
     let search = Search::default();
-    let slow = FaultProxy::slowed(&search.url, Duration::from_millis(300)).await;
-    let rules = nths
-        .map(|nth| {
-            Rule::aws_call(
-                "GetRecords refused",
-                "GetRecords",
-                nth,
-                Fault::Answer(400, answer),
-            )
-        })
-        .collect();
+    let slow = FaultProxy::start(
+        &search.url,
+        FaultPlan {
+            rules: search_rules,
+            bulk_delay: Duration::from_millis(300),
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .expect("proxy");
     let streams = FaultProxy::start(
         &services.dynamo_url,
         FaultPlan {
-            rules,
+            rules: stream_rules,
             ..FaultPlan::default()
         },
     )
@@ -416,7 +465,10 @@ async fn rebuild_through_refused_reads(answer: &'static str, nths: std::ops::Ran
     // through the refused reads.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while slow.seen().bulk_requests == 0 && !rebuild.is_finished() {
-        assert!(std::time::Instant::now() < deadline, "the rebuild never wrote");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rebuild never wrote"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for n in 0..20u64 {

@@ -118,8 +118,13 @@ async fn locked<T>(
         }
         Err(error) => {
             let message = format!("{error:#}");
+            let (scanned, indexed) = target.tally.get();
             if let Err(end) = session
-                .end(JobStatus::Failed, |job| job.message = Some(message))
+                .end(JobStatus::Failed, |job| {
+                    job.message = Some(message.clone());
+                    job.scanned = scanned;
+                    job.indexed = indexed;
+                })
                 .await
             {
                 tracing::error!(error = %end, "cannot record the failed job");
@@ -207,7 +212,6 @@ pub async fn verify(
             return Ok((report, code));
         }
         let keys = id_keys(&[&drift.missing[..], &drift.stale, &drift.extra].concat());
-        target.tally.scanned(drift.scanned);
         let repaired = locked(search, target, JobMode::VerifyFix, &index, async {
             let done = repair(dynamo, search, target, &index, &keys).await?;
             let closing = Closing {
@@ -264,7 +268,6 @@ pub async fn resync(
         ));
     }
     let index = live_index(search, &target.alias).await?;
-    target.tally.scanned(keys.len() as u64);
     let report = locked(search, target, JobMode::Resync, &index, async {
         let done = repair(dynamo, search, target, &index, &keys).await?;
         let closing = Closing {
@@ -324,7 +327,6 @@ pub async fn sync(
     let index = live_index(search, &target.alias).await?;
     let (drift, repaired) = locked(search, target, JobMode::Sync, &index, async {
         let drift = compare(dynamo, search, target, &index, Fingerprint::Content).await?;
-        target.tally.scanned(drift.scanned);
         let keys = id_keys(&[&drift.missing[..], &drift.stale, &drift.extra].concat());
         let done = repair(dynamo, search, target, &index, &keys).await?;
         let closing = Closing {

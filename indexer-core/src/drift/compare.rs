@@ -143,12 +143,18 @@ pub async fn compare(
         ));
     }
     drop(tx);
+    let mut read = 0u64;
     while let Some(seen) = rx.recv().await {
         match seen {
             Ok((id, fingerprint)) => spill.table_record(&id, Some(fingerprint))?,
             Err(id) => spill.table_record(&id, None)?,
         }
+        read += 1;
+        if read % 1000 == 0 {
+            target.tally.compared(read);
+        }
     }
+    target.tally.compared(read);
     let mut unmapped = Unmapped::default();
     while let Some(joined) = readers.join_next().await {
         let segment = joined

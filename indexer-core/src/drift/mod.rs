@@ -54,25 +54,36 @@ pub struct Target {
 /// Items read and documents written so far by a writing drift command.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
-    scanned: Arc<AtomicU64>,
+    compared: Arc<AtomicU64>,
+    reread: Arc<AtomicU64>,
     indexed: Arc<AtomicU64>,
 }
 
 impl Tally {
-    pub fn scanned(&self, count: u64) {
-        self.scanned.store(count, Ordering::Relaxed);
+    /// Items the comparison has read from the table so far.
+    pub fn compared(&self, count: u64) {
+        self.compared.store(count, Ordering::Relaxed);
     }
 
+    /// Items a repair has read again by key so far.
+    pub fn reread(&self, count: u64) {
+        self.reread.store(count, Ordering::Relaxed);
+    }
+
+    /// Documents written or deleted so far.
     pub fn indexed(&self, count: u64) {
         self.indexed.store(count, Ordering::Relaxed);
     }
 
-    /// Items read and documents written so far.
+    /// Items read (by the comparison when there was one, else by key) and documents written.
     pub fn get(&self) -> (u64, u64) {
-        (
-            self.scanned.load(Ordering::Relaxed),
-            self.indexed.load(Ordering::Relaxed),
-        )
+        let compared = self.compared.load(Ordering::Relaxed);
+        let read = if compared > 0 {
+            compared
+        } else {
+            self.reread.load(Ordering::Relaxed)
+        };
+        (read, self.indexed.load(Ordering::Relaxed))
     }
 }
 

@@ -240,6 +240,7 @@ pub async fn repair(
 ) -> Result<RepairReport, Error> {
     let (table, entity, retry) = (&target.table, target.entity, &target.retry);
     let mut report = RepairReport::default();
+    let mut reread = 0u64;
     let ticket = Ticket {
         segment: 0,
         page: 0,
@@ -250,7 +251,10 @@ pub async fn repair(
         // seconds, never a write that may come after the read.
         let read_secs = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
         let mut by_key: HashMap<String, Item> = HashMap::new();
-        for item in batch_get(dynamo, table, chunk).await? {
+        let items = batch_get(dynamo, table, chunk).await?;
+        reread += chunk.len() as u64;
+        target.tally.reread(reread);
+        for item in items {
             if let Some(text) = key_text(&item, &names) {
                 by_key.insert(text, item);
             }
@@ -284,19 +288,21 @@ pub async fn repair(
                 ),
             }
         }
-        // A document a rebuild's stream replay wrote holds a version in the stream band: the
-        // repair goes above it (as of the read). Any other is repaired in the scanned band, where
-        // a newer copy a live writer versioned itself is kept.
+        // A document a live writer versioned itself (below the stream band) is repaired in the
+        // scanned band, where a newer copy that writer made is kept. Any other goes above the
+        // stream band (as of the read): one a stream replay wrote, and one the index does not
+        // hold, as its delete may have left a tombstone in the stream band (kept 48 h), which
+        // a scanned-band write would meet with a 409 and leave the document missing.
         let ids: Vec<String> = upserts.iter().map(|(doc, _)| doc.id.clone()).collect();
-        let stream_written = stream_written(search, index, &ids).await?;
+        let scanned_band_ids = below_stream_band(search, index, &ids).await?;
         // Unbounded: a chunk is small, and the bulk sender splits what the cluster finds too large.
         let mut scanned_band = Batcher::new(index, usize::MAX, usize::MAX);
         let mut above_stream = Batcher::for_repairs(index, read_secs);
         for (doc, label) in upserts {
-            let batcher = if stream_written.contains(&doc.id) {
-                &mut above_stream
-            } else {
+            let batcher = if scanned_band_ids.contains(&doc.id) {
                 &mut scanned_band
+            } else {
+                &mut above_stream
             };
             if let Err(too_large) = batcher.push(doc, ticket) {
                 report.record(
@@ -318,8 +324,8 @@ pub async fn repair(
     Ok(report)
 }
 
-/// The documents among `ids` whose stored version is in the stream band.
-async fn stream_written(
+/// The documents among `ids` the index holds at a version below the stream band.
+async fn below_stream_band(
     search: &SearchClient,
     index: &str,
     ids: &[String],
@@ -340,7 +346,7 @@ async fn stream_written(
         if doc["found"] == serde_json::Value::Bool(true)
             && doc["_version"]
                 .as_u64()
-                .is_some_and(|v| v >= crate::sink::version::STREAM_BAND)
+                .is_some_and(|v| v < crate::sink::version::STREAM_BAND)
             && let Some(id) = doc["_id"].as_str()
         {
             found.insert(id.to_owned());

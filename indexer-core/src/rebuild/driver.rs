@@ -318,7 +318,7 @@ pub async fn work(
             }
             if !matches!(
                 error,
-                Error::LockLost(_) | Error::JobEnded(_) | Error::WorkerStopped(_)
+                Error::LockLost(_) | Error::JobEnded(_) | Error::Interrupted(_)
             ) && let Err(end_error) = worker
                 .end_job(JobStatus::Failed, |job| job.message = Some(message.clone()))
                 .await

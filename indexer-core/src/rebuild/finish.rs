@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aliases::{Previous, inspect};
 use crate::error::Error;
-use crate::jobs::{WorkerStatus, coord};
+use crate::jobs::{JobStatus, WorkerStatus, coord};
 use crate::rebuild::phases::{Run, close_tail, drain, restore_and_gate, retire_after_swap, swap};
 use crate::shutdown::Signals;
 use crate::source::stream::StreamTail;
@@ -14,12 +14,22 @@ use crate::summary::{Status, Summary};
 
 use super::worker::{Synced, Worker};
 
-/// The error of a worker whose stream tail failed: it stopped with its checkpoints and stream
-/// positions saved, before its position moved past a record it could not apply.
-pub(super) fn tail_failed(cause: &str) -> Error {
-    Error::WorkerStopped(format!(
+/// Ends the job of a worker whose stream tail failed (it stopped with its checkpoints and stream
+/// positions saved, before its position moved past a record it could not apply) as interrupted,
+/// so that no other worker swaps without those records, and returns the error that says so.
+pub(super) async fn tail_failed(worker: &Worker, cause: &str) -> Error {
+    let message = format!(
         "the table's stream could not be tailed ({cause}), so writes made during the rebuild would be lost; nothing was swapped, the checkpoints and stream positions are saved, and the next rebuild resumes from them and replays the stream"
-    ))
+    );
+    if let Err(error) = worker
+        .end_job(JobStatus::Interrupted, |job| {
+            job.message = Some(message.clone())
+        })
+        .await
+    {
+        tracing::error!(error = %error, "cannot record the interrupted job");
+    }
+    Error::Interrupted(message)
 }
 
 /// Keeps the finisher's heartbeat (and the lock) fresh while it gates and swaps. It stops
@@ -98,6 +108,16 @@ pub(super) async fn finish_job(
         }
         Gated::Passed(previous) => previous,
     };
+    // The tail kept applying records while the gate ran: a failure since must stop the swap.
+    if let Some(failure) = match &tail {
+        Some(tail) => tail.failure().await,
+        None => None,
+    } {
+        if let Some(tail) = tail {
+            let _ = tail.stop().await;
+        }
+        return Ok(Finish::TailFailed(failure.to_string()));
+    }
     worker.fence().await?;
     swap(run, &previous).await?;
     summary.swapped = true;

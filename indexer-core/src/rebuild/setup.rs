@@ -15,6 +15,7 @@ use crate::jobs::session::held_message;
 use crate::jobs::store::{Acquire, JobStore};
 use crate::jobs::{JobRecord, JobStatus, LockRecord, Phase};
 use crate::sink::client::{NameState, SearchClient};
+use crate::source::positions::inherited;
 use crate::source::stream::{OpenedStream, StreamTail};
 use crate::summary::Summary;
 
@@ -97,7 +98,7 @@ pub(super) async fn setup(
         // Until this run's tail has saved its own, the interrupted run's positions stand.
         job.stream_positions = resume
             .as_ref()
-            .map(|last| last.stream_positions.clone())
+            .map(|last| inherited(&last.stream_positions))
             .unwrap_or_default();
     })
     .await?;

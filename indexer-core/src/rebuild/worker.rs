@@ -80,7 +80,11 @@ impl Worker {
             let now = Utc::now();
             let mut merged = coord::merge(job, &local, now, lease);
             if let Some(book) = &self.stream {
-                save_positions(&mut merged.job.stream_positions, book.snapshot(self.me));
+                save_positions(
+                    &mut merged.job.stream_positions,
+                    book.snapshot(self.me),
+                    book.is_resumed(),
+                );
             }
             if !self.store.save_job_if(&merged.job, token).await? {
                 continue;
@@ -284,9 +288,9 @@ pub(super) async fn run_worker(
             };
             let loading = loaded.is_none().then_some(loading);
             stop(worker, handles, assign.take(), loading, signals).await?;
-            return Err(tail_failed(
-                &cause.unwrap_or_else(|| "no reason given".into()),
-            ));
+            return Err(
+                tail_failed(worker, &cause.unwrap_or_else(|| "no reason given".into())).await,
+            );
         }
         // A cluster that stopped answering must not keep a signal waiting for the heartbeat:
         // the write is conditional and re-read each time, so leaving it half-way is safe.
@@ -377,7 +381,7 @@ pub(super) async fn run_worker(
         Finish::Stopped => return stop(worker, handles, None, None, signals).await,
         Finish::TailFailed(cause) => {
             stop(worker, handles, None, None, signals).await?;
-            return Err(tail_failed(&cause));
+            return Err(tail_failed(worker, &cause).await);
         }
     };
     summary.status = status;

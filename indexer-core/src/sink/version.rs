@@ -44,22 +44,23 @@ pub fn repaired(read_secs: u64) -> u64 {
 /// tail that reads the same records from the same position gives the same versions, so a
 /// resumed tail that replays a second's records again writes them at the versions they had.
 ///
-/// Memory is bounded by the write rate, not the run's length: an item is remembered only while
-/// its last record is less than [`KEEP_SECS`] (in record time) older than the newest record, as
-/// a later record of it needs no memory to outrank it (its second's floor already does).
+/// Memory is bounded by the write rate, not the run's length: the tail tells the clock the
+/// creation second of the slowest shard it reads ([`StreamClock::forget_before`]), and the
+/// clock forgets items whose last record is more than [`KEEP_SECS`] older than that, as a later
+/// record of them needs no memory to outrank it (its second's floor already does).
 #[derive(Debug, Default)]
 pub struct StreamClock {
     /// The last version given to each item, while recent.
     last: HashMap<String, u64>,
-    newest_secs: u64,
-    /// The newest second at the last pruning.
+    /// The second up to which items were last forgotten.
     pruned_secs: u64,
 }
 
-/// How long (in record seconds) the clock remembers an item's last version: creation times are
-/// approximate and may step back a little, never by this much within one shard.
+/// How long (in record seconds) the clock remembers an item's last version behind the slowest
+/// shard: creation times are approximate and may step back a little, never by this much within
+/// one shard.
 const KEEP_SECS: u64 = 120;
-/// How far (in record seconds) the newest record moves on between two prunings.
+/// How far (in record seconds) the slowest shard moves on between two prunings.
 const PRUNE_EVERY_SECS: u64 = 30;
 
 fn floor(created_secs: u64) -> u64 {
@@ -78,13 +79,18 @@ impl StreamClock {
             _ => floor_now,
         };
         self.last.insert(id.to_owned(), version);
-        self.newest_secs = self.newest_secs.max(created_secs);
-        if self.newest_secs >= self.pruned_secs + PRUNE_EVERY_SECS {
-            self.pruned_secs = self.newest_secs;
-            let keep = floor(self.newest_secs.saturating_sub(KEEP_SECS));
-            self.last.retain(|_, v| *v >= keep);
-        }
         version
+    }
+
+    /// Forgets the items whose last record is more than [`KEEP_SECS`] older than `slowest_secs`,
+    /// the creation second the slowest shard being read has reached.
+    pub fn forget_before(&mut self, slowest_secs: u64) {
+        if slowest_secs < self.pruned_secs + PRUNE_EVERY_SECS {
+            return;
+        }
+        self.pruned_secs = slowest_secs;
+        let keep = floor(slowest_secs.saturating_sub(KEEP_SECS));
+        self.last.retain(|_, v| *v >= keep);
     }
 
     /// How many items the clock remembers.
@@ -133,11 +139,12 @@ mod tests {
     #[test]
     fn memory_holds_only_recent_items_however_long_the_stream() {
         let mut clock = StreamClock::default();
-        // Ten distinct items a second for three hours of record time.
+        // Ten distinct items a second for three hours of record time, on one shard.
         for second in 0..3 * 3600u64 {
             for n in 0..10 {
                 clock.next(&format!("{second}-{n}"), 1_700_000_000 + second);
             }
+            clock.forget_before(1_700_000_000 + second);
             assert!(
                 clock.remembered() <= 10 * (KEEP_SECS + PRUNE_EVERY_SECS + 1) as usize,
                 "{} remembered at second {second}",
@@ -148,6 +155,22 @@ mod tests {
         let early = clock.next("x", 1_700_020_000);
         let late = clock.next("x", 1_700_020_000 + 10 * KEEP_SECS);
         assert!(late > early);
+    }
+
+    #[test]
+    fn a_lagging_shard_keeps_its_items_however_far_the_others_are() {
+        let mut clock = StreamClock::default();
+        // A backlog an hour old: two records of one item in one second...
+        let old = 1_700_000_000;
+        let first = clock.next("x", old);
+        let second = clock.next("x", old);
+        // ...while another shard reads the present; the slowest shard is still the old one.
+        for n in 0..100 {
+            clock.next(&format!("now-{n}"), old + 3600);
+        }
+        clock.forget_before(old);
+        let third = clock.next("x", old);
+        assert!(first < second && second < third, "{first} {second} {third}");
     }
 
     #[test]

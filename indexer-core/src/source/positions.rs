@@ -9,6 +9,7 @@
 //! sequence number and is replayed from `TRIM_HORIZON`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -43,9 +44,21 @@ struct Mark {
     last: Option<String>,
 }
 
+/// Where a tail stands in a shard, to read on from there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// Just after this record, the last applied.
+    After(String),
+    /// At this record, where the tail resumed (nothing applied since).
+    At(String),
+    /// Nothing applied: from the shard's oldest record (a replay outranks nothing newer, as
+    /// stream versions order by creation time).
+    FromStart,
+}
+
 /// A tail's positions, shared with the worker that saves them.
 #[derive(Debug, Clone, Default)]
-pub struct Book(Arc<Mutex<HashMap<String, Mark>>>);
+pub struct Book(Arc<Mutex<HashMap<String, Mark>>>, Arc<AtomicBool>);
 
 impl Book {
     /// The tail reads `shard` (nothing applied yet if it is new).
@@ -53,6 +66,17 @@ impl Book {
         if let Ok(mut marks) = self.0.lock() {
             marks.entry(shard.to_owned()).or_default();
         }
+    }
+
+    /// Whether this tail resumed from an interrupted run's positions (its own saves then stand
+    /// for the [`INHERITED`] ones).
+    pub fn is_resumed(&self) -> bool {
+        self.1.load(Ordering::Relaxed)
+    }
+
+    /// This tail starts from an interrupted run's positions.
+    pub fn mark_resumed(&self) {
+        self.1.store(true, Ordering::Relaxed);
     }
 
     /// The tail reads `shard` again from `sequence`, where an interrupted run stood.
@@ -79,6 +103,31 @@ impl Book {
                 mark.from = Some(sequence.to_owned());
             }
             mark.last = Some(sequence.to_owned());
+        }
+    }
+
+    /// The creation second of the last records applied from the slowest of `reading` (shards
+    /// with a record applied; ended ones are not being read).
+    pub fn slowest_second<'a>(&self, reading: impl IntoIterator<Item = &'a String>) -> Option<u64> {
+        let marks = self.0.lock().ok()?;
+        reading
+            .into_iter()
+            .filter_map(|shard| marks.get(shard))
+            .filter(|mark| mark.last.is_some() && !mark.ended)
+            .map(|mark| mark.second)
+            .min()
+    }
+
+    /// Where to take a fresh iterator on `shard` to read on from where the tail stands: just
+    /// after the last record applied, else where it resumed, else from its start.
+    pub fn standing(&self, shard: &str) -> Standing {
+        let Some(mark) = self.0.lock().ok().and_then(|m| m.get(shard).cloned()) else {
+            return Standing::FromStart;
+        };
+        match (mark.last, mark.from) {
+            (Some(last), _) => Standing::After(last),
+            (None, Some(from)) => Standing::At(from),
+            (None, None) => Standing::FromStart,
         }
     }
 
@@ -118,9 +167,30 @@ impl Book {
 /// shards: this tail may have started later (a backup opened at the stream's end while the
 /// other replays what was written while the job was stopped), so only the earliest of them all
 /// ([`resume_points`]) is safe to resume from — replaying more is harmless, less loses writes.
-pub fn save_positions(saved: &mut Vec<StreamPosition>, mine: Vec<StreamPosition>) {
-    saved.retain(|p| !mine.iter().any(|m| m.worker == p.worker));
+///
+/// The positions a resumed job inherits from its interrupted run are saved as [`INHERITED`]
+/// (not under the old run's worker numbers, which this run's workers reuse for other tails): only
+/// the tail that resumed from them (`resumed`) replaces them, with its own.
+pub fn save_positions(saved: &mut Vec<StreamPosition>, mine: Vec<StreamPosition>, resumed: bool) {
+    let replaced = |p: &StreamPosition| {
+        mine.iter().any(|m| m.worker == p.worker) || (resumed && p.worker == INHERITED)
+    };
+    saved.retain(|p| !replaced(p));
     saved.extend(mine);
+}
+
+/// The worker number of positions inherited from an interrupted run.
+pub const INHERITED: u32 = u32::MAX;
+
+/// An interrupted run's positions, as the job resuming it first saves them.
+pub fn inherited(positions: &[StreamPosition]) -> Vec<StreamPosition> {
+    positions
+        .iter()
+        .map(|p| StreamPosition {
+            worker: INHERITED,
+            ..p.clone()
+        })
+        .collect()
 }
 
 /// Where to resume each shard from the positions saved by every worker's tail: the earliest of
@@ -220,8 +290,27 @@ mod tests {
             at(1, "a", "2"),
             at(1, "b", "2"),
         ];
-        save_positions(&mut saved, vec![at(0, "a", "5")]);
+        save_positions(&mut saved, vec![at(0, "a", "5")], false);
         assert_eq!(saved, [at(1, "a", "2"), at(1, "b", "2"), at(0, "a", "5")]);
+    }
+
+    #[test]
+    fn inherited_positions_stand_until_the_tail_that_resumed_from_them_saves() {
+        let at = |worker, shard: &str, from: &str| StreamPosition {
+            worker,
+            shard: shard.into(),
+            from: Some(from.into()),
+            ended: false,
+        };
+        // The interrupted run's setup worker 0 stood early, its backup 1 late.
+        let mut saved = inherited(&[at(0, "a", "100"), at(1, "a", "900")]);
+        // This run's backup is worker 0, opened at the stream's end: the early position stays.
+        save_positions(&mut saved, vec![at(0, "a", "950")], false);
+        assert_eq!(resume_points(&saved)["a"], Resume::At("100".into()));
+        // This run's setup worker 1 resumed from them: its own positions stand for them.
+        save_positions(&mut saved, vec![at(1, "a", "120")], true);
+        assert_eq!(saved, [at(0, "a", "950"), at(1, "a", "120")]);
+        assert_eq!(resume_points(&saved)["a"], Resume::At("120".into()));
     }
 
     #[test]
@@ -234,10 +323,10 @@ mod tests {
         };
         // Worker 0 replays the gap from 100; worker 1, a backup, opened at the end (900).
         let mut saved = vec![at(0, "a", "100")];
-        save_positions(&mut saved, vec![at(1, "a", "900")]);
+        save_positions(&mut saved, vec![at(1, "a", "900")], false);
         assert_eq!(resume_points(&saved)["a"], Resume::At("100".into()));
         // A tail's own newer position replaces its earlier one.
-        save_positions(&mut saved, vec![at(0, "a", "500")]);
+        save_positions(&mut saved, vec![at(0, "a", "500")], false);
         assert_eq!(saved.len(), 2);
         assert_eq!(resume_points(&saved)["a"], Resume::At("500".into()));
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 
-use super::positions::{Book, Resume};
+use super::positions::{Book, Resume, Standing};
 use super::stream::{StreamError, error};
 
 /// The most pages `DescribeStream` is asked for in one description.
@@ -137,20 +137,21 @@ impl Shards {
         Ok(gaps)
     }
 
-    /// A fresh iterator on `shard` just after record `sequence`.
-    pub async fn iterator_after(&self, shard: &str, sequence: &str) -> Result<String, StreamError> {
-        self.iterator(
-            shard,
-            ShardIteratorType::AfterSequenceNumber,
-            Some(sequence.to_owned()),
-        )
-        .await
-        .map_err(|e| error(&self.arn, "GetShardIterator", e))?
-        .ok_or_else(|| StreamError {
-            stream: self.arn.clone(),
-            op: "GetShardIterator",
-            message: format!("no iterator was given for shard {shard}"),
-        })
+    /// A fresh iterator on `shard` where the tail stands in it (see [`Book::standing`]).
+    pub async fn iterator_again(&self, shard: &str) -> Result<String, StreamError> {
+        let (kind, sequence) = match self.book.standing(shard) {
+            Standing::After(last) => (ShardIteratorType::AfterSequenceNumber, Some(last)),
+            Standing::At(from) => (ShardIteratorType::AtSequenceNumber, Some(from)),
+            Standing::FromStart => (ShardIteratorType::TrimHorizon, None),
+        };
+        self.iterator(shard, kind, sequence)
+            .await
+            .map_err(|e| error(&self.arn, "GetShardIterator", e))?
+            .ok_or_else(|| StreamError {
+                stream: self.arn.clone(),
+                op: "GetShardIterator",
+                message: format!("no iterator was given for shard {shard}"),
+            })
     }
 
     async fn iterator(

@@ -101,6 +101,9 @@ struct State {
     failure: Option<String>,
     /// Versions the records in stream order.
     clock: StreamClock,
+    /// The drain under way, if any: every round reports its answers into it, the background
+    /// poll's too, so a record one of them read is never missed by the drain's count.
+    catchup: Option<Catchup>,
 }
 
 /// A stream with `LATEST` iterators taken on its open shards and nothing read yet: opened before
@@ -127,6 +130,7 @@ impl OpenedStream {
     ) -> Result<(OpenedStream, Vec<String>), StreamError> {
         let points = resume_points(saved);
         let mut shards = Shards::new(client, arn);
+        shards.book.mark_resumed();
         let mut gaps = shards.discover(Start::Resume(&points)).await?;
         for (shard, point) in &points {
             if *point != Resume::Ended && !shards.known.contains(shard) && !gaps.contains(shard) {
@@ -156,6 +160,7 @@ impl OpenedStream {
             stats: TailStats::default(),
             failure: None,
             clock: StreamClock::default(),
+            catchup: None,
         }));
         let stop = CancellationToken::new();
         let failed = CancellationToken::new();
@@ -213,7 +218,13 @@ impl StreamTail {
     /// Gives up after `limit` (the tail keeps running) and says so with `Ok(false)`.
     pub async fn drain(&self, settle: Duration, limit: Duration) -> Result<bool, StreamError> {
         let began = Instant::now();
-        let mut drain = Catchup::new(began, SystemTime::now(), settle);
+        self.state.lock().await.catchup = Some(Catchup::new(began, SystemTime::now(), settle));
+        let ended = self.drain_rounds(began, limit).await;
+        self.state.lock().await.catchup = None;
+        ended
+    }
+
+    async fn drain_rounds(&self, began: Instant, limit: Duration) -> Result<bool, StreamError> {
         let mut listed = false;
         loop {
             let (records, caught_up) = {
@@ -223,7 +234,7 @@ impl StreamTail {
                     if !listed {
                         state.shards.discover(Start::TrimHorizon).await?;
                     }
-                    state.round(Some(&mut drain)).await
+                    state.round().await
                 }
                 .await;
                 if let Err(e) = &round {
@@ -232,7 +243,7 @@ impl StreamTail {
                 }
                 let records = round?;
                 listed = true;
-                (records, state.caught_up(&drain))
+                (records, state.caught_up())
             };
             if caught_up {
                 return Ok(true);
@@ -291,7 +302,7 @@ async fn poll_forever(
             if state.failure.is_some() {
                 return;
             }
-            match state.round(None).await {
+            match state.round().await {
                 Ok(records) => records,
                 Err(e) => {
                     tracing::error!(error = %e, "the stream tail failed");
@@ -323,9 +334,9 @@ impl State {
     }
 
     /// One `GetRecords` per shard that may be read now (a child only once its parent is read to
-    /// its end); applies what came, and notes each answer in `drain`. Returns how many records
-    /// came.
-    async fn round(&mut self, mut drain: Option<&mut Catchup>) -> Result<u64, StreamError> {
+    /// its end); applies what came, and notes each answer in the drain under way. Returns how
+    /// many records came.
+    async fn round(&mut self) -> Result<u64, StreamError> {
         if self.shards.described.elapsed() >= DESCRIBE_EVERY {
             self.shards.discover(Start::TrimHorizon).await?;
         }
@@ -348,19 +359,15 @@ impl State {
                 .await;
             let output = match answer {
                 Ok(output) => output,
-                // Unused for 15 minutes (a long stall, e.g. the cluster refusing writes): a
-                // fresh iterator just after the last record applied reads on with nothing
-                // skipped. With none applied yet, where it started is unknown: the tail fails
-                // and the run stops with its positions saved (a resume replays from them).
+                // Unused for 15 minutes (a long stall, e.g. the cluster refusing writes, or a
+                // child shard waiting for its parent's backlog): a fresh iterator where the tail
+                // stands reads on with nothing skipped (see `Shards::iterator_again`).
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|s| s.is_expired_iterator_exception()) =>
                 {
-                    let Some(after) = self.shards.book.last_applied(&shard) else {
-                        return Err(error(&self.shards.arn, "GetRecords", e));
-                    };
-                    tracing::warn!(shard = %shard, "the shard's iterator expired; reading on after the last record applied");
-                    let fresh = self.shards.iterator_after(&shard, &after).await?;
+                    tracing::warn!(shard = %shard, "the shard's iterator expired; taking it again where the tail stands");
+                    let fresh = self.shards.iterator_again(&shard).await?;
                     self.shards.iterators.insert(shard.clone(), fresh);
                     continue;
                 }
@@ -381,7 +388,7 @@ impl State {
             let page = output.records.unwrap_or_default();
             match output.next_shard_iterator {
                 Some(next) => {
-                    if let Some(drain) = drain.as_deref_mut() {
+                    if let Some(drain) = self.catchup.as_mut() {
                         drain.answered(&shard, asked, &page);
                     }
                     self.shards.iterators.insert(shard.clone(), next);
@@ -398,6 +405,15 @@ impl State {
         let count = records.len() as u64;
         if count > 0 {
             self.apply(&records).await?;
+        }
+        // The clock may forget what no shard still being read can rank against: items older
+        // than the slowest of them (a replayed backlog lags the others by hours).
+        if let Some(slowest) = self
+            .shards
+            .book
+            .slowest_second(self.shards.iterators.keys())
+        {
+            self.clock.forget_before(slowest);
         }
         // Applied: the positions saved with the checkpoints may move past these records.
         for (shard, record) in &records {
@@ -423,8 +439,11 @@ impl State {
         Ok(count)
     }
 
-    /// Whether `drain` has caught up with every shard still being read.
-    fn caught_up(&self, drain: &Catchup) -> bool {
+    /// Whether the drain under way has caught up with every shard still being read.
+    fn caught_up(&self) -> bool {
+        let Some(drain) = &self.catchup else {
+            return false;
+        };
         let closed = &self.shards.closed;
         drain.caught_up(
             self.shards

@@ -53,6 +53,9 @@ module "indexer" {
   allowed_hosts            = local.allowed_hosts
   fargate_spot             = var.fargate_spot
   tuning_defaults          = var.tuning_defaults
+  followers = {
+    for alias, follower in var.followers : alias => merge(follower, { host = data.aws_opensearch_domain.search.endpoint })
+  }
 
   search_domain_security_group_ids = local.search_domain_security_group_ids
   gateway_endpoint_prefix_list_ids = var.gateway_endpoint_prefix_list_ids

@@ -115,3 +115,12 @@ variable "schedules" {
   }))
   default = {}
 }
+
+variable "followers" {
+  description = "Aliases kept true between rebuilds by following their table's stream (`indexer follow`, one ECS service each), on the environment's search domain: alias => { table, entity (optional) }."
+  type = map(object({
+    table  = string
+    entity = optional(string)
+  }))
+  default = {}
+}

@@ -144,31 +144,35 @@ resource "aws_ecs_task_definition" "worker" {
     name = "work"
   }
 
-  container_definitions = jsonencode([
-    {
-      name                   = local.container_name
-      image                  = "${aws_ecr_repository.worker.repository_url}:${var.image_tag}"
-      essential              = true
-      readonlyRootFilesystem = true
-      privileged             = false
-      user                   = "65532:65532"
-      workingDirectory       = "/work"
-      # SIGTERM lets the worker drain, checkpoint and exit 5; ECS sends SIGKILL this long after.
-      stopTimeout = var.stop_timeout_seconds
-      environment = [for name in sort(keys(local.worker_environment)) : { name = name, value = local.worker_environment[name] }]
-      mountPoints = [
-        { sourceVolume = "work", containerPath = "/work", readOnly = false },
-      ]
-      logConfiguration = {
-        logDriver = "awslogs"
-        options = {
-          awslogs-group         = aws_cloudwatch_log_group.worker.name
-          awslogs-region        = local.region
-          awslogs-stream-prefix = local.log_stream_prefix
-        }
-      }
-    },
-  ])
+  container_definitions = jsonencode([local.worker_container])
 
   tags = local.tags
+}
+
+locals {
+  # The one container of every task the module runs: a launched worker, or a follower (whose
+  # definition adds its command and host, followers.tf).
+  worker_container = {
+    name                   = local.container_name
+    image                  = "${aws_ecr_repository.worker.repository_url}:${var.image_tag}"
+    essential              = true
+    readonlyRootFilesystem = true
+    privileged             = false
+    user                   = "65532:65532"
+    workingDirectory       = "/work"
+    # SIGTERM lets the worker drain, checkpoint and exit 5; ECS sends SIGKILL this long after.
+    stopTimeout = var.stop_timeout_seconds
+    environment = [for name in sort(keys(local.worker_environment)) : { name = name, value = local.worker_environment[name] }]
+    mountPoints = [
+      { sourceVolume = "work", containerPath = "/work", readOnly = false },
+    ]
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.worker.name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = local.log_stream_prefix
+      }
+    }
+  }
 }

@@ -82,8 +82,11 @@ resource "aws_cloudwatch_event_rule" "task_failed" {
     detail = {
       clusterArn = [aws_ecs_cluster.this.arn]
       lastStatus = ["STOPPED"]
+      # A follower (a service's task) stopped by a deployment or a scale-in exits 5 after
+      # saving its checkpoints: that is not an outcome to alert on; any other exit is.
       "$or" = [
-        { containers = { exitCode = [{ "anything-but" = 0 }] } },
+        { containers = { exitCode = [{ "anything-but" = [0, 5] }] } },
+        { containers = { exitCode = [5] }, group = [{ prefix = "family:" }] },
         { stopCode = ["TaskFailedToStart"] },
       ]
     }

@@ -201,3 +201,21 @@ variable "alert_email_addresses" {
   type        = list(string)
   default     = []
 }
+
+variable "followers" {
+  description = "Aliases kept true between rebuilds by following their table's stream, one ECS service each: the key is the alias; table is the DynamoDB table (with a stream carrying new images), host the search host (one of allowed_hosts), entity the entity when the table's name does not say it."
+  type = map(object({
+    table  = string
+    host   = string
+    entity = optional(string)
+  }))
+  default = {}
+
+  validation {
+    condition = alltrue([
+      for alias, follower in var.followers :
+      can(regex("^[a-z0-9][a-z0-9._-]{0,199}$", alias)) && can(regex("^[A-Za-z0-9._-]{3,255}$", follower.table))
+    ])
+    error_message = "Each followers key is an alias name (lowercase letters, digits, '.', '_', '-') and each table a DynamoDB table name."
+  }
+}
