@@ -46,7 +46,7 @@ pub fn repaired(read_secs: u64) -> u64 {
 ///
 /// Memory is bounded by the write rate, not the run's length: the tail tells the clock the
 /// creation second of the slowest shard it reads ([`StreamClock::forget_before`]), and the
-/// clock forgets items whose last record is more than [`KEEP_SECS`] older than that, as a later
+/// clock forgets items whose last record is more than two minutes older than that, as a later
 /// record of them needs no memory to outrank it (its second's floor already does).
 #[derive(Debug, Default)]
 pub struct StreamClock {
@@ -82,7 +82,7 @@ impl StreamClock {
         version
     }
 
-    /// Forgets the items whose last record is more than [`KEEP_SECS`] older than `slowest_secs`,
+    /// Forgets the items whose last record is more than `KEEP_SECS` older than `slowest_secs`,
     /// the creation second the slowest shard being read has reached.
     pub fn forget_before(&mut self, slowest_secs: u64) {
         if slowest_secs < self.pruned_secs + PRUNE_EVERY_SECS {
