@@ -7,6 +7,7 @@ mod deadletters;
 mod drift;
 mod engine;
 mod faults;
+mod follow;
 mod jobs;
 mod live_verify;
 mod matrix;
