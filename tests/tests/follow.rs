@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
-use indexer_tests::faults::FaultProxy;
+use indexer_tests::faults::{FaultPlan, FaultProxy};
 use indexer_tests::fixtures;
 use indexer_tests::harness::{
-    Names, Run, SLOW, Search, assert_no_drift, eventually, finish, indexer, put, rebuild_args,
-    services, signal, spawn_indexer, unique,
+    Names, Run, SLOW, Search, assert_no_drift, dead_letter_path, dead_letters, eventually, finish,
+    indexer, put, rebuild_args, services, signal, spawn_indexer, unique,
 };
 use serde_json::Value;
 
@@ -346,4 +346,68 @@ async fn a_follower_killed_three_times_during_a_rebuild_and_its_swap_leaves_no_d
     assert_eq!(last.code, 5, "{last:?}");
     assert!(started >= 4, "{started} followers ran");
     assert_no_drift(&names, &search.url).await;
+}
+
+#[tokio::test]
+async fn records_refused_by_the_cluster_or_unmappable_are_dead_lettered_and_counted() {
+    let (names, search) = followed_table().await;
+    let refused = fixtures::person_id(900);
+    let retried = fixtures::person_id(901);
+    let plan = FaultPlan {
+        always_reject: vec![refused.clone()],
+        items: [(retried.clone(), vec![429, 503])].into_iter().collect(),
+        ..FaultPlan::default()
+    };
+    let proxy = FaultProxy::start(&search.url, plan).await.expect("proxy");
+    let path = dead_letter_path(&names);
+    let _ = std::fs::remove_file(&path);
+    let extra = ["--heartbeat", "1", "--lease", "5", "--dead-letter", &path];
+    let args = follow_args(&names, &proxy.url, &extra);
+    let child = spawn_indexer(&argv(&args), &[]);
+    let pid = child.id().expect("pid").to_string();
+    checkpointed(&search, &names.alias, &pid, false).await;
+    let mut broken = fixtures::person(902);
+    broken.insert("id".into(), AttributeValue::S("broken-1".into()));
+    broken.insert("tenures".into(), AttributeValue::S("not a list".into()));
+    let items = [900, 901, 903].map(fixtures::person).into_iter();
+    put(&names.table, items.chain(std::iter::once(broken))).await;
+    let index = search.alias_targets(&names.alias).await.remove(0);
+    for n in [901, 903] {
+        let id = fixtures::person_id(n);
+        eventually("an applied record", Duration::from_secs(120), || async {
+            search.source(&index, &id).await
+        })
+        .await;
+    }
+    // Past the failures: the checkpoint moves on and counts them.
+    eventually(
+        "two dead letters counted",
+        Duration::from_secs(60),
+        || async {
+            let record = follower_record(&search, &names.alias).await?;
+            (record["dead_lettered"] == 2).then_some(())
+        },
+    )
+    .await;
+    let run = stop(child, &args).await;
+    assert_eq!(run.code, 5, "{run:?}");
+    assert_eq!(run.summary["dead_lettered"], 2, "{}", run.summary);
+    assert_eq!(
+        run.summary["dead_letter_path"],
+        path.as_str(),
+        "{}",
+        run.summary
+    );
+    let mut letters: Vec<(String, String)> = dead_letters(&path)
+        .iter()
+        .map(|l| (l["id"].to_string(), l["stage"].to_string()))
+        .collect();
+    letters.sort();
+    let mut expected = vec![
+        ("\"broken-1\"".to_owned(), "\"map\"".to_owned()),
+        (format!("\"{refused}\""), "\"bulk\"".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(letters, expected, "{path}");
+    assert!(search.source(&index, &refused).await.is_none());
 }
