@@ -213,6 +213,28 @@ async fn follow_applies_inserts_updates_and_deletes_of_versioned_and_unversioned
         run.summary
     );
     assert_eq!(run.summary["dead_lettered"], 0, "{}", run.summary);
+    // Progress lines carry the lag, the rate, the failures and the checkpoint's age.
+    let progress = run
+        .stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["fields"]["message"] == "following" || line["message"] == "following")
+        .collect::<Vec<_>>();
+    let last = progress.last().expect("progress lines");
+    let fields = if last["fields"].is_object() {
+        &last["fields"]
+    } else {
+        last
+    };
+    for field in [
+        "applied",
+        "dead_lettered",
+        "records_per_s",
+        "lag_s",
+        "checkpoint_age_s",
+    ] {
+        assert!(fields[field].is_number(), "{field}: {last}");
+    }
     assert_no_drift(&names, &search.url).await;
 }
 
@@ -229,6 +251,19 @@ async fn sigterm_saves_the_checkpoints_releases_the_lease_and_exits_5() {
         writer.write(i).await;
     }
     checkpointed(&search, &names.alias, &pid, true).await;
+    let status = search.report("status", &names.alias).await;
+    let follower = &status.summary["follower"];
+    assert_eq!(follower["status"], "following", "{}", status.summary);
+    assert!(
+        follower["holder"]
+            .as_str()
+            .is_some_and(|h| h.ends_with(&format!(":{pid}"))),
+        "{follower}"
+    );
+    assert!(
+        follower["lag_s"].is_number() && follower["checkpoint_age_s"].is_number(),
+        "{follower}"
+    );
     let stopped_at = Instant::now();
     let run = stop(child, &args).await;
     assert_eq!(run.code, 5, "{run:?}");
@@ -238,6 +273,12 @@ async fn sigterm_saves_the_checkpoints_releases_the_lease_and_exits_5() {
         .await
         .expect("the record");
     assert_eq!(record["status"], "stopped", "{record}");
+    let status = search.report("status", &names.alias).await;
+    assert_eq!(
+        status.summary["follower"]["status"], "stopped",
+        "{}",
+        status.summary
+    );
     assert!(
         record["positions"]
             .as_array()

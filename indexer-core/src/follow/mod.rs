@@ -26,6 +26,7 @@ mod driver;
 mod heal;
 pub mod lease;
 pub mod reader;
+pub mod status;
 
 pub use args::FollowArgs;
 pub use driver::{FollowPlan, follow};
