@@ -13,19 +13,19 @@ use indexer_tests::harness::{
 };
 use serde_json::Value;
 
-const SEEDED: u64 = 200;
+pub(crate) const SEEDED: u64 = 200;
 
 /// A writer that creates, changes and deletes persons, with and without a `versionNumber`.
-struct Writer {
+pub(crate) struct Writer {
     table: String,
     versions: HashMap<u64, u64>,
     next_new: u64,
     deleted: Vec<u64>,
-    writes: u64,
+    pub(crate) writes: u64,
 }
 
 impl Writer {
-    fn new(table: &str) -> Writer {
+    pub(crate) fn new(table: &str) -> Writer {
         Writer {
             table: table.to_owned(),
             versions: (0..SEEDED)
@@ -40,7 +40,7 @@ impl Writer {
         }
     }
 
-    async fn write(&mut self, i: u64) {
+    pub(crate) async fn write(&mut self, i: u64) {
         match i % 4 {
             0 => {
                 let n = self.next_new;
@@ -98,7 +98,7 @@ impl Writer {
 }
 
 /// A persons table with a `NEW_IMAGE` stream, seeded and rebuilt into its alias.
-async fn followed_table() -> (Names, Search) {
+pub(crate) async fn followed_table() -> (Names, Search) {
     let names = unique("Persons", "persons");
     fixtures::create_table_with_stream(
         &services().dynamo(),
@@ -114,7 +114,7 @@ async fn followed_table() -> (Names, Search) {
     (names, search)
 }
 
-fn follow_args(names: &Names, host: &str, extra: &[&str]) -> Vec<String> {
+pub(crate) fn follow_args(names: &Names, host: &str, extra: &[&str]) -> Vec<String> {
     let mut args = vec![
         "follow",
         "--table",
@@ -132,21 +132,26 @@ fn follow_args(names: &Names, host: &str, extra: &[&str]) -> Vec<String> {
     args.into_iter().map(str::to_owned).collect()
 }
 
-fn argv(args: &[String]) -> Vec<&str> {
+pub(crate) fn argv(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
-async fn follower_record(search: &Search, alias: &str) -> Option<Value> {
+pub(crate) async fn follower_record(search: &Search, alias: &str) -> Option<Value> {
     search.job_doc(&format!("follower:{alias}")).await
 }
 
-fn pid_of(record: &Value) -> Option<String> {
+pub(crate) fn pid_of(record: &Value) -> Option<String> {
     Some(record["holder"].as_str()?.rsplit(':').next()?.to_owned())
 }
 
 /// Waits until the follower with process id `pid` holds the lease and has saved a checkpoint
 /// (with `positioned`, one that names a position in a shard); returns the record.
-async fn checkpointed(search: &Search, alias: &str, pid: &str, positioned: bool) -> Value {
+pub(crate) async fn checkpointed(
+    search: &Search,
+    alias: &str,
+    pid: &str,
+    positioned: bool,
+) -> Value {
     eventually("a saved checkpoint", Duration::from_secs(120), || async {
         let record = follower_record(search, alias).await?;
         let mine = record["status"] == "following" && pid_of(&record).as_deref() == Some(pid);
@@ -160,7 +165,7 @@ async fn checkpointed(search: &Search, alias: &str, pid: &str, positioned: bool)
 }
 
 /// Waits until `verify` finds the index true to the table.
-async fn caught_up(names: &Names, host: &str) {
+pub(crate) async fn caught_up(names: &Names, host: &str) {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let verify = indexer(&[
@@ -187,7 +192,7 @@ async fn caught_up(names: &Names, host: &str) {
 }
 
 /// Stops the follower whose process is `child` with SIGTERM; returns its run.
-async fn stop(child: tokio::process::Child, args: &[String]) -> Run {
+pub(crate) async fn stop(child: tokio::process::Child, args: &[String]) -> Run {
     let pid = child.id().expect("pid").to_string();
     signal("-TERM", &pid);
     finish(child, &argv(args)).await

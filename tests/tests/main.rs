@@ -8,6 +8,7 @@ mod drift;
 mod engine;
 mod faults;
 mod follow;
+mod follow_gaps;
 mod jobs;
 mod live_verify;
 mod matrix;

@@ -104,14 +104,32 @@ pub(super) async fn repair(
         force: true,
         dry_run: false,
     };
+    let (dynamo, search) = (follower.dynamo.clone(), follower.search.clone());
     loop {
-        let attempt = verify(&follower.dynamo, &follower.search, &target, &options);
-        let outcome = tokio::select! {
-            outcome = attempt => outcome,
-            _ = signals.recv() => return Ok(false),
+        let attempt = verify(&dynamo, &search, &target, &options);
+        tokio::pin!(attempt);
+        // The lease is renewed while the repair runs: a repair of a large table takes a while.
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut attempt => break outcome,
+                _ = tokio::time::sleep(follower.plan.timing.heartbeat) => {
+                    match follower.checkpoint(FollowerStatus::Following).await {
+                        Ok(true) => {}
+                        Ok(false) => return Err(lost()),
+                        Err(error) => tracing::warn!(error = %error, "saving the checkpoints failed; will retry"),
+                    }
+                }
+                _ = signals.recv() => return Ok(false),
+            }
         };
         match outcome {
             Ok((report, code)) => {
+                if code != crate::error::exit::SUCCESS {
+                    follower.summary.warnings.push(format!(
+                        "the repair after a gap in the stream could not fix every document ({}); check with `indexer verify --table {} --index {}`",
+                        report["fixed"], follower.plan.table, follower.plan.alias
+                    ));
+                }
                 tracing::warn!(status = %report["status"], changes = %report["changes"], fixed = %report["fixed"], code, "the alias was repaired after a gap in the stream");
                 follower.summary.warnings.push(format!(
                     "{why}; the alias was repaired ({} changes)",
