@@ -457,3 +457,17 @@ async fn records_refused_by_the_cluster_or_unmappable_are_dead_lettered_and_coun
     assert_eq!(letters, expected, "{path}");
     assert!(search.source(&index, &refused).await.is_none());
 }
+
+#[tokio::test]
+async fn a_table_without_a_stream_is_refused_before_anything_is_written() {
+    let names = indexer_tests::harness::seed("persons", 5).await;
+    let search = Search::default();
+    let run = indexer(&argv(&follow_args(&names, &search.url, &[]))).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    let error = run.summary["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&names.table) && error.contains("no stream"),
+        "{error}"
+    );
+    assert!(follower_record(&search, &names.alias).await.is_none());
+}
