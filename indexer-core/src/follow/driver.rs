@@ -340,7 +340,7 @@ impl Follower {
     /// read failed).
     pub(super) async fn reopen(&mut self) -> Result<Option<Gap>, Error> {
         let stats = self.reader.stats;
-        let positions = self.reader.book().snapshot(0);
+        let positions = self.reader.positions();
         let arn = self.reader.arn().to_owned();
         let (mut reader, gaps) = Reader::open(
             self.streams.clone(),
@@ -363,7 +363,7 @@ impl Follower {
             status,
             heartbeat_at: now,
             stream_arn: Some(self.reader.arn().to_owned()),
-            positions: self.reader.book().snapshot(0),
+            positions: self.reader.positions(),
             checkpoint_at: Some(now),
             applied: self.reader.stats.applied,
             dead_lettered: self.reader.stats.dead_lettered,

@@ -5,9 +5,11 @@
 //! bulk actions once (see [`crate::source::records`]: the stream band, in stream order), and
 //! holds them as the *pending* step until every action has a durable verdict: acknowledged by
 //! the cluster (a 409 means a newer copy is there), or dead-lettered and committed. Only then do
-//! the shards' positions ([`Book`]) move past those records. A step whose writes cannot get
-//! through (the cluster is down, the alias names no single index) stays pending and is sent
-//! again; nothing more is read meanwhile, so memory stays bounded by one step.
+//! the shards' positions ([`crate::source::positions::Book`]) move past those records. A step
+//! whose writes cannot get through (the cluster is down, the alias names no single index) stays
+//! pending and is sent again; nothing more is read meanwhile, so memory stays bounded by one
+//! step. The positions saved leave out the shards that ended and whose children carry on
+//! ([`prune`]), so the follower's record does not grow as DynamoDB rotates shards.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -26,7 +28,7 @@ use crate::sink::client::SearchClient;
 use crate::sink::retry::RetryPolicy;
 use crate::sink::version::StreamClock;
 use crate::source::catchup;
-use crate::source::positions::{Book, Resume, StreamPosition, resume_points};
+use crate::source::positions::{Resume, StreamPosition, resume_points};
 use crate::source::records::{Action, action, to_item};
 use crate::source::shards::{Shards, Start};
 use crate::source::stream::StreamError;
@@ -126,9 +128,10 @@ impl Reader {
         &self.shards.arn
     }
 
-    /// Where the follower stands in each shard (only past records with a durable verdict).
-    pub fn book(&self) -> Book {
-        self.shards.book.clone()
+    /// The positions to save: the book's, without the ended shards whose children carry on
+    /// (see [`prune`]).
+    pub fn positions(&self) -> Vec<StreamPosition> {
+        prune(self.shards.book.snapshot(0), &self.shards.parents)
     }
 
     /// Whether records read wait for their verdicts.
@@ -348,6 +351,35 @@ impl Reader {
     }
 }
 
+/// Leaves out of `positions` every ended shard that is the oldest saved one of its line and
+/// has a saved child, again and again: a follower runs for weeks while DynamoDB closes shards
+/// every few hours, and the record must not grow with them. A resume skips a closed shard that
+/// is not saved and descends from no saved shard, so what is left out is never read again, while
+/// its children resume from their own positions.
+pub fn prune(
+    positions: Vec<StreamPosition>,
+    parents: &HashMap<String, String>,
+) -> Vec<StreamPosition> {
+    let mut kept = positions;
+    loop {
+        let saved: std::collections::HashSet<String> =
+            kept.iter().map(|p| p.shard.clone()).collect();
+        let before = kept.len();
+        kept.retain(|p| {
+            let root = parents
+                .get(&p.shard)
+                .is_none_or(|parent| !saved.contains(parent));
+            let has_child = parents
+                .iter()
+                .any(|(child, parent)| parent == &p.shard && saved.contains(child));
+            !(p.ended && root && has_child)
+        });
+        if kept.len() == before {
+            return kept;
+        }
+    }
+}
+
 /// One bulk request's body, every action aimed at `index`.
 fn batch_for(index: &str, actions: &[Action]) -> Batch {
     let ticket = Ticket {
@@ -399,5 +431,43 @@ fn stream_error(arn: &str, op: &'static str, err: &dyn std::error::Error) -> Str
         stream: arn.to_owned(),
         op,
         message: crate::logging::cause_chain(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(shard: &str, from: Option<&str>, ended: bool) -> StreamPosition {
+        StreamPosition {
+            worker: 0,
+            shard: shard.into(),
+            from: from.map(str::to_owned),
+            ended,
+        }
+    }
+
+    #[test]
+    fn ended_shards_whose_children_carry_on_are_left_out_and_nothing_else() {
+        let parents: HashMap<String, String> = [("e", "p"), ("c", "e"), ("d", "e"), ("x", "y")]
+            .iter()
+            .map(|(c, p)| ((*c).to_owned(), (*p).to_owned()))
+            .collect();
+        let positions = vec![
+            at("p", None, true),
+            at("e", Some("5"), true),
+            at("c", Some("9"), false),
+            at("d", None, false),
+            // Ended, but no child saved yet: kept, or a resume would read it again.
+            at("y", Some("3"), true),
+            at("lone", Some("4"), false),
+        ];
+        let kept = prune(positions, &parents);
+        let names: Vec<&str> = kept.iter().map(|p| p.shard.as_str()).collect();
+        assert_eq!(names, ["c", "d", "y", "lone"]);
+        // What is left resumes as before: the children where they stood.
+        let points = resume_points(&kept);
+        assert_eq!(points["c"], Resume::At("9".into()));
+        assert_eq!(points["d"], Resume::FromStart);
     }
 }
