@@ -218,19 +218,14 @@ async fn follow_applies_inserts_updates_and_deletes_of_versioned_and_unversioned
         run.summary
     );
     assert_eq!(run.summary["dead_lettered"], 0, "{}", run.summary);
-    // Progress lines carry the lag, the rate, the failures and the checkpoint's age.
-    let progress = run
+    // Progress lines carry the lag, the rate, the failures and the checkpoint's age, also as
+    // CloudWatch metrics.
+    let last = run
         .stderr
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|line| line["fields"]["message"] == "following" || line["message"] == "following")
-        .collect::<Vec<_>>();
-    let last = progress.last().expect("progress lines");
-    let fields = if last["fields"].is_object() {
-        &last["fields"]
-    } else {
-        last
-    };
+        .rfind(|line| line["message"] == "progress" && line["mode"] == "follow")
+        .expect("progress lines");
     for field in [
         "applied",
         "dead_lettered",
@@ -238,8 +233,13 @@ async fn follow_applies_inserts_updates_and_deletes_of_versioned_and_unversioned
         "lag_s",
         "checkpoint_age_s",
     ] {
-        assert!(fields[field].is_number(), "{field}: {last}");
+        assert!(last[field].is_number(), "{field}: {last}");
     }
+    let metrics = last["_aws"]["CloudWatchMetrics"][0]["Metrics"].to_string();
+    assert!(
+        metrics.contains("progress_lag_s") && metrics.contains("progress_checkpoint_age_s"),
+        "{last}"
+    );
     assert_no_drift(&names, &search.url).await;
 }
 

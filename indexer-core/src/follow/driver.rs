@@ -388,6 +388,29 @@ impl Follower {
         self.last = (Instant::now(), stats.applied);
         let lag = self.reader.lag(u64::try_from(now.timestamp()).unwrap_or(0));
         let overall = lag.values().copied().fold(0.0, f64::max);
+        let checkpoint_age = self.lease.record.checkpoint_age(now).unwrap_or(0.0);
+        if crate::summary::emf::json_logs() {
+            // A JSON progress line with the follower's figures as CloudWatch metrics.
+            let fields = serde_json::json!({
+                "applied": stats.applied,
+                "indexed": stats.applied,
+                "dead_lettered": stats.dead_lettered,
+                "records_per_s": self.rate,
+                "docs_per_s": self.rate,
+                "lag_s": overall,
+                "shard_lag_s": lag,
+                "checkpoint_age_s": checkpoint_age,
+                "shards": lag.len(),
+            });
+            let line = crate::summary::emf::progress_line(
+                self.plan.alias.as_str(),
+                "follow",
+                fields.as_object().cloned().unwrap_or_default(),
+            );
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+            return;
+        }
         let shard_lag = serde_json::to_string(&lag).unwrap_or_default();
         tracing::info!(
             applied = stats.applied,
@@ -395,7 +418,7 @@ impl Follower {
             records_per_s = self.rate,
             lag_s = overall,
             shard_lag_s = %shard_lag,
-            checkpoint_age_s = self.lease.record.checkpoint_age(now).unwrap_or(0.0),
+            checkpoint_age_s = checkpoint_age,
             shards = lag.len(),
             "following"
         );
