@@ -1,10 +1,11 @@
 //! Gaps heal themselves: a follower that cannot go on from its checkpoints (a shard the stream
 //! no longer holds, or a stream disabled and enabled again) says so, repairs the whole alias and
-//! follows on, ending with no drift.
+//! follows on, ending with no drift; writes the cluster cannot take wait and are sent again.
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, StreamSpecification, StreamViewType};
+use indexer_tests::faults::{FaultPlan, FaultProxy, RequestFault};
 use indexer_tests::fixtures;
 use indexer_tests::harness::{Search, assert_no_drift, eventually, services, spawn_indexer};
 use serde_json::json;
@@ -169,6 +170,37 @@ async fn a_stream_disabled_and_enabled_again_is_noticed_and_the_gap_repaired() {
             .contains("the table's stream changed"),
         "{}",
         run.summary
+    );
+    assert_no_drift(&names, &search.url).await;
+}
+
+#[tokio::test]
+async fn writes_the_cluster_cannot_take_wait_and_are_sent_again() {
+    let (names, search) = followed_table().await;
+    // Every retry used up: each of these requests fails the follower's step as a whole.
+    let plan = FaultPlan {
+        bulk_requests: vec![Some(RequestFault::Status(503)); 6],
+        ..FaultPlan::default()
+    };
+    let proxy = FaultProxy::start(&search.url, plan).await.expect("proxy");
+    let extra = ["--heartbeat", "1", "--lease", "5", "--max-retries", "0"];
+    let args = follow_args(&names, &proxy.url, &extra);
+    let child = spawn_indexer(&argv(&args), &[]);
+    let pid = child.id().expect("pid").to_string();
+    checkpointed(&search, &names.alias, &pid, false).await;
+    let mut writer = Writer::new(&names.table);
+    for i in 0..40 {
+        writer.write(i).await;
+    }
+    caught_up(&names, &search.url).await;
+    let run = stop(child, &args).await;
+    assert_eq!(run.code, 5, "{run:?}");
+    assert_eq!(run.summary["dead_lettered"], 0, "{}", run.summary);
+    assert!(proxy.seen().bulk_requests > 6, "{:?}", proxy.seen());
+    assert!(
+        run.stderr.contains("they wait and are sent again"),
+        "{}",
+        run.stderr
     );
     assert_no_drift(&names, &search.url).await;
 }
