@@ -204,3 +204,83 @@ async fn writes_the_cluster_cannot_take_wait_and_are_sent_again() {
     );
     assert_no_drift(&names, &search.url).await;
 }
+
+#[tokio::test]
+async fn a_repair_waits_for_the_alias_lock_and_stays_owed_until_it_ran() {
+    let (names, search) = followed_table().await;
+    let args = follow_args(&names, &search.url, &["--heartbeat", "1", "--lease", "5"]);
+    let child = spawn_indexer(&argv(&args), &[]);
+    let pid = child.id().expect("pid").to_string();
+    checkpointed(&search, &names.alias, &pid, false).await;
+    let mut writer = Writer::new(&names.table);
+    for i in 0..20 {
+        writer.write(i).await;
+    }
+    checkpointed(&search, &names.alias, &pid, true).await;
+    assert_eq!(stop(child, &args).await.code, 5);
+
+    // A gap to repair, and another job holding the alias's lock, alive.
+    let id = format!("follower:{}", names.alias);
+    let mut record = search.job_doc(&id).await.expect("the record");
+    record["positions"]
+        .as_array_mut()
+        .expect("positions")
+        .push(json!({ "worker": 0, "shard": "shardId-gone", "from": "1", "ended": false }));
+    let put = |path: String, body: serde_json::Value| {
+        let search = search.clone();
+        async move {
+            let (status, answer) = search.call(reqwest::Method::PUT, &path, Some(body)).await;
+            assert!(status < 300, "{answer}");
+        }
+    };
+    put(format!("/indexer-jobs/_doc/{id}?refresh=true"), record).await;
+    let now = chrono::Utc::now().to_rfc3339();
+    let lock = format!("/indexer-jobs/_doc/lock:{}?refresh=true", names.alias);
+    let held = json!({
+        "kind": "lock", "alias": names.alias, "job_id": "another-job", "holder": "elsewhere:1",
+        "acquired_at": now, "heartbeat_at": now, "lease_secs": 3600
+    });
+    put(lock.clone(), held).await;
+    plant_ghost(&search, &names.alias).await;
+
+    // The follower owes the repair and waits; stopped, it leaves the repair owed.
+    let mut waiting = spawn_indexer(&argv(&args), &[]);
+    let stderr = waiting.stderr.take().expect("stderr");
+    let (said, saying) = tokio::sync::watch::channel(false);
+    let logs = tokio::spawn(async move {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("the repair waits for the alias's lock") {
+                let _ = said.send(true);
+            }
+        }
+    });
+    eventually(
+        "the repair waiting for the lock",
+        Duration::from_secs(120),
+        || async { (*saying.borrow()).then_some(()) },
+    )
+    .await;
+    let owed = follower_record(&search, &names.alias)
+        .await
+        .expect("record");
+    assert_eq!(owed["repair_pending"], true, "{owed}");
+    assert_eq!(owed["repairs"], 0, "{owed}");
+    let run = stop(waiting, &args).await;
+    assert_eq!(run.code, 5, "{run:?}");
+    logs.await.expect("the log reader");
+    let record = follower_record(&search, &names.alias)
+        .await
+        .expect("record");
+    assert_eq!(record["repair_pending"], true, "{record}");
+
+    // Once the lock is free, the next follower runs the repair it owes.
+    let (status, answer) = search.call(reqwest::Method::DELETE, &lock, None).await;
+    assert!(status < 300, "{answer}");
+    let child = spawn_indexer(&argv(&args), &[]);
+    repaired(&search, &names.alias).await;
+    caught_up(&names, &search.url).await;
+    assert_eq!(stop(child, &args).await.code, 5);
+    assert_no_drift(&names, &search.url).await;
+}
