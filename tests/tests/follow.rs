@@ -471,3 +471,19 @@ async fn a_table_without_a_stream_is_refused_before_anything_is_written() {
     );
     assert!(follower_record(&search, &names.alias).await.is_none());
 }
+
+#[tokio::test]
+async fn a_follower_of_another_entity_s_alias_is_refused_before_anything_is_written() {
+    let (names, search) = followed_table().await;
+    let mut args = follow_args(&names, &search.url, &[]);
+    let at = args
+        .iter()
+        .position(|a| a == "persons")
+        .expect("the entity");
+    args[at] = "tenures".into();
+    let run = indexer(&argv(&args)).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    let error = run.summary["error"].as_str().unwrap_or_default();
+    assert!(error.contains("serves persons documents"), "{error}");
+    assert!(follower_record(&search, &names.alias).await.is_none());
+}

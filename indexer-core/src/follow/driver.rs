@@ -11,16 +11,16 @@ use chrono::Utc;
 use super::heal::{self, Gap};
 use super::lease::{self, FollowerRecord, FollowerStatus, Lease, Taken};
 use super::reader::{Reader, Sink};
+use super::target::{guard_target, live_index, stream_of};
 use crate::deadletter::{DeadLetters, Destination, Writer};
 use crate::entities::{self, Entity};
 use crate::error::Error;
 use crate::jobs::session::Timing;
 use crate::jobs::store::JobStore;
 use crate::shutdown::Signals;
-use crate::sink::client::{NameState, SearchClient};
+use crate::sink::client::SearchClient;
 use crate::sink::retry::RetryPolicy;
-use crate::source::scan;
-use crate::source::stream::{self, IDLE_POLL};
+use crate::source::stream::IDLE_POLL;
 use crate::summary::{Status, Summary};
 use crate::validate::{IndexName, TableName};
 
@@ -77,13 +77,7 @@ pub async fn follow(
     let entity = entities::by_name(plan.entity)
         .ok_or_else(|| Error::Input(format!("unknown entity {:?}", plan.entity)))?;
     let arn = stream_of(&dynamo, &streams, &plan).await?;
-    if let NameState::Absent = search.name_state(plan.alias.as_str()).await? {
-        return Err(Error::Input(format!(
-            "alias \"{}\" names no index on {}: build it first with `indexer rebuild`; follow keeps an existing index true",
-            plan.alias,
-            search.node()
-        )));
-    }
+    guard_target(&search, &plan).await?;
     // From here on it writes: a first signal is handled here, by stopping cleanly.
     crate::shutdown::arm_for("the follower")?;
     JobStore::new(search.clone()).ensure().await?;
@@ -157,28 +151,6 @@ pub async fn follow(
     let mut summary = follower.close(ended).await?;
     summary.set_elapsed(started.elapsed());
     Ok(summary)
-}
-
-/// The table's stream, which must carry new images.
-async fn stream_of(
-    dynamo: &DynamoClient,
-    streams: &StreamsClient,
-    plan: &FollowPlan,
-) -> Result<String, Error> {
-    let info = scan::describe(dynamo, &plan.table).await?;
-    let Some(arn) = info.stream_arn else {
-        return Err(Error::Input(format!(
-            "table {} has no stream enabled; follow reads the table's stream: enable one with the view type NEW_IMAGE or NEW_AND_OLD_IMAGES",
-            plan.table
-        )));
-    };
-    if !stream::has_new_images(streams, &arn).await? {
-        return Err(Error::Input(format!(
-            "the stream of table {} carries no new images; follow needs the view type NEW_IMAGE or NEW_AND_OLD_IMAGES",
-            plan.table
-        )));
-    }
-    Ok(arn)
 }
 
 /// Opens the stream where the previous follower stood, and says what gap, if any, lies between.
@@ -471,24 +443,5 @@ impl Follower {
             }
             Some(error) => summary.failed(&error),
         })
-    }
-}
-
-/// The index the alias names now: the one physical index behind it, or the legacy concrete
-/// index of that name.
-async fn live_index(search: &SearchClient, alias: &IndexName) -> Result<String, Error> {
-    match search.name_state(alias.as_str()).await? {
-        NameState::Alias(indexes) if indexes.len() == 1 => {
-            Ok(indexes.into_iter().next().unwrap_or_default())
-        }
-        NameState::Index => Ok(alias.to_string()),
-        NameState::Absent => Err(Error::Job(format!(
-            "alias \"{alias}\" names no index now; the stream's records wait until it does"
-        ))),
-        NameState::Alias(indexes) => Err(Error::Job(format!(
-            "alias \"{alias}\" names {} indexes ({}); the stream's records wait until it names one",
-            indexes.len(),
-            indexes.join(", ")
-        ))),
     }
 }

@@ -167,13 +167,15 @@ pub async fn acquire(search: &SearchClient, mine: FollowerRecord) -> Result<Take
         };
         let now = Utc::now();
         if current.holder == mine.holder && current.status == FollowerStatus::Following {
-            // Our own creation, whose answer was lost.
+            // Our own creation whose answer was lost, or a dead follower that ran under the same
+            // host name and process id (a restarted container): either way ours, resumed from
+            // what it saved.
             return Ok(Taken::Taken {
                 lease: Box::new(Lease {
                     record: current.clone(),
                     token,
                 }),
-                previous: None,
+                previous: Some(Box::new(current)),
                 took_over_hung: false,
             });
         }

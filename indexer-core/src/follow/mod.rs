@@ -27,6 +27,7 @@ mod heal;
 pub mod lease;
 pub mod reader;
 pub mod status;
+mod target;
 
 pub use args::FollowArgs;
 pub use driver::{FollowPlan, follow};
