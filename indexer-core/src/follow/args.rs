@@ -126,3 +126,50 @@ pub async fn run(args: FollowArgs) -> Result<Summary, Error> {
     };
     follow(dynamo, streams, search, plan).await
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn follow_help_shows_what_is_required_and_groups_its_options() {
+        let mut command = Cli::command();
+        command.build();
+        let help = command
+            .find_subcommand_mut("follow")
+            .map(|c| c.render_help().to_string())
+            .unwrap_or_default();
+        assert!(
+            help.contains("Usage: indexer follow --table <TABLE> --index <ALIAS> --host <URL>"),
+            "{help}"
+        );
+        for heading in ["Source (DynamoDB):", "Target (search cluster):", "Safety:"] {
+            assert!(help.contains(heading), "{heading}: {help}");
+        }
+    }
+
+    #[test]
+    fn a_heartbeat_not_shorter_than_the_lease_is_refused() {
+        let cli = Cli::try_parse_from([
+            "indexer",
+            "follow",
+            "--table",
+            "Persons",
+            "--index",
+            "persons",
+            "--heartbeat",
+            "30",
+            "--lease",
+            "30",
+        ])
+        .expect("parses");
+        let Command::Follow(args) = cli.command else {
+            panic!("a follow")
+        };
+        let error = args.lease.timing().expect_err("refused");
+        assert_eq!(error.exit_code(), 2);
+        assert!(error.to_string().contains("--heartbeat 30"), "{error}");
+    }
+}
