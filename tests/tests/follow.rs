@@ -274,6 +274,8 @@ async fn sigterm_saves_the_checkpoints_releases_the_lease_and_exits_5() {
     assert_eq!(run.code, 5, "{run:?}");
     assert!(stopped_at.elapsed() < Duration::from_secs(25), "{run:?}");
     assert_eq!(run.summary["status"], "interrupted", "{}", run.summary);
+    assert_eq!(run.summary["mode"], "follow", "{}", run.summary);
+    assert_eq!(run.summary["stream"], "followed", "{}", run.summary);
     let record = follower_record(&search, &names.alias)
         .await
         .expect("the record");

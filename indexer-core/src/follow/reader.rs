@@ -211,8 +211,9 @@ impl Reader {
                     ended.push(shard.clone());
                 }
             }
+            // A shard read to its end is behind by nothing more than its pending records.
             match page.last().and_then(created) {
-                Some(newest) if !page.is_empty() => {
+                Some(newest) if self.shards.iterators.contains_key(&shard) => {
                     self.behind.insert(shard.clone(), newest);
                 }
                 _ => {
