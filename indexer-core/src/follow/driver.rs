@@ -123,7 +123,22 @@ pub async fn follow(
     summary.entity = Some(entity.name().to_owned());
     summary.alias = Some(plan.alias.to_string());
     summary.stream = Some("followed");
-    let (reader, gap) = open_from(&streams, &arn, entity, previous.as_deref(), &plan).await?;
+    let (reader, gap) = match open_from(&streams, &arn, entity, previous.as_deref(), &plan).await {
+        Ok(opened) => opened,
+        Err(error) => {
+            // Hand the lease back with what it held, so the next follower need not wait for it.
+            let mut lease = lease;
+            let released = FollowerRecord {
+                status: FollowerStatus::Stopped,
+                heartbeat_at: Utc::now(),
+                ..lease.record.clone()
+            };
+            if let Err(release) = lease.write(&search, released).await {
+                tracing::warn!(error = %release, "the lease could not be released");
+            }
+            return Err(error);
+        }
+    };
     let run_id = format!("follow-{}", now.format("%Y%m%dt%H%M%S%3fz"));
     let dead = DeadLetters::open(
         plan.dead_letter.as_ref(),
@@ -271,8 +286,12 @@ impl Follower {
                 Err(error @ Error::DeadLetter(_)) => return Ended::Failed(error),
                 Err(Error::Stream(error)) => {
                     tracing::warn!(error = %error, "reading the stream failed; opening it again from the checkpoints");
-                    if let Err(error) = self.reopen().await {
-                        tracing::warn!(error = %error, "opening the stream failed; will retry");
+                    match self.reopen().await {
+                        // Shards whose positions the stream no longer holds: repair first.
+                        Ok(found) => gap = found,
+                        Err(error) => {
+                            tracing::warn!(error = %error, "opening the stream failed; will retry")
+                        }
                     }
                     Some(BACKOFF)
                 }
