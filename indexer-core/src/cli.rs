@@ -80,6 +80,12 @@ pub enum Command {
         override_usage = "indexer mapping-diff --table <TABLE> --index <ALIAS> --host <URL> [OPTIONS]"
     )]
     MappingDiff(MappingDiffArgs),
+    /// Keep the alias's live index true from the table's stream, continuously (one follower
+    /// per alias; stop it with SIGTERM or Ctrl-C).
+    #[command(
+        override_usage = "indexer follow --table <TABLE> --index <ALIAS> --host <URL> [OPTIONS]"
+    )]
+    Follow(crate::follow::FollowArgs),
 }
 
 mod dispatch;
@@ -275,7 +281,7 @@ pub struct LeaseArgs {
 }
 
 impl LeaseArgs {
-    fn timing(&self) -> Result<Timing, Error> {
+    pub(crate) fn timing(&self) -> Result<Timing, Error> {
         if self.heartbeat_secs >= self.lease_secs {
             return Err(Error::Input(format!(
                 "--heartbeat {} must be shorter than --lease {}, or a live run would look hung",
@@ -404,7 +410,7 @@ impl Target {
     }
 }
 
-async fn aws_config() -> Result<aws_config::SdkConfig, Error> {
+pub(crate) async fn aws_config() -> Result<aws_config::SdkConfig, Error> {
     crate::preflight::endpoints_carry_no_credentials()?;
     let config = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(10))
@@ -424,7 +430,7 @@ async fn aws_config() -> Result<aws_config::SdkConfig, Error> {
 /// client's own endpoint variable is `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`; when neither it nor
 /// `AWS_ENDPOINT_URL` is set but `AWS_ENDPOINT_URL_DYNAMODB` is (DynamoDB Local, which serves
 /// streams on the same endpoint), streams are read from that endpoint too.
-fn aws_clients(
+pub(crate) fn aws_clients(
     config: &aws_config::SdkConfig,
 ) -> (aws_sdk_dynamodb::Client, aws_sdk_dynamodbstreams::Client) {
     let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(config);
@@ -504,7 +510,7 @@ async fn run_rebuild(args: RebuildArgs) -> Result<Rebuilt, Error> {
 
 /// The dead-letter destination; an S3 one is probed with a write first, so a missing bucket or
 /// permission fails the run (exit 2) before it takes a lock or reads a page.
-async fn dead_letter_destination(
+pub(crate) async fn dead_letter_destination(
     spec: Option<crate::deadletter::Spec>,
     kms_key: Option<String>,
     alias: &crate::validate::IndexName,

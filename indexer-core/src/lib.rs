@@ -15,6 +15,7 @@ pub mod deadletter;
 pub mod drift;
 pub mod entities;
 pub mod error;
+pub mod follow;
 pub mod jobs;
 pub mod logging;
 pub mod ops;

@@ -27,6 +27,9 @@ pub async fn status(search: &SearchClient, alias: &IndexName) -> Result<StatusRe
     let now = Utc::now();
     let lock = store.lock(alias.as_str(), now).await?;
     let history = store.history(alias.as_str(), 50).await?;
+    let follower = crate::follow::lease::read(search, alias.as_str()).await?;
+    let follower =
+        follower.map(|(record, _)| crate::follow::status::FollowerView::new(&record, now));
     if live.is_none() && all.is_empty() && lock.is_none() && history.is_empty() {
         return Err(nothing_there(search, alias));
     }
@@ -64,6 +67,7 @@ pub async fn status(search: &SearchClient, alias: &IndexName) -> Result<StatusRe
             .as_ref()
             .map(|job| view(job, job.status == JobStatus::Running)),
         last_finished_job: last_finished.map(|job| view(job, false)),
+        follower,
     })
 }
 

@@ -240,6 +240,8 @@ pub struct StatusReport {
     /// An interrupted job (or one whose process died) that the next rebuild resumes.
     pub resumable_job: Option<JobView>,
     pub last_finished_job: Option<JobView>,
+    /// The alias's stream follower (`indexer follow`), if one ever ran.
+    pub follower: Option<crate::follow::status::FollowerView>,
 }
 
 /// `indexer jobs`.
@@ -429,6 +431,7 @@ pub fn status_text(report: &StatusReport, now: DateTime<Utc>) -> String {
         Some(job) => out.push(ended_line("last", job, now)),
         None => out.push("last      no finished job".into()),
     }
+    out.extend(report.follower.as_ref().map(|f| f.line()));
     out.join("\n")
 }
 

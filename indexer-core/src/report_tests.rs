@@ -98,6 +98,7 @@ fn report(running: Option<JobView>, lock: Option<LockSummary>) -> StatusReport {
             false,
             Earlier::default(),
         )),
+        follower: None,
     }
 }
 
@@ -156,6 +157,7 @@ fn status_of_an_alias_with_nothing_live() {
         running_job: None,
         resumable_job: None,
         last_finished_job: None,
+        follower: None,
     };
     insta::assert_snapshot!(status_text(&status, now()));
 }
@@ -288,4 +290,37 @@ fn the_json_shape_is_stable() {
     let status = report(Some(view), Some(lock_of(&job, false, 1.0)));
     let json = serde_json::to_string_pretty(&status).expect("json");
     insta::assert_snapshot!(json);
+}
+
+#[test]
+fn status_of_an_alias_with_a_follower() {
+    use crate::follow::lease::{FollowerRecord, FollowerStatus};
+    let record = FollowerRecord {
+        alias: "persons".into(),
+        table: "Persons".into(),
+        entity: "persons".into(),
+        holder: "ip-10-0-1-30:77".into(),
+        status: FollowerStatus::Following,
+        acquired_at: now() - Duration::hours(3),
+        heartbeat_at: now() - Duration::seconds(4),
+        lease_secs: 60,
+        stream_arn: Some("arn:aws:dynamodb:eu-west-2:1:table/Persons/stream/x".into()),
+        positions: Vec::new(),
+        checkpoint_at: Some(now() - Duration::seconds(4)),
+        applied: 48_210,
+        dead_lettered: 0,
+        lag_s: Some(2.0),
+        shard_lag_s: Default::default(),
+        records_per_s: 12.0,
+        dead_letter_locations: Vec::new(),
+        repairs: 0,
+        repair_pending: false,
+    };
+    let mut status = report(None, None);
+    status.follower = Some(crate::follow::status::FollowerView::new(&record, now()));
+    insta::assert_snapshot!(status_text(&status, now()));
+    let json = serde_json::to_value(&status).expect("json");
+    assert_eq!(json["follower"]["holder"], "ip-10-0-1-30:77");
+    assert_eq!(json["follower"]["lag_s"], 2.0);
+    assert_eq!(json["follower"]["checkpoint_age_s"], 4.0);
 }

@@ -7,6 +7,8 @@ mod deadletters;
 mod drift;
 mod engine;
 mod faults;
+mod follow;
+mod follow_gaps;
 mod jobs;
 mod live_verify;
 mod matrix;

@@ -48,6 +48,7 @@ impl Command {
             Command::Resync(_) => "resync",
             Command::Sync(_) => "sync",
             Command::MappingDiff(_) => "mapping-diff",
+            Command::Follow(_) => "follow",
         }
     }
 
@@ -68,6 +69,7 @@ impl Command {
             Command::Resync(args) => target(&args.common.target),
             Command::Sync(args) => target(&args.common.target),
             Command::MappingDiff(args) => target(&args.target),
+            Command::Follow(args) => target(&args.target),
             Command::Status(args) => alias(&args.target),
             Command::Jobs(args) => alias(&args.target),
             Command::Abandon(args) => alias(&args.target),
@@ -145,7 +147,8 @@ pub async fn run(cli: Cli) -> Outcome {
         | Command::Abandon(_)
         | Command::Rollback(_)
         | Command::Resync(_)
-        | Command::Sync(_) => false,
+        | Command::Sync(_)
+        | Command::Follow(_) => false,
     };
     // Local workers get the parent's signals and their own grace: the parent waits longer.
     let grace = match &cli.command {
@@ -243,6 +246,7 @@ async fn execute(command: Command) -> Result<Outcome, Error> {
             }
             .await
         }
+        Command::Follow(args) => crate::follow::args::run(args).await.map(Outcome::summary),
         Command::MappingDiff(args) => {
             async {
                 let target = args.target.resolve(false)?;

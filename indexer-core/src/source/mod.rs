@@ -6,6 +6,6 @@ pub mod positions;
 pub mod records;
 pub mod scan;
 pub mod schema;
-mod shards;
+pub(crate) mod shards;
 pub mod stream;
 pub mod throttle;

@@ -14,7 +14,7 @@ use super::stream::{StreamError, error};
 const MAX_DESCRIBE_PAGES: usize = 1000;
 
 /// Where to start reading the shards a description finds for the first time.
-pub(super) enum Start<'a> {
+pub(crate) enum Start<'a> {
     /// At the tip of every open shard (closed ones hold the past): a tail that starts now.
     Latest,
     /// At the start of every shard: shards that appeared since the tail started.
@@ -23,7 +23,7 @@ pub(super) enum Start<'a> {
     Resume(&'a HashMap<String, Resume>),
 }
 
-pub(super) struct Shards {
+pub(crate) struct Shards {
     pub client: StreamsClient,
     pub arn: String,
     /// Every shard seen, open or not.

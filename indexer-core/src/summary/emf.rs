@@ -155,6 +155,17 @@ pub const PROGRESS_METRICS: &[Metric] = &[
         unit: "Count/Second",
         from: &["/docs_per_s"],
     },
+    // A follower's: the age of the oldest record not yet applied, and of its last checkpoint.
+    Metric {
+        name: "progress_lag_s",
+        unit: "Seconds",
+        from: &["/lag_s"],
+    },
+    Metric {
+        name: "progress_checkpoint_age_s",
+        unit: "Seconds",
+        from: &["/checkpoint_age_s"],
+    },
 ];
 
 /// The dimension keys, in order; each is used when the root holds it as a non-empty string.
