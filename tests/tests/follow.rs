@@ -409,15 +409,33 @@ async fn records_refused_by_the_cluster_or_unmappable_are_dead_lettered_and_coun
     let (names, search) = followed_table().await;
     let refused = fixtures::person_id(900);
     let retried = fixtures::person_id(901);
+    // Refused for now more often than one send's retries (2) absorb: still never dead-lettered.
+    let overloaded = fixtures::person_id(903);
     let plan = FaultPlan {
         always_reject: vec![refused.clone()],
-        items: [(retried.clone(), vec![429, 503])].into_iter().collect(),
+        items: [
+            (retried.clone(), vec![429, 503]),
+            (overloaded.clone(), vec![429; 7]),
+        ]
+        .into_iter()
+        .collect(),
         ..FaultPlan::default()
     };
     let proxy = FaultProxy::start(&search.url, plan).await.expect("proxy");
     let path = dead_letter_path(&names);
     let _ = std::fs::remove_file(&path);
-    let extra = ["--heartbeat", "1", "--lease", "5", "--dead-letter", &path];
+    let extra = [
+        "--heartbeat",
+        "1",
+        "--lease",
+        "5",
+        "--dead-letter",
+        &path,
+        "--max-retries",
+        "2",
+        "--retry-base-ms",
+        "10",
+    ];
     let args = follow_args(&names, &proxy.url, &extra);
     let child = spawn_indexer(&argv(&args), &[]);
     let pid = child.id().expect("pid").to_string();
@@ -466,6 +484,7 @@ async fn records_refused_by_the_cluster_or_unmappable_are_dead_lettered_and_coun
     expected.sort();
     assert_eq!(letters, expected, "{path}");
     assert!(search.source(&index, &refused).await.is_none());
+    assert!(proxy.seen().injected_items >= 9, "{:?}", proxy.seen());
 }
 
 #[tokio::test]

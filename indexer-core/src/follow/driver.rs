@@ -24,6 +24,8 @@ use crate::source::stream::IDLE_POLL;
 use crate::summary::{Status, Summary};
 use crate::validate::{IndexName, TableName};
 
+/// How long a stopping follower tries to save its checkpoints and release its lease.
+const STOP_SAVE: Duration = Duration::from_secs(8);
 /// How long the follower waits after a step that could not write (the cluster refused, the
 /// alias names no single index) or could not read the stream.
 const BACKOFF: Duration = Duration::from_secs(2);
@@ -420,7 +422,18 @@ impl Follower {
         let mut summary = std::mem::replace(&mut self.summary, Summary::new("follow"));
         let error = match ended {
             Ended::Stopped => {
-                match self.checkpoint(FollowerStatus::Stopped).await {
+                // Bounded: the stop timeout went to the writes in flight, and ECS's SIGKILL
+                // follows its margin (a few seconds) later.
+                let saved =
+                    tokio::time::timeout(STOP_SAVE, self.checkpoint(FollowerStatus::Stopped))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(Error::Job(format!(
+                                "no answer within {} s",
+                                STOP_SAVE.as_secs()
+                            )))
+                        });
+                match saved {
                     Ok(true) => tracing::info!("checkpoints saved and the lease released"),
                     Ok(false) => summary.warnings.push(
                         "another follower took the lease over before this one stopped; it saved nothing".into(),

@@ -97,6 +97,7 @@ pub(super) async fn repair(
         page_size: follower.plan.page_size,
         retry: follower.plan.retry,
         timing: follower.plan.timing,
+        tally: crate::drift::Tally::default(),
     };
     let options = VerifyOptions {
         fix: true,
@@ -105,7 +106,33 @@ pub(super) async fn repair(
         dry_run: false,
     };
     let (dynamo, search) = (follower.dynamo.clone(), follower.search.clone());
+    let store = crate::jobs::store::JobStore::new(search.clone());
     loop {
+        // While another job holds the alias (a rebuild may take hours), wait for it cheaply:
+        // `verify` would compare the whole table before it learns the lock is taken.
+        let held = match store
+            .lock(follower.plan.alias.as_str(), chrono::Utc::now())
+            .await
+        {
+            Ok(lock) => lock
+                .filter(|lock| !lock.stale)
+                .map(|lock| lock.record.job_id),
+            Err(error) => {
+                tracing::warn!(error = %error, "reading the alias's lock failed; will retry");
+                Some(String::new())
+            }
+        };
+        if let Some(job) = held {
+            tracing::info!(job = %job, "the repair waits for the alias's lock");
+            tokio::select! {
+                _ = tokio::time::sleep(LOCKED_PAUSE) => {}
+                _ = signals.recv() => return Ok(false),
+            }
+            if !follower.checkpoint(FollowerStatus::Following).await? {
+                return Err(lost());
+            }
+            continue;
+        }
         let attempt = verify(&dynamo, &search, &target, &options);
         tokio::pin!(attempt);
         // The lease is renewed while the repair runs: a repair of a large table takes a while.
@@ -119,7 +146,12 @@ pub(super) async fn repair(
                         Err(error) => tracing::warn!(error = %error, "saving the checkpoints failed; will retry"),
                     }
                 }
-                _ = signals.recv() => return Ok(false),
+                _ = signals.recv() => {
+                    // The repair hears the signal too and ends its job as interrupted (and
+                    // releases the alias's lock): let it, within the stop timeout.
+                    let _ = tokio::time::timeout(follower.plan.stop_timeout, &mut attempt).await;
+                    return Ok(false);
+                }
             }
         };
         match outcome {

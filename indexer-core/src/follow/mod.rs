@@ -25,6 +25,7 @@ pub mod args;
 mod driver;
 mod heal;
 pub mod lease;
+pub mod prune;
 pub mod reader;
 pub mod status;
 mod target;

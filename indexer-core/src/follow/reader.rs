@@ -9,7 +9,7 @@
 //! whose writes cannot get through (the cluster is down, the alias names no single index) stays
 //! pending and is sent again; nothing more is read meanwhile, so memory stays bounded by one
 //! step. The positions saved leave out the shards that ended and whose children carry on
-//! ([`prune`]), so the follower's record does not grow as DynamoDB rotates shards.
+//! ([`super::prune::prune`]), so the follower's record does not grow as DynamoDB rotates shards.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -25,9 +25,10 @@ use crate::sink::adaptive::Aimd;
 use crate::sink::batch::Batch;
 use crate::sink::bulk;
 use crate::sink::client::SearchClient;
-use crate::sink::retry::RetryPolicy;
+use crate::sink::retry::{RetryPolicy, is_retriable_status};
 use crate::sink::version::StreamClock;
 use crate::source::catchup;
+use super::prune::prune;
 use crate::source::positions::{Resume, StreamPosition, resume_points};
 use crate::source::records::{Action, action, to_item};
 use crate::source::shards::{Shards, Start};
@@ -129,7 +130,7 @@ impl Reader {
     }
 
     /// The positions to save: the book's, without the ended shards whose children carry on
-    /// (see [`prune`]).
+    /// (see [`super::prune::prune`]).
     pub fn positions(&self) -> Vec<StreamPosition> {
         prune(self.shards.book.snapshot(0), &self.shards.parents)
     }
@@ -176,6 +177,7 @@ impl Reader {
         }
         let mut records: Vec<(String, Record)> = Vec::new();
         let mut ended = Vec::new();
+        let mut moves = Vec::new();
         for shard in catchup::readable(self.shards.iterators.keys(), &self.shards.parents) {
             let Some(iterator) = self.shards.iterators.get(&shard).cloned() else {
                 continue;
@@ -202,7 +204,17 @@ impl Reader {
                 Err(e) => return Err(stream_error(&self.shards.arn, "GetRecords", &e)),
             };
             let page = output.records.unwrap_or_default();
-            match output.next_shard_iterator {
+            // Applied to the shards only once every shard's read succeeded: a read that fails
+            // part-way leaves every iterator where it was, so nothing read is skipped.
+            moves.push((
+                shard.clone(),
+                output.next_shard_iterator,
+                page.last().and_then(created),
+            ));
+            records.extend(page.into_iter().map(|record| (shard.clone(), record)));
+        }
+        for (shard, next, newest) in moves {
+            match next {
                 Some(next) => {
                     self.shards.iterators.insert(shard.clone(), next);
                 }
@@ -212,15 +224,14 @@ impl Reader {
                 }
             }
             // A shard read to its end is behind by nothing more than its pending records.
-            match page.last().and_then(created) {
+            match newest {
                 Some(newest) if self.shards.iterators.contains_key(&shard) => {
-                    self.behind.insert(shard.clone(), newest);
+                    self.behind.insert(shard, newest);
                 }
                 _ => {
                     self.behind.remove(&shard);
                 }
             }
-            records.extend(page.into_iter().map(|record| (shard.clone(), record)));
         }
         let count = records.len() as u64;
         if count > 0 || !ended.is_empty() {
@@ -301,10 +312,22 @@ impl Reader {
                         }
                         self.stats.applied += outcome.indexed.len() as u64;
                         let mut refused = Group::new();
+                        let mut again: Vec<Action> = Vec::new();
                         for rejection in &outcome.rejected {
                             // A delete of a document that is not there is done.
                             if rejection.status == 404 && rejection.document.is_empty() {
                                 self.stats.applied += 1;
+                                continue;
+                            }
+                            // Refused for now (overloaded, or a passing error) past the retries:
+                            // not a verdict. Its actions wait with the step and are sent again
+                            // (at the versions they have, so none can undo a later one).
+                            if is_retriable_status(rejection.status)
+                                || rejection.error_type == "retries_exhausted"
+                            {
+                                again.extend(
+                                    actions.iter().filter(|a| a.0 == rejection.id).cloned(),
+                                );
                                 continue;
                             }
                             tracing::warn!(id = %rejection.id, status = rejection.status, error_type = %rejection.error_type, reason = %rejection.reason, "the cluster refused a stream record; dead-lettered");
@@ -320,6 +343,20 @@ impl Reader {
                         let count = refused.len();
                         sink.dead.commit(refused).await?;
                         self.stats.dead_lettered += count;
+                        if !again.is_empty() {
+                            self.aimd.observe(crate::sink::adaptive::Signal::Pressure);
+                            again.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+                            let waiting = again.len();
+                            step.requests.push(again);
+                            error = Some(crate::sink::client::SinkError::Status {
+                                op: "applying the stream's records".into(),
+                                status: 429,
+                                reason: format!(
+                                    "the cluster kept refusing {waiting} writes for now past the retries; they wait and are sent again"
+                                ),
+                                error_type: "retries_exhausted".into(),
+                            });
+                        }
                     }
                     Err(e) => {
                         self.aimd.observe(crate::sink::adaptive::Signal::Pressure);
@@ -341,6 +378,15 @@ impl Reader {
         for shard in &step.ended {
             self.shards.book.ended(shard);
         }
+        // Memory stays bounded however long the follower runs: the clock forgets the items no
+        // shard still being read can rank against.
+        if let Some(slowest) = self
+            .shards
+            .book
+            .slowest_second(self.shards.iterators.keys())
+        {
+            self.clock.forget_before(slowest);
+        }
         if !step.ended.is_empty() {
             // A shard read to its end has children: read them from their start.
             self.shards
@@ -352,34 +398,6 @@ impl Reader {
     }
 }
 
-/// Leaves out of `positions` every ended shard that is the oldest saved one of its line and
-/// has a saved child, again and again: a follower runs for weeks while DynamoDB closes shards
-/// every few hours, and the record must not grow with them. A resume skips a closed shard that
-/// is not saved and descends from no saved shard, so what is left out is never read again, while
-/// its children resume from their own positions.
-pub fn prune(
-    positions: Vec<StreamPosition>,
-    parents: &HashMap<String, String>,
-) -> Vec<StreamPosition> {
-    let mut kept = positions;
-    loop {
-        let saved: std::collections::HashSet<String> =
-            kept.iter().map(|p| p.shard.clone()).collect();
-        let before = kept.len();
-        kept.retain(|p| {
-            let root = parents
-                .get(&p.shard)
-                .is_none_or(|parent| !saved.contains(parent));
-            let has_child = parents
-                .iter()
-                .any(|(child, parent)| parent == &p.shard && saved.contains(child));
-            !(p.ended && root && has_child)
-        });
-        if kept.len() == before {
-            return kept;
-        }
-    }
-}
 
 /// One bulk request's body, every action aimed at `index`.
 fn batch_for(index: &str, actions: &[Action]) -> Batch {
@@ -432,43 +450,5 @@ fn stream_error(arn: &str, op: &'static str, err: &dyn std::error::Error) -> Str
         stream: arn.to_owned(),
         op,
         message: crate::logging::cause_chain(err),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(shard: &str, from: Option<&str>, ended: bool) -> StreamPosition {
-        StreamPosition {
-            worker: 0,
-            shard: shard.into(),
-            from: from.map(str::to_owned),
-            ended,
-        }
-    }
-
-    #[test]
-    fn ended_shards_whose_children_carry_on_are_left_out_and_nothing_else() {
-        let parents: HashMap<String, String> = [("e", "p"), ("c", "e"), ("d", "e"), ("x", "y")]
-            .iter()
-            .map(|(c, p)| ((*c).to_owned(), (*p).to_owned()))
-            .collect();
-        let positions = vec![
-            at("p", None, true),
-            at("e", Some("5"), true),
-            at("c", Some("9"), false),
-            at("d", None, false),
-            // Ended, but no child saved yet: kept, or a resume would read it again.
-            at("y", Some("3"), true),
-            at("lone", Some("4"), false),
-        ];
-        let kept = prune(positions, &parents);
-        let names: Vec<&str> = kept.iter().map(|p| p.shard.as_str()).collect();
-        assert_eq!(names, ["c", "d", "y", "lone"]);
-        // What is left resumes as before: the children where they stood.
-        let points = resume_points(&kept);
-        assert_eq!(points["c"], Resume::At("9".into()));
-        assert_eq!(points["d"], Resume::FromStart);
     }
 }

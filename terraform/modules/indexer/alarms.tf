@@ -20,8 +20,9 @@ locals {
       meaning = "A rebuild's gate refused the swap (exit 3): the alias is untouched, the new index kept for inspection. Read `gate_refusals` and the dead letters"
     }
     "interrupted-jobs" = {
+      # A follower stopped by a deployment ends `interrupted` too: its own alarm is its lag.
       metric  = "InterruptedJobs"
-      pattern = "{ $.status = \"interrupted\" }"
+      pattern = "{ ($.status = \"interrupted\") && ($.mode != \"follow\") }"
       meaning = "A job was interrupted (exit 5: stopped, or Fargate Spot reclaimed it): checkpoints are saved; the next rebuild resumes it"
     }
     "drift" = {
@@ -93,4 +94,25 @@ moved {
 moved {
   from = aws_cloudwatch_metric_alarm.failed_jobs
   to   = aws_cloudwatch_metric_alarm.job_outcome["failed-jobs"]
+}
+
+# A follower that falls behind, or stops reporting (stopped, crashed, never started): its
+# progress lines carry its lag as an embedded metric (progress_lag_s, dimensions alias and mode).
+resource "aws_cloudwatch_metric_alarm" "follower_lag" {
+  for_each = var.followers
+
+  alarm_name          = "${local.name}-follow-${each.key}-lag"
+  alarm_description   = "The follower of alias ${each.key} is more than ${var.follower_lag_alarm_seconds} s behind table ${each.value.table}'s stream, or has reported nothing for 10 minutes (its service ${local.name}-follow-${each.key} has no running task). Its progress lines and summary are in ${aws_cloudwatch_log_group.worker.name}; `indexer status` (mode status) shows its lag and checkpoint age."
+  namespace           = local.metrics_namespace
+  metric_name         = "progress_lag_s"
+  dimensions          = { alias = each.key, mode = "follow" }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 2
+  threshold           = var.follower_lag_alarm_seconds
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.tags
 }

@@ -219,3 +219,9 @@ variable "followers" {
     error_message = "Each followers key is an alias name (lowercase letters, digits, '.', '_', '-') and each table a DynamoDB table name."
   }
 }
+
+variable "follower_lag_alarm_seconds" {
+  description = "A follower further behind its stream than this (seconds), over two five-minute periods, raises its lag alarm."
+  type        = number
+  default     = 300
+}

@@ -74,13 +74,15 @@ variables {
 run "every_bad_outcome_reaches_the_alerts_topic" {
   command = apply
 
-  # Non-zero exit codes (1 to 6, 137) and tasks that never started.
+  # Non-zero exit codes (1 to 6, 137) and tasks that never started; exit 5 (stopped, saved)
+  # only for launched tasks, not for a follower service's task stopped by a deployment.
   assert {
     condition = jsondecode(aws_cloudwatch_event_rule.task_failed.event_pattern).detail["$or"] == [
-      { containers = { exitCode = [{ "anything-but" = 0 }] } },
+      { containers = { exitCode = [{ "anything-but" = [0, 5] }] } },
+      { containers = { exitCode = [5] }, group = [{ prefix = "family:" }] },
       { stopCode = ["TaskFailedToStart"] },
     ]
-    error_message = "the task-failed rule must match every non-zero exit code and tasks that never started"
+    error_message = "the task-failed rule must match every non-zero exit code of launched tasks, every one but 5 of followers, and tasks that never started"
   }
   assert {
     condition     = jsondecode(aws_cloudwatch_event_rule.task_failed.event_pattern).detail.lastStatus == ["STOPPED"]
@@ -174,4 +176,61 @@ run "the_task_and_the_launcher_are_configured" {
     condition     = aws_s3_bucket_public_access_block.dead_letters.block_public_policy && aws_s3_bucket_public_access_block.dead_letters.restrict_public_buckets
     error_message = "the dead-letter bucket is private"
   }
+}
+
+run "a_follower_is_one_service_with_its_lag_alarm" {
+  command = apply
+
+  variables {
+    followers = {
+      persons = {
+        table = "Persons"
+        host  = "vpc-housing-search-test-abc.eu-west-2.es.amazonaws.com"
+      }
+    }
+  }
+
+  assert {
+    condition = jsondecode(aws_ecs_task_definition.follower["persons"].container_definitions)[0].command == [
+      "follow", "--table", "Persons", "--index", "persons",
+    ]
+    error_message = "the follower's task runs indexer follow of its table and alias"
+  }
+  assert {
+    condition = {
+      for pair in jsondecode(aws_ecs_task_definition.follower["persons"].container_definitions)[0].environment : pair.name => pair.value
+    }["INDEX_NODE_HOST"] == "https://vpc-housing-search-test-abc.eu-west-2.es.amazonaws.com"
+    error_message = "the follower writes to its host over HTTPS"
+  }
+  assert {
+    condition = (
+      aws_ecs_service.follower["persons"].desired_count == 1
+      && aws_ecs_service.follower["persons"].deployment_maximum_percent == 100
+      && aws_ecs_service.follower["persons"].deployment_minimum_healthy_percent == 0
+    )
+    error_message = "one follower task at a time, the old one stopped before the new one starts"
+  }
+  assert {
+    condition = (
+      contains(aws_cloudwatch_metric_alarm.follower_lag["persons"].alarm_actions, aws_sns_topic.alerts.arn)
+      && aws_cloudwatch_metric_alarm.follower_lag["persons"].treat_missing_data == "breaching"
+      && aws_cloudwatch_metric_alarm.follower_lag["persons"].dimensions == { alias = "persons", mode = "follow" }
+    )
+    error_message = "a follower behind its stream, or silent, alerts the topic"
+  }
+}
+
+run "a_follower_of_a_host_not_allowed_is_refused" {
+  command = plan
+
+  variables {
+    followers = {
+      persons = {
+        table = "Persons"
+        host  = "elsewhere.example.com"
+      }
+    }
+  }
+
+  expect_failures = [aws_ecs_service.follower]
 }
