@@ -143,6 +143,15 @@ impl Book {
         }
     }
 
+    /// Forgets `shard`'s position if it was read to its end.
+    pub fn forget_ended(&self, shard: &str) {
+        if let Ok(mut marks) = self.0.lock()
+            && marks.get(shard).is_some_and(|mark| mark.ended)
+        {
+            marks.remove(shard);
+        }
+    }
+
     /// The positions to save for `worker`.
     pub fn snapshot(&self, worker: u32) -> Vec<StreamPosition> {
         let Ok(marks) = self.0.lock() else {

@@ -59,6 +59,8 @@ impl Shards {
     pub async fn discover(&mut self, start: Start<'_>) -> Result<Vec<String>, StreamError> {
         let mut gaps = Vec::new();
         let mut cursor: Option<String> = None;
+        let mut listed: HashSet<String> = HashSet::new();
+        let mut complete = false;
         for _ in 0..MAX_DESCRIBE_PAGES {
             let output = self
                 .client
@@ -73,6 +75,7 @@ impl Shards {
             };
             for shard in description.shards() {
                 let Some(id) = shard.shard_id() else { continue };
+                listed.insert(id.to_owned());
                 let open = shard
                     .sequence_number_range()
                     .is_none_or(|r| r.ending_sequence_number().is_none());
@@ -130,11 +133,36 @@ impl Shards {
             }
             match description.last_evaluated_shard_id() {
                 Some(last) => cursor = Some(last.to_owned()),
-                None => break,
+                None => {
+                    complete = true;
+                    break;
+                }
             }
+        }
+        if complete {
+            self.forget_gone(&listed);
         }
         self.described = Instant::now();
         Ok(gaps)
+    }
+
+    /// Forgets the shards the stream no longer lists (past its 24-hour retention) that are not
+    /// being read, so a reader that runs for weeks while DynamoDB rotates shards keeps only a
+    /// day's worth. Their positions go too when they were read to their end; one that was not
+    /// stays, so a resume still says its records are missing.
+    fn forget_gone(&mut self, listed: &HashSet<String>) {
+        let gone: Vec<String> = self
+            .known
+            .iter()
+            .filter(|shard| !listed.contains(*shard) && !self.iterators.contains_key(*shard))
+            .cloned()
+            .collect();
+        for shard in &gone {
+            self.known.remove(shard);
+            self.parents.remove(shard);
+            self.closed.remove(shard);
+            self.book.forget_ended(shard);
+        }
     }
 
     /// A fresh iterator on `shard` where the tail stands in it (see [`Book::standing`]).
@@ -218,5 +246,54 @@ mod descent_tests {
         }
         assert!(!super::descends_from(&parents, "s", &saved));
         assert!(!super::descends_from(&parents, "other", &saved));
+    }
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use std::collections::HashSet;
+
+    use super::Shards;
+
+    fn shards() -> Shards {
+        let config = aws_sdk_dynamodbstreams::Config::builder()
+            .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+            .build();
+        Shards::new(
+            aws_sdk_dynamodbstreams::Client::from_conf(config),
+            "arn:stream",
+        )
+    }
+
+    #[test]
+    fn shards_past_the_retention_are_forgotten_unless_still_read_or_unfinished() {
+        let mut shards = shards();
+        for (shard, parent) in [("old", None), ("mid", Some("old")), ("new", Some("mid"))] {
+            shards.known.insert(shard.to_owned());
+            if let Some(parent) = parent {
+                shards.parents.insert(shard.to_owned(), parent.to_owned());
+            }
+        }
+        shards.known.insert("unfinished".to_owned());
+        shards.known.insert("reading".to_owned());
+        shards.iterators.insert("reading".to_owned(), "it".to_owned());
+        shards.iterators.insert("new".to_owned(), "it".to_owned());
+        for shard in ["old", "mid"] {
+            shards.closed.insert(shard.to_owned());
+            shards.book.applied(shard, 1, "1");
+            shards.book.ended(shard);
+        }
+        shards.book.applied("unfinished", 1, "7");
+        // The stream lists only "mid" and "new" now.
+        let listed: HashSet<String> = ["mid", "new"].iter().map(|s| (*s).to_owned()).collect();
+        shards.forget_gone(&listed);
+        let mut known: Vec<_> = shards.known.iter().cloned().collect();
+        known.sort();
+        assert_eq!(known, ["mid", "new", "reading"]);
+        assert!(!shards.closed.contains("old") && shards.closed.contains("mid"));
+        let saved: Vec<String> = shards.book.snapshot(0).into_iter().map(|p| p.shard).collect();
+        // "old" ended and is gone; "unfinished" is gone but was not read to its end: it stays.
+        assert!(!saved.contains(&"old".to_owned()), "{saved:?}");
+        assert!(saved.contains(&"unfinished".to_owned()) && saved.contains(&"mid".to_owned()));
     }
 }
