@@ -17,6 +17,7 @@ use std::time::Duration;
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use aws_sdk_dynamodbstreams::types::Record;
 
+use super::prune::prune;
 use crate::checkpoint::Ticket;
 use crate::deadletter::{DeadLetters, Group};
 use crate::entities::Entity;
@@ -28,7 +29,6 @@ use crate::sink::client::SearchClient;
 use crate::sink::retry::{RetryPolicy, is_retriable_status};
 use crate::sink::version::StreamClock;
 use crate::source::catchup;
-use super::prune::prune;
 use crate::source::positions::{Resume, StreamPosition, resume_points};
 use crate::source::records::{Action, action, to_item};
 use crate::source::shards::{Shards, Start};
@@ -397,7 +397,6 @@ impl Reader {
         Ok(())
     }
 }
-
 
 /// One bulk request's body, every action aimed at `index`.
 fn batch_for(index: &str, actions: &[Action]) -> Batch {

@@ -276,7 +276,9 @@ mod retention_tests {
         }
         shards.known.insert("unfinished".to_owned());
         shards.known.insert("reading".to_owned());
-        shards.iterators.insert("reading".to_owned(), "it".to_owned());
+        shards
+            .iterators
+            .insert("reading".to_owned(), "it".to_owned());
         shards.iterators.insert("new".to_owned(), "it".to_owned());
         for shard in ["old", "mid"] {
             shards.closed.insert(shard.to_owned());
@@ -291,7 +293,12 @@ mod retention_tests {
         known.sort();
         assert_eq!(known, ["mid", "new", "reading"]);
         assert!(!shards.closed.contains("old") && shards.closed.contains("mid"));
-        let saved: Vec<String> = shards.book.snapshot(0).into_iter().map(|p| p.shard).collect();
+        let saved: Vec<String> = shards
+            .book
+            .snapshot(0)
+            .into_iter()
+            .map(|p| p.shard)
+            .collect();
         // "old" ended and is gone; "unfinished" is gone but was not read to its end: it stays.
         assert!(!saved.contains(&"old".to_owned()), "{saved:?}");
         assert!(saved.contains(&"unfinished".to_owned()) && saved.contains(&"mid".to_owned()));
