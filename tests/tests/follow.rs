@@ -188,6 +188,8 @@ pub(crate) async fn caught_up(names: &Names, host: &str) {
             "the follower did not catch up: {}",
             verify.summary
         );
+        // Paced: a verify reads the whole table and index, and the follower needs the cores.
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
@@ -485,34 +487,4 @@ async fn records_refused_by_the_cluster_or_unmappable_are_dead_lettered_and_coun
     assert_eq!(letters, expected, "{path}");
     assert!(search.source(&index, &refused).await.is_none());
     assert!(proxy.seen().injected_items >= 9, "{:?}", proxy.seen());
-}
-
-#[tokio::test]
-async fn a_table_without_a_stream_is_refused_before_anything_is_written() {
-    let names = indexer_tests::harness::seed("persons", 5).await;
-    let search = Search::default();
-    let run = indexer(&argv(&follow_args(&names, &search.url, &[]))).await;
-    assert_eq!(run.code, 2, "{run:?}");
-    let error = run.summary["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains(&names.table) && error.contains("no stream"),
-        "{error}"
-    );
-    assert!(follower_record(&search, &names.alias).await.is_none());
-}
-
-#[tokio::test]
-async fn a_follower_of_another_entity_s_alias_is_refused_before_anything_is_written() {
-    let (names, search) = followed_table().await;
-    let mut args = follow_args(&names, &search.url, &[]);
-    let at = args
-        .iter()
-        .position(|a| a == "persons")
-        .expect("the entity");
-    args[at] = "tenures".into();
-    let run = indexer(&argv(&args)).await;
-    assert_eq!(run.code, 2, "{run:?}");
-    let error = run.summary["error"].as_str().unwrap_or_default();
-    assert!(error.contains("serves persons documents"), "{error}");
-    assert!(follower_record(&search, &names.alias).await.is_none());
 }

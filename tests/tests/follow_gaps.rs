@@ -1,6 +1,7 @@
 //! Gaps heal themselves: a follower that cannot go on from its checkpoints (a shard the stream
 //! no longer holds, or a stream disabled and enabled again) says so, repairs the whole alias and
 //! follows on, ending with no drift; writes the cluster cannot take wait and are sent again.
+//! And what a follower refuses before it writes anything.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use serde_json::json;
 use super::follow::{
     Writer, argv, caught_up, checkpointed, follow_args, followed_table, follower_record, stop,
 };
+use indexer_tests::harness::indexer;
 
 /// Puts a document no item of the table has into the alias's live index: what a lost REMOVE
 /// leaves behind, which no replay of the stream can take away.
@@ -283,4 +285,34 @@ async fn a_repair_waits_for_the_alias_lock_and_stays_owed_until_it_ran() {
     caught_up(&names, &search.url).await;
     assert_eq!(stop(child, &args).await.code, 5);
     assert_no_drift(&names, &search.url).await;
+}
+
+#[tokio::test]
+async fn a_table_without_a_stream_is_refused_before_anything_is_written() {
+    let names = indexer_tests::harness::seed("persons", 5).await;
+    let search = Search::default();
+    let run = indexer(&argv(&follow_args(&names, &search.url, &[]))).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    let error = run.summary["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&names.table) && error.contains("no stream"),
+        "{error}"
+    );
+    assert!(follower_record(&search, &names.alias).await.is_none());
+}
+
+#[tokio::test]
+async fn a_follower_of_another_entity_s_alias_is_refused_before_anything_is_written() {
+    let (names, search) = followed_table().await;
+    let mut args = follow_args(&names, &search.url, &[]);
+    let at = args
+        .iter()
+        .position(|a| a == "persons")
+        .expect("the entity");
+    args[at] = "tenures".into();
+    let run = indexer(&argv(&args)).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    let error = run.summary["error"].as_str().unwrap_or_default();
+    assert!(error.contains("serves persons documents"), "{error}");
+    assert!(follower_record(&search, &names.alias).await.is_none());
 }
