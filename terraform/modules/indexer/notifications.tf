@@ -1,8 +1,9 @@
 # Outcomes people see without reading logs: one SNS topic the module owns, fed by
 # - EventBridge, on every worker task that stops badly: a non-zero exit code (1 failure, 2 bad
 #   input, 3 gate refused, 4 lock held, 5 interrupted, 6 drift, 137 killed: out of memory or
-#   SIGKILL after stopTimeout) or a task that never started (stop code TaskFailedToStart: image
-#   pull, ENI, capacity), and, opt-in, on every task that exits 0;
+#   SIGKILL after stopTimeout), a launched task whose container never exited, or a task that
+#   never started (stop code TaskFailedToStart: image pull, ENI, capacity), and, opt-in, on every
+#   task that exits 0;
 # - the CloudWatch alarms in alarms.tf, by default.
 # Subscribe people or a pager to the topic (alert_email_addresses, or a subscription made
 # elsewhere). ECS task events carry the exit code and the stop reason, not the run's counts:
@@ -61,6 +62,15 @@ resource "aws_sns_topic_subscription" "alert_email" {
 locals {
   task_outcome_rules = var.notify_success ? ["task-failed", "task-succeeded"] : ["task-failed"]
 
+  # Which stopped tasks each rule matches (the `detail` of its event pattern, less the cluster),
+  # kept in a JSON file so scripts/check-infra can match it against sample ECS events offline
+  # (tests/task_outcomes.py). `failed`: any exit code but 0 and 5; exit 5 (interrupted, saved)
+  # of a launched task (group `family:…`) but not of a follower service's task stopped by a
+  # deployment (group `service:…`); a launched task whose container never exited (stopped
+  # while pending, Fargate Spot reclaimed it before it started); and any task that failed to
+  # start (image pull, ENI, capacity). `succeeded` (opt-in): exit code 0.
+  task_outcome_patterns = jsondecode(file("${path.module}/task-outcomes.json"))
+
   # What every task-outcome message says, from the ECS "Task State Change" event.
   task_event_paths = {
     task      = "$.detail.taskArn"
@@ -79,17 +89,7 @@ resource "aws_cloudwatch_event_rule" "task_failed" {
   event_pattern = jsonencode({
     source        = ["aws.ecs"]
     "detail-type" = ["ECS Task State Change"]
-    detail = {
-      clusterArn = [aws_ecs_cluster.this.arn]
-      lastStatus = ["STOPPED"]
-      # A follower (a service's task) stopped by a deployment or a scale-in exits 5 after
-      # saving its checkpoints: that is not an outcome to alert on; any other exit is.
-      "$or" = [
-        { containers = { exitCode = [{ "anything-but" = [0, 5] }] } },
-        { containers = { exitCode = [5] }, group = [{ prefix = "family:" }] },
-        { stopCode = ["TaskFailedToStart"] },
-      ]
-    }
+    detail        = merge({ clusterArn = [aws_ecs_cluster.this.arn] }, local.task_outcome_patterns.failed)
   })
   tags = local.tags
 }
@@ -112,11 +112,7 @@ resource "aws_cloudwatch_event_rule" "task_succeeded" {
   event_pattern = jsonencode({
     source        = ["aws.ecs"]
     "detail-type" = ["ECS Task State Change"]
-    detail = {
-      clusterArn = [aws_ecs_cluster.this.arn]
-      lastStatus = ["STOPPED"]
-      containers = { exitCode = [0] }
-    }
+    detail        = merge({ clusterArn = [aws_ecs_cluster.this.arn] }, local.task_outcome_patterns.succeeded)
   })
   tags = local.tags
 }

@@ -75,14 +75,20 @@ run "every_bad_outcome_reaches_the_alerts_topic" {
   command = apply
 
   # Non-zero exit codes (1 to 6, 137) and tasks that never started; exit 5 (stopped, saved)
-  # only for launched tasks, not for a follower service's task stopped by a deployment.
+  # only for launched tasks, not for a follower service's task stopped by a deployment. (The
+  # offline check, tests/task_outcomes.py, matches the same pattern against sample events.)
   assert {
     condition = jsondecode(aws_cloudwatch_event_rule.task_failed.event_pattern).detail["$or"] == [
       { containers = { exitCode = [{ "anything-but" = [0, 5] }] } },
       { containers = { exitCode = [5] }, group = [{ prefix = "family:" }] },
+      { containers = { exitCode = [{ exists = false }] }, group = [{ prefix = "family:" }] },
       { stopCode = ["TaskFailedToStart"] },
     ]
-    error_message = "the task-failed rule must match every non-zero exit code of launched tasks, every one but 5 of followers, and tasks that never started"
+    error_message = "the task-failed rule must match every non-zero exit code of launched tasks, every one but 5 of followers, launched tasks that never exited, and tasks that never started"
+  }
+  assert {
+    condition     = jsondecode(aws_cloudwatch_event_rule.task_failed.event_pattern).detail.clusterArn == [aws_ecs_cluster.this.arn]
+    error_message = "the task-failed rule must match this module's cluster"
   }
   assert {
     condition     = jsondecode(aws_cloudwatch_event_rule.task_failed.event_pattern).detail.lastStatus == ["STOPPED"]
