@@ -245,8 +245,29 @@ pub async fn indexer_with_env(args: &[&str], extra_env: &[(&str, &str)]) -> Run 
 
 /// Starts the indexer without waiting for it (to signal or kill it mid-run).
 pub fn spawn_indexer(args: &[&str], extra_env: &[(&str, &str)]) -> tokio::process::Child {
+    match indexer_command(&[], args, extra_env).spawn() {
+        Ok(child) => child,
+        Err(error) => panic!("cannot run the indexer: {error}"),
+    }
+}
+
+/// The command [`spawn_indexer`] runs, started through `wrapper` (a program and its arguments,
+/// which then runs the indexer; empty: none), for a caller to adjust before spawning it.
+pub fn indexer_command(
+    wrapper: &[&str],
+    args: &[&str],
+    extra_env: &[(&str, &str)],
+) -> tokio::process::Command {
     let services = services();
-    let mut command = tokio::process::Command::new(indexer_binary());
+    let binary = indexer_binary();
+    let mut command = match wrapper {
+        [] => tokio::process::Command::new(&binary),
+        [program, rest @ ..] => {
+            let mut command = tokio::process::Command::new(program);
+            command.args(rest).arg(&binary);
+            command
+        }
+    };
     command
         .args(args)
         .env("LOG_FORMAT", "json")
@@ -289,10 +310,7 @@ pub fn spawn_indexer(args: &[&str], extra_env: &[(&str, &str)]) -> tokio::proces
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    match command.spawn() {
-        Ok(child) => child,
-        Err(error) => panic!("cannot run the indexer: {error}"),
-    }
+    command
 }
 
 /// Waits (at most 300 s) for a spawned indexer and collects its output.

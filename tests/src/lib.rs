@@ -7,4 +7,5 @@ pub mod harness;
 pub mod http1;
 pub mod moto;
 pub mod sigv4;
+pub mod task_user;
 pub mod tls;

@@ -1,6 +1,7 @@
 //! Dead letters survive a kill -9: every failed item's record is present after the resume, in a
-//! file or in S3 (moto), and the summary names every place that holds them. A bad S3 location
-//! fails the run at start.
+//! file or in S3 (moto), and the summary names every place that holds them. The S3 runs run as
+//! the task's user with nothing writable but the machine's temporary directories, and write
+//! nothing there ([`TaskUser`]). A bad S3 location fails the run at start.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -9,14 +10,15 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use indexer_tests::faults::{FaultPlan, FaultProxy};
 use indexer_tests::fixtures::{self, person_id};
 use indexer_tests::harness::{
-    Names, Search, dead_letter_path, dead_letters, eventually, indexer_with_env, put, rebuild_args,
-    seed, spawn_indexer,
+    Names, Search, dead_letter_path, dead_letters, eventually, finish, indexer_with_env, put,
+    rebuild_args, seed, spawn_indexer,
 };
 use indexer_tests::moto::moto;
+use indexer_tests::task_user::TaskUser;
 use serde_json::Value;
 
-const GOOD: u64 = 400;
-const BROKEN: u64 = 24;
+pub(crate) const GOOD: u64 = 400;
+pub(crate) const BROKEN: u64 = 24;
 /// Every `REJECT_EVERY`th good person is refused by the cluster (a `bulk` dead letter).
 const REJECT_EVERY: u64 = 25;
 
@@ -39,7 +41,7 @@ const SLOW: [&str; 14] = [
 
 /// A table of good persons and persons the factory cannot map; returns the names and the ids of
 /// every item that must be dead-lettered (unmappable, or refused by the cluster).
-async fn table_with_failures() -> (Names, BTreeSet<String>) {
+pub(crate) async fn table_with_failures() -> (Names, BTreeSet<String>) {
     let names = seed("persons", GOOD).await;
     let broken = (0..BROKEN).map(|n| {
         let mut item = fixtures::person(10_000 + n);
@@ -53,7 +55,7 @@ async fn table_with_failures() -> (Names, BTreeSet<String>) {
     (names, failing)
 }
 
-fn rejected() -> Vec<String> {
+pub(crate) fn rejected() -> Vec<String> {
     (0..GOOD)
         .step_by(REJECT_EVERY as usize)
         .map(person_id)
@@ -61,7 +63,7 @@ fn rejected() -> Vec<String> {
 }
 
 /// A proxy refusing the rejected ids, pausing `delay` before each bulk answer.
-async fn rejecting_proxy(search: &Search, delay: Duration) -> FaultProxy {
+pub(crate) async fn rejecting_proxy(search: &Search, delay: Duration) -> FaultProxy {
     let plan = FaultPlan {
         always_reject: rejected(),
         bulk_delay: delay,
@@ -81,11 +83,15 @@ async fn kill_after_dead_letters_settled(
     search: &Search,
     extra: &[&str],
     env: &[(&str, &str)],
+    task_user: Option<&TaskUser>,
 ) -> Value {
     let proxy = rejecting_proxy(search, Duration::from_millis(150)).await;
     let mut args = rebuild_args(names, "persons", &proxy.url, &SLOW);
     args.extend_from_slice(extra);
-    let mut victim = spawn_indexer(&args, env);
+    let mut victim = match task_user {
+        Some(user) => user.spawn(&args, env),
+        None => spawn_indexer(&args, env),
+    };
     let job = eventually(
         "checkpointed dead letters",
         Duration::from_secs(120),
@@ -122,16 +128,20 @@ async fn kill_after_dead_letters_settled(
 }
 
 /// The resume: through a proxy that refuses the same ids, at full speed.
-async fn resume(
+pub(crate) async fn resume(
     names: &Names,
     search: &Search,
     extra: &[&str],
     env: &[(&str, &str)],
+    task_user: Option<&TaskUser>,
 ) -> indexer_tests::harness::Run {
     let proxy = rejecting_proxy(search, Duration::ZERO).await;
     let mut args = rebuild_args(names, "persons", &proxy.url, &["--max-errors", "1000"]);
     args.extend_from_slice(extra);
-    let run = indexer_with_env(&args, env).await;
+    let run = match task_user {
+        Some(user) => finish(user.spawn(&args, env), &args).await,
+        None => indexer_with_env(&args, env).await,
+    };
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.summary["resumed_from"].is_string(), "{run:?}");
     assert_eq!(run.summary["scanned"], GOOD + BROKEN);
@@ -139,7 +149,7 @@ async fn resume(
 }
 
 /// How often each id appears in `records`.
-fn tally(records: &[Value]) -> BTreeMap<String, u64> {
+pub(crate) fn tally(records: &[Value]) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for record in records {
         let id = record["id"].as_str().unwrap_or("<none>").to_owned();
@@ -150,7 +160,11 @@ fn tally(records: &[Value]) -> BTreeMap<String, u64> {
 
 /// Every failing item has a record; an item has two only when its page was read again after the
 /// kill, which happens at most once per item here.
-fn assert_every_record_present(records: &[Value], failing: &BTreeSet<String>, summary: &Value) {
+pub(crate) fn assert_every_record_present(
+    records: &[Value],
+    failing: &BTreeSet<String>,
+    summary: &Value,
+) {
     let counts = tally(records);
     let ids: BTreeSet<String> = counts.keys().cloned().collect();
     assert_eq!(&ids, failing, "exactly the failing items have records");
@@ -170,7 +184,7 @@ async fn file_dead_letters_survive_a_kill_and_the_resume_appends_to_them() {
     let search = Search::default();
     let path = dead_letter_path(&names);
     let extra = ["--dead-letter", path.as_str()];
-    let killed = kill_after_dead_letters_settled(&names, &search, &extra, &[]).await;
+    let killed = kill_after_dead_letters_settled(&names, &search, &extra, &[], None).await;
     let before = dead_letters(&path);
     let checkpointed: u64 = killed["checkpoints"]
         .as_array()
@@ -182,7 +196,7 @@ async fn file_dead_letters_survive_a_kill_and_the_resume_appends_to_them() {
         before.len()
     );
 
-    let run = resume(&names, &search, &extra, &[]).await;
+    let run = resume(&names, &search, &extra, &[], None).await;
     let after = dead_letters(&path);
     assert_eq!(&after[..before.len()], &before[..], "the resume appended");
     assert_every_record_present(&after, &failing, &run.summary);
@@ -235,10 +249,17 @@ async fn s3_dead_letters_survive_a_kill_and_the_summary_names_every_prefix() {
     ];
     let env_owned = moto.env();
     let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let killed = kill_after_dead_letters_settled(&names, &search, &extra, &env).await;
+    let task_user = TaskUser::new("s3-kill");
+    let killed =
+        kill_after_dead_letters_settled(&names, &search, &extra, &env, Some(&task_user)).await;
     let killed_job = killed["job_id"].as_str().expect("job id").to_owned();
 
-    let run = resume(&names, &search, &extra, &env).await;
+    let run = resume(&names, &search, &extra, &env, Some(&task_user)).await;
+    assert_eq!(
+        task_user.written(),
+        Vec::<std::path::PathBuf>::new(),
+        "the runs wrote nothing but to S3 and the cluster"
+    );
     let resumed_job = run.summary["job_id"].as_str().expect("job id").to_owned();
     let prefix = |job: &str| format!("dl/{}/{job}/worker-0/", names.alias);
     let locations: Vec<String> = [&killed_job, &resumed_job]
@@ -295,6 +316,9 @@ async fn s3_dead_letters_survive_a_kill_and_the_summary_names_every_prefix() {
     assert_every_record_present(&records, &failing, &run.summary);
 }
 
+/// A secret access key no message may show.
+const SECRET: &str = "never-shown-7f3a9c1e5b";
+
 #[tokio::test]
 async fn a_missing_or_unreachable_bucket_fails_at_start_naming_it() {
     let moto = moto();
@@ -313,10 +337,17 @@ async fn a_missing_or_unreachable_bucket_fails_at_start_naming_it() {
         let uri = format!("s3://{bucket}/dl/");
         let run = indexer_with_env(
             &rebuild_args(&names, "persons", &search.url, &["--dead-letter", &uri]),
-            &[("AWS_ENDPOINT_URL_S3", &endpoint)],
+            &[
+                ("AWS_ENDPOINT_URL_S3", &endpoint),
+                ("AWS_SECRET_ACCESS_KEY", SECRET),
+            ],
         )
         .await;
         assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
+            "the secret key is never echoed: {run:?}"
+        );
         let error = run.summary["error"].as_str().unwrap_or_default();
         assert!(
             error.contains(&bucket) && error.contains("s3:PutObject"),

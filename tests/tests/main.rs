@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod deadletters;
+mod deadletters_s3;
 mod drift;
 mod engine;
 mod faults;
