@@ -469,4 +469,5 @@ fn the_task_id_is_the_last_part_of_the_arn() {
     assert_eq!(task_id("arn:aws:ecs:eu-west-2:1:task/abc"), "abc");
 }
 
+mod hostile;
 mod modes;
