@@ -6,4 +6,5 @@ mod cargo_lambda;
 mod harness;
 mod moto;
 mod operator;
+mod tags;
 mod watch;
