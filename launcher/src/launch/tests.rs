@@ -471,3 +471,4 @@ fn the_task_id_is_the_last_part_of_the_arn() {
 
 mod hostile;
 mod modes;
+mod readme;
