@@ -1,5 +1,6 @@
 //! S3 failing under a run that writes its dead letters there, through the fault proxy in front
-//! of moto: a `PutObject` refused mid-run stops the run with the object's URI in its error, the
+//! of moto: a `PutObject` refused mid-run stops the run with the object's URI in its error (and
+//! never the secret key), the
 //! page whose dead letters were refused is not settled, and the resume loses no record; a 500
 //! on a put is retried.
 
@@ -80,8 +81,20 @@ async fn a_refused_put_stops_the_run_and_the_resume_loses_nothing(fault: Fault, 
     let cluster = rejecting_proxy(&search, Duration::ZERO).await;
     let mut args = rebuild_args(&names, "persons", &cluster.url, &SMALL);
     args.extend_from_slice(&extra);
-    let failed = indexer_with_env(&args, &[("AWS_ENDPOINT_URL_S3", &s3.url)]).await;
+    let secret = "never-shown-2b8e41d07c";
+    let failed = indexer_with_env(
+        &args,
+        &[
+            ("AWS_ENDPOINT_URL_S3", &s3.url),
+            ("AWS_SECRET_ACCESS_KEY", secret),
+        ],
+    )
+    .await;
     assert_eq!(failed.code, 1, "{failed:?}");
+    assert!(
+        !failed.stdout.contains(secret) && !failed.stderr.contains(secret),
+        "the secret key is never echoed: {failed:?}"
+    );
     assert!(s3.seen().rule_hits[0] >= 1, "the fault fired: {failed:?}");
     let error = failed.summary["error"].as_str().unwrap_or_default();
     let object = format!("s3://{bucket}/dl/{}/", names.alias);
