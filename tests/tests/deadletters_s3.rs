@@ -1,8 +1,7 @@
 //! S3 failing under a run that writes its dead letters there, through the fault proxy in front
 //! of moto: a `PutObject` refused mid-run stops the run with the object's URI in its error (and
-//! never the secret key), the
-//! page whose dead letters were refused is not settled, and the resume loses no record; a 500
-//! on a put is retried.
+//! never the secret key), the page whose dead letters were refused is not settled, and the
+//! resume loses no record; a 500 on a put is retried.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
