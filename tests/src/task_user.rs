@@ -1,12 +1,16 @@
-//! The indexer run as ECS runs the worker, as near as a test without containers gets: as the
-//! task's user (uid and gid 65532, no supplementary groups, through `setpriv`), from a working
-//! directory it may not write, with `HOME` and `TMPDIR` there too. What this cannot reproduce is
-//! the read-only root file system itself: the machine's world-writable directories (`/tmp`,
-//! `/dev/shm`, `/var/tmp`) stay writable, so [`TaskUser::written`] looks in them afterwards for
-//! anything the task's user left. A run that wrote outside its destination fails either way.
+//! The indexer run as ECS runs the worker: as the task's user (uid and gid 65532, no
+//! supplementary groups) with a read-only root file system. The run gets a mount namespace of its
+//! own (`unshare --mount`, private propagation) in which `/` and `/dev/shm` are bind-remounted
+//! read-only — `/tmp` and every other directory on the root file system with them — and then
+//! drops to the task's user (`setpriv`); its working directory, `HOME` and `TMPDIR` are a
+//! directory it could not write even if the file system allowed it. So any write outside the
+//! run's network destinations fails the run. The rest of the machine is untouched: the
+//! remounts exist only in the run's namespace. [`TaskUser::written`] checks afterwards, from
+//! outside, that nothing owned by the task's user appeared anywhere it could have gone.
 //!
-//! Needs root (to change user), as the tests' container runs them; elsewhere the constructor
-//! fails the test, saying so.
+//! What this does not reproduce is the container itself (its image, `/work` volume, and ECS's
+//! own mounts). It needs root (to make the namespace and change user), as the tests' container
+//! runs them; elsewhere the constructor fails the test, saying so.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -32,7 +36,7 @@ impl TaskUser {
             .unwrap_or_default();
         assert_eq!(
             uid, "0",
-            "runs as the task's user need root to change user (setpriv)"
+            "runs as the task's user need root (unshare, mount, setpriv)"
         );
         let dir = std::env::temp_dir().join(format!("task-user-{}-{label}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a working directory");
@@ -40,11 +44,23 @@ impl TaskUser {
         TaskUser { dir }
     }
 
-    /// Starts the indexer as the task's user, in the unwritable directory.
+    /// Starts the indexer as the task's user on a read-only root, in the unwritable directory.
     pub fn spawn(&self, args: &[&str], extra_env: &[(&str, &str)]) -> tokio::process::Child {
-        let uid = format!("--reuid={TASK_UID}");
-        let gid = format!("--regid={TASK_UID}");
-        let wrapper = ["setpriv", uid.as_str(), gid.as_str(), "--clear-groups"];
+        // `unshare` and `setpriv` exec what follows, so the child's pid is the indexer's own and
+        // a kill reaches it directly.
+        let script = format!(
+            "mount -o remount,bind,ro / && mount -o remount,bind,ro /dev/shm && exec setpriv --reuid={TASK_UID} --regid={TASK_UID} --clear-groups \"$@\""
+        );
+        let wrapper = [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script.as_str(),
+            "sh",
+        ];
         let mut command = indexer_command(&wrapper, args, extra_env);
         command
             .current_dir(&self.dir)

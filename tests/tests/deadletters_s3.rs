@@ -1,14 +1,16 @@
 //! S3 failing under a run that writes its dead letters there, through the fault proxy in front
 //! of moto: a `PutObject` refused mid-run stops the run with the object's URI in its error (and
 //! never the secret key), the page whose dead letters were refused is not settled, and the
-//! resume loses no record; a 500 on a put is retried.
+//! resume loses no record; a 500 on a put is retried. And the read-only root the S3 runs stand
+//! on refuses a dead-letter file.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use indexer_tests::faults::{Fault, FaultPlan, FaultProxy, Rule};
-use indexer_tests::harness::{Names, Search, indexer_with_env, rebuild_args};
+use indexer_tests::harness::{Names, Search, finish, indexer_with_env, rebuild_args};
 use indexer_tests::moto::moto;
+use indexer_tests::task_user::TaskUser;
 use serde_json::Value;
 
 use crate::deadletters::{
@@ -156,4 +158,29 @@ async fn a_500_on_a_dead_letter_put_is_retried_and_nothing_is_lost() {
         "the retried put was stored once: one record per item"
     );
     assert_eq!(run.summary["dead_lettered"], failing.len() as u64);
+}
+
+/// The stand-in for ECS's read-only root is real: as the task's user, a run whose dead letters
+/// go to a file in its working directory — what the image did before it made `/work` the task
+/// user's — fails at its first dead letter, naming the file, and leaves nothing behind.
+#[tokio::test]
+async fn as_the_task_user_on_a_read_only_root_a_dead_letter_file_fails_the_run() {
+    let (names, _) = table_with_failures().await;
+    let search = Search::default();
+    let task_user = TaskUser::new("file-refused");
+    let cluster = rejecting_proxy(&search, Duration::ZERO).await;
+    let args = rebuild_args(
+        &names,
+        "persons",
+        &cluster.url,
+        &["--dead-letter", "dead.jsonl", "--max-errors", "1000"],
+    );
+    let run = finish(task_user.spawn(&args, &[]), &args).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    let error = run.summary["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("dead.jsonl") && error.contains("Read-only file system"),
+        "{error}"
+    );
+    assert_eq!(task_user.written(), Vec::<std::path::PathBuf>::new());
 }
