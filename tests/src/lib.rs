@@ -8,3 +8,4 @@ pub mod http1;
 pub mod moto;
 pub mod sigv4;
 pub mod tls;
+pub mod writer;
