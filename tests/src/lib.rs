@@ -9,3 +9,4 @@ pub mod moto;
 pub mod sigv4;
 pub mod task_user;
 pub mod tls;
+pub mod writer;

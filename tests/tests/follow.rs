@@ -1,7 +1,6 @@
 //! `indexer follow`: the table's stream applied to the live index continuously, through kills,
 //! restarts and a rebuild's swap, with one follower per alias.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
@@ -11,91 +10,10 @@ use indexer_tests::harness::{
     Names, Run, SLOW, Search, assert_no_drift, dead_letter_path, dead_letters, eventually, finish,
     indexer, put, rebuild_args, services, signal, spawn_indexer, unique,
 };
+use indexer_tests::writer::PersonWriter;
 use serde_json::Value;
 
 pub(crate) const SEEDED: u64 = 200;
-
-/// A writer that creates, changes and deletes persons, with and without a `versionNumber`.
-pub(crate) struct Writer {
-    table: String,
-    versions: HashMap<u64, u64>,
-    next_new: u64,
-    deleted: Vec<u64>,
-    pub(crate) writes: u64,
-}
-
-impl Writer {
-    pub(crate) fn new(table: &str) -> Writer {
-        Writer {
-            table: table.to_owned(),
-            versions: (0..SEEDED)
-                .filter_map(|n| match fixtures::person(n).get("versionNumber") {
-                    Some(AttributeValue::N(v)) => v.parse().ok().map(|v| (n, v)),
-                    _ => None,
-                })
-                .collect(),
-            next_new: SEEDED,
-            deleted: Vec::new(),
-            writes: 0,
-        }
-    }
-
-    pub(crate) async fn write(&mut self, i: u64) {
-        match i % 4 {
-            0 => {
-                let n = self.next_new;
-                self.next_new += 1;
-                let mut item = fixtures::person(n);
-                item.remove("versionNumber");
-                if n % 2 == 0 {
-                    item.insert("versionNumber".into(), AttributeValue::N("0".into()));
-                    self.versions.insert(n, 0);
-                }
-                put(&self.table, std::iter::once(item)).await;
-            }
-            3 => {
-                let n = (i * 7) % self.next_new;
-                if self.deleted.contains(&n) {
-                    return;
-                }
-                services()
-                    .dynamo()
-                    .delete_item()
-                    .table_name(&self.table)
-                    .key("id", AttributeValue::S(fixtures::person_id(n)))
-                    .send()
-                    .await
-                    .expect("delete item");
-                self.deleted.push(n);
-            }
-            _ => {
-                let n = (i * 13) % self.next_new;
-                if self.deleted.contains(&n) {
-                    return;
-                }
-                let mut item = fixtures::person(n);
-                item.insert(
-                    "surname".into(),
-                    AttributeValue::S(format!("Changed-{n}-{i}")),
-                );
-                match self.versions.get(&n).copied() {
-                    Some(v) => {
-                        self.versions.insert(n, v + 1);
-                        item.insert(
-                            "versionNumber".into(),
-                            AttributeValue::N((v + 1).to_string()),
-                        );
-                    }
-                    None => {
-                        item.remove("versionNumber");
-                    }
-                }
-                put(&self.table, std::iter::once(item)).await;
-            }
-        }
-        self.writes += 1;
-    }
-}
 
 /// A persons table with a `NEW_IMAGE` stream, seeded and rebuilt into its alias.
 pub(crate) async fn followed_table() -> (Names, Search) {
@@ -164,6 +82,38 @@ pub(crate) async fn checkpointed(
     .await
 }
 
+/// A follower started with its arguments, once it held the lease and saved a checkpoint, and
+/// the writer that has written to its table since.
+pub(crate) struct Following {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) pid: String,
+    /// The follower's record when it had saved its first checkpoint.
+    pub(crate) first: Value,
+    pub(crate) writer: PersonWriter,
+}
+
+/// Starts a follower with `args`, waits for its first checkpoint, then makes `writes` writes.
+pub(crate) async fn follow_and_write(
+    search: &Search,
+    names: &Names,
+    args: &[String],
+    writes: u64,
+) -> Following {
+    let child = spawn_indexer(&argv(args), &[]);
+    let pid = child.id().expect("pid").to_string();
+    let first = checkpointed(search, &names.alias, &pid, false).await;
+    let mut writer = PersonWriter::new(&names.table, SEEDED);
+    for i in 0..writes {
+        writer.write(i).await;
+    }
+    Following {
+        child,
+        pid,
+        first,
+        writer,
+    }
+}
+
 /// Waits until `verify` finds the index true to the table.
 pub(crate) async fn caught_up(names: &Names, host: &str) {
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -204,13 +154,7 @@ pub(crate) async fn stop(child: tokio::process::Child, args: &[String]) -> Run {
 async fn follow_applies_inserts_updates_and_deletes_of_versioned_and_unversioned_items() {
     let (names, search) = followed_table().await;
     let args = follow_args(&names, &search.url, &["--heartbeat", "1", "--lease", "5"]);
-    let child = spawn_indexer(&argv(&args), &[]);
-    let pid = child.id().expect("pid").to_string();
-    checkpointed(&search, &names.alias, &pid, false).await;
-    let mut writer = Writer::new(&names.table);
-    for i in 0..160 {
-        writer.write(i).await;
-    }
+    let Following { child, writer, .. } = follow_and_write(&search, &names, &args, 160).await;
     caught_up(&names, &search.url).await;
     let run = stop(child, &args).await;
     assert_eq!(run.code, 5, "{run:?}");
@@ -250,13 +194,7 @@ async fn sigterm_saves_the_checkpoints_releases_the_lease_and_exits_5() {
     let (names, search) = followed_table().await;
     // A long lease: the next follower starts at once only because the lease was released.
     let args = follow_args(&names, &search.url, &["--heartbeat", "1", "--lease", "120"]);
-    let child = spawn_indexer(&argv(&args), &[]);
-    let pid = child.id().expect("pid").to_string();
-    checkpointed(&search, &names.alias, &pid, false).await;
-    let mut writer = Writer::new(&names.table);
-    for i in 0..40 {
-        writer.write(i).await;
-    }
+    let Following { child, pid, .. } = follow_and_write(&search, &names, &args, 40).await;
     checkpointed(&search, &names.alias, &pid, true).await;
     let status = search.report("status", &names.alias).await;
     let follower = &status.summary["follower"];
@@ -346,7 +284,7 @@ async fn a_follower_killed_three_times_during_a_rebuild_and_its_swap_leaves_no_d
         .into_iter()
         .map(str::to_owned)
         .collect();
-    let mut writer = Writer::new(&names.table);
+    let mut writer = PersonWriter::new(&names.table, SEEDED);
     let mut killed: Vec<String> = Vec::new();
     let mut rebuild = None;
     let started = Instant::now();

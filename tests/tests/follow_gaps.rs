@@ -12,7 +12,8 @@ use indexer_tests::harness::{Search, assert_no_drift, eventually, services, spaw
 use serde_json::json;
 
 use super::follow::{
-    Writer, argv, caught_up, checkpointed, follow_args, followed_table, follower_record, stop,
+    Following, argv, caught_up, checkpointed, follow_and_write, follow_args, followed_table,
+    follower_record, stop,
 };
 use indexer_tests::harness::indexer;
 
@@ -58,13 +59,12 @@ async fn repaired(search: &Search, alias: &str) {
 async fn a_checkpoint_in_a_shard_the_stream_no_longer_holds_is_repaired() {
     let (names, search) = followed_table().await;
     let args = follow_args(&names, &search.url, &["--heartbeat", "1", "--lease", "5"]);
-    let child = spawn_indexer(&argv(&args), &[]);
-    let pid = child.id().expect("pid").to_string();
-    checkpointed(&search, &names.alias, &pid, false).await;
-    let mut writer = Writer::new(&names.table);
-    for i in 0..40 {
-        writer.write(i).await;
-    }
+    let Following {
+        child,
+        pid,
+        mut writer,
+        ..
+    } = follow_and_write(&search, &names, &args, 40).await;
     checkpointed(&search, &names.alias, &pid, true).await;
     let run = stop(child, &args).await;
     assert_eq!(run.code, 5, "{run:?}");
@@ -113,13 +113,12 @@ async fn a_checkpoint_in_a_shard_the_stream_no_longer_holds_is_repaired() {
 async fn a_stream_disabled_and_enabled_again_is_noticed_and_the_gap_repaired() {
     let (names, search) = followed_table().await;
     let args = follow_args(&names, &search.url, &["--heartbeat", "1", "--lease", "5"]);
-    let child = spawn_indexer(&argv(&args), &[]);
-    let pid = child.id().expect("pid").to_string();
-    let before = checkpointed(&search, &names.alias, &pid, false).await;
-    let mut writer = Writer::new(&names.table);
-    for i in 0..20 {
-        writer.write(i).await;
-    }
+    let Following {
+        child,
+        first: before,
+        mut writer,
+        ..
+    } = follow_and_write(&search, &names, &args, 20).await;
     let client = services().dynamo();
     let stream = |enabled: bool| {
         let spec = StreamSpecification::builder().stream_enabled(enabled);
@@ -187,13 +186,7 @@ async fn writes_the_cluster_cannot_take_wait_and_are_sent_again() {
     let proxy = FaultProxy::start(&search.url, plan).await.expect("proxy");
     let extra = ["--heartbeat", "1", "--lease", "5", "--max-retries", "0"];
     let args = follow_args(&names, &proxy.url, &extra);
-    let child = spawn_indexer(&argv(&args), &[]);
-    let pid = child.id().expect("pid").to_string();
-    checkpointed(&search, &names.alias, &pid, false).await;
-    let mut writer = Writer::new(&names.table);
-    for i in 0..40 {
-        writer.write(i).await;
-    }
+    let Following { child, .. } = follow_and_write(&search, &names, &args, 40).await;
     caught_up(&names, &search.url).await;
     let run = stop(child, &args).await;
     assert_eq!(run.code, 5, "{run:?}");
@@ -211,13 +204,7 @@ async fn writes_the_cluster_cannot_take_wait_and_are_sent_again() {
 async fn a_repair_waits_for_the_alias_lock_and_stays_owed_until_it_ran() {
     let (names, search) = followed_table().await;
     let args = follow_args(&names, &search.url, &["--heartbeat", "1", "--lease", "5"]);
-    let child = spawn_indexer(&argv(&args), &[]);
-    let pid = child.id().expect("pid").to_string();
-    checkpointed(&search, &names.alias, &pid, false).await;
-    let mut writer = Writer::new(&names.table);
-    for i in 0..20 {
-        writer.write(i).await;
-    }
+    let Following { child, pid, .. } = follow_and_write(&search, &names, &args, 20).await;
     checkpointed(&search, &names.alias, &pid, true).await;
     assert_eq!(stop(child, &args).await.code, 5);
 

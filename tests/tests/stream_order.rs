@@ -7,9 +7,33 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
 use indexer_tests::faults::{Fault, FaultPlan, FaultProxy, RequestFault, Rule};
 use indexer_tests::fixtures;
-use indexer_tests::harness::{Search, finish, put, rebuild_args, services, spawn_indexer, unique};
+use indexer_tests::harness::{
+    Names, Run, Search, finish, put, rebuild_args, services, spawn_indexer, unique,
+};
 
 const SEEDED: u64 = 60;
+
+/// Starts `indexer rebuild` of a persons table into `host` with `flags`, its stream read
+/// through `streams`; the handle ends with the run.
+fn rebuild_in_background(
+    names: &Names,
+    host: &str,
+    flags: &[&str],
+    streams: &str,
+) -> tokio::task::JoinHandle<Run> {
+    let args: Vec<String> = rebuild_args(names, "persons", host, flags)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let child = spawn_indexer(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", streams)],
+    );
+    tokio::spawn(async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        finish(child, &args).await
+    })
+}
 
 #[tokio::test]
 async fn a_stale_scanned_copy_never_replaces_a_newer_stream_write() {
@@ -292,23 +316,12 @@ async fn the_final_drain_reads_through_empty_answers_to_the_writes_made_before_i
     )
     .await
     .expect("proxy");
-    let args: Vec<String> = rebuild_args(
+    let rebuild = rebuild_in_background(
         &names,
-        "persons",
         &slow.url,
         &["--batch-docs", "25", "--concurrency", "1"],
-    )
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
-    let child = spawn_indexer(
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-        &[("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", &streams.url)],
+        &streams.url,
     );
-    let rebuild = tokio::spawn(async move {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        finish(child, &args).await
-    });
     // The writer writes until the swap (bounded in time, not in count: a loaded machine is slow).
     let mut writes = 0u64;
     let started = Instant::now();
@@ -444,23 +457,12 @@ async fn rebuild_through_refused_reads(stream_rules: Vec<Rule>, search_rules: Ve
     )
     .await
     .expect("proxy");
-    let args: Vec<String> = rebuild_args(
+    let rebuild = rebuild_in_background(
         &names,
-        "persons",
         &slow.url,
         &["--batch-docs", "10", "--concurrency", "1"],
-    )
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
-    let child = spawn_indexer(
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-        &[("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", &streams.url)],
+        &streams.url,
     );
-    let rebuild = tokio::spawn(async move {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        finish(child, &args).await
-    });
     // Changes made while the rebuild runs (once its scan writes, so after the tail began),
     // through the refused reads.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);

@@ -1,85 +1,17 @@
 //! A rebuild killed with SIGKILL and resumed replays the stream from where its tail stood, so
 //! the writes made while it was stopped reach the index too.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
 use indexer_tests::faults::FaultProxy;
 use indexer_tests::fixtures;
+use indexer_tests::writer::PersonWriter;
 use indexer_tests::harness::{
     SLOW, Search, finish, put, rebuild_args, services, signal, spawn_indexer, unique, worker_pid,
 };
 
 const SEEDED: u64 = 300;
-
-/// Makes write `i` of a writer that creates, changes and deletes items, with and without a
-/// `versionNumber`.
-struct Writer {
-    table: String,
-    versions: HashMap<u64, u64>,
-    next_new: u64,
-    deleted: Vec<u64>,
-    writes: u64,
-}
-
-impl Writer {
-    async fn write(&mut self, i: u64) {
-        let client = services().dynamo();
-        match i % 4 {
-            0 => {
-                let n = self.next_new;
-                self.next_new += 1;
-                let mut item = fixtures::person(n);
-                item.remove("versionNumber");
-                if n % 2 == 0 {
-                    item.insert("versionNumber".into(), AttributeValue::N("0".into()));
-                    self.versions.insert(n, 0);
-                }
-                put(&self.table, std::iter::once(item)).await;
-            }
-            3 => {
-                let n = (i * 7) % SEEDED;
-                if self.deleted.contains(&n) {
-                    return;
-                }
-                client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .key("id", AttributeValue::S(fixtures::person_id(n)))
-                    .send()
-                    .await
-                    .expect("delete item");
-                self.deleted.push(n);
-            }
-            _ => {
-                let n = (i * 13) % SEEDED;
-                if self.deleted.contains(&n) {
-                    return;
-                }
-                let mut item = fixtures::person(n);
-                item.insert(
-                    "surname".into(),
-                    AttributeValue::S(format!("Changed-{n}-{i}")),
-                );
-                match self.versions.get(&n).copied() {
-                    Some(v) => {
-                        self.versions.insert(n, v + 1);
-                        item.insert(
-                            "versionNumber".into(),
-                            AttributeValue::N((v + 1).to_string()),
-                        );
-                    }
-                    None => {
-                        item.remove("versionNumber");
-                    }
-                }
-                put(&self.table, std::iter::once(item)).await;
-            }
-        }
-        self.writes += 1;
-    }
-}
 
 #[tokio::test]
 async fn writes_made_while_a_killed_rebuild_was_stopped_are_replayed_when_it_resumes() {
@@ -119,18 +51,7 @@ async fn kill_write_resume(extra: &[&str], lost_shard: bool) -> serde_json::Valu
     .await
     .expect("table with a stream");
     put(&names.table, (0..SEEDED).map(fixtures::person)).await;
-    let mut writer = Writer {
-        table: names.table.clone(),
-        versions: (0..SEEDED)
-            .filter_map(|n| match fixtures::person(n).get("versionNumber") {
-                Some(AttributeValue::N(v)) => v.parse().ok().map(|v| (n, v)),
-                _ => None,
-            })
-            .collect(),
-        next_new: SEEDED,
-        deleted: Vec::new(),
-        writes: 0,
-    };
+    let mut writer = PersonWriter::new(&names.table, SEEDED);
     let search = Search::default();
     let slow = FaultProxy::slowed(&search.url, Duration::from_millis(200)).await;
     let mut flags = SLOW.to_vec();
