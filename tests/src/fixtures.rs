@@ -296,6 +296,9 @@ mod tests {
         let empty_title =
             count(&|i| matches!(i.get("title"), Some(AttributeValue::S(t)) if t.is_empty()));
         let absent_title = count(&|i| !i.contains_key("title"));
+        // The owning API's `firstName`, and the older `firstname` of items written before it.
+        let older_spelling = count(&|i| i.contains_key("firstname"));
+        let current_spelling = count(&|i| i.contains_key("firstName"));
         let huge_balance = count(
             &|i| matches!(i.get("totalBalance"), Some(AttributeValue::N(v)) if v.len() >= 39),
         );
@@ -306,6 +309,8 @@ mod tests {
             ("empty titles", empty_title),
             ("absent titles", absent_title),
             ("38-digit balances", huge_balance),
+            ("first names spelt `firstname`", older_spelling),
+            ("first names spelt `firstName`", current_spelling),
         ] {
             assert!(seen >= 10, "only {seen} {what}");
         }

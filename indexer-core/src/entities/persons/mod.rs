@@ -117,14 +117,26 @@ fn text(fields: &Fields<'_>, name: &str) -> Result<Option<String>, MapError> {
     Ok(fields.string(name)?.filter(|s| !s.trim().is_empty()))
 }
 
+/// The first of `names` that is set: the owning API has spelt some attributes more than one way
+/// over the years (`firstName` since it moved to the shared entity, `firstname` before), and a
+/// table holds items written by every version.
+fn text_of(fields: &Fields<'_>, names: &[&str]) -> Result<Option<String>, MapError> {
+    for name in names {
+        if let Some(value) = text(fields, name)? {
+            return Ok(Some(value));
+        }
+    }
+    Ok(None)
+}
+
 impl Person {
     pub fn from_item(fields: Fields<'_>) -> Result<Person, MapError> {
         Ok(Person {
             id: fields.required_string("id")?,
             title: text(&fields, "title")?,
             preferred_title: text(&fields, "preferredTitle")?,
-            firstname: text(&fields, "firstname")?,
-            preferred_firstname: text(&fields, "preferredFirstname")?,
+            firstname: text_of(&fields, &["firstName", "firstname"])?,
+            preferred_firstname: text_of(&fields, &["preferredFirstName", "preferredFirstname"])?,
             middle_name: text(&fields, "middleName")?,
             preferred_middle_name: text(&fields, "preferredMiddleName")?,
             middlename_legacy: text(&fields, "middlename")?,
@@ -133,10 +145,7 @@ impl Person {
             date_of_birth: fields.date("dateOfBirth")?,
             place_of_birth: text(&fields, "placeOfBirth")?,
             gender: text(&fields, "gender")?,
-            ethinicity: match text(&fields, "ethinicity")? {
-                Some(value) => Some(value),
-                None => text(&fields, "ethnicity")?,
-            },
+            ethinicity: text_of(&fields, &["ethinicity", "ethnicity"])?,
             nationality: text(&fields, "nationality")?,
             identification: identifications(&fields)?,
             person_types: fields.strings("personTypes")?,
@@ -220,6 +229,7 @@ impl Entity for Persons {
             "languages",
             "lastModified",
             "links",
+            "personRef",
             "reason",
         ]
     }
