@@ -8,15 +8,15 @@ use serde_json::Value;
 use super::queries::*;
 use super::*;
 
-const PERSONS: u64 = 200;
+pub(super) const PERSONS: u64 = 200;
 
-fn not_a_housing_officer(person: &Value) -> bool {
+pub(super) fn not_a_housing_officer(person: &Value) -> bool {
     !list(&person["personTypes"])
         .iter()
         .any(|t| t == "HousingOfficer")
 }
 
-fn name_contains(person: &Value, term: &str) -> bool {
+pub(super) fn name_contains(person: &Value, term: &str) -> bool {
     let term = term.to_lowercase();
     lower(&person["firstname"]).contains(&term) || lower(&person["surname"]).contains(&term)
 }
