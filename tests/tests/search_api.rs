@@ -24,6 +24,7 @@ use serde_json::Value;
 mod asset_queries;
 mod asset_variants;
 mod assets;
+mod gate;
 mod mapping;
 mod persons;
 mod queries;
