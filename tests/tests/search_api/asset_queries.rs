@@ -56,7 +56,6 @@ pub fn asset_children_v1(id: &str) -> Value {
 pub struct AssetFilters<'a> {
     pub number_of_bedrooms: Option<&'a str>,
     pub number_of_cots: Option<&'a str>,
-    /// Temporary-accommodation search only (`:76-78`).
     pub floor_no: Option<&'a str>,
     pub private_bathroom: Option<&'a str>,
     pub private_kitchen: Option<&'a str>,
@@ -72,6 +71,8 @@ pub struct AssetFilters<'a> {
     pub is_temporary_accomodation: Option<&'a str>,
     pub tenure_type: Option<&'a str>,
     pub ta_parent_asset_id: Option<&'a str>,
+    /// `ContractApprovalStatus`, matched against `assetContracts.approvalStatus`.
+    pub contract_approval_status: Option<&'a str>,
 }
 
 /// V1 asset listing (`GetListOfAssetsSets`): `AssetQueryGenerator.cs:64-156`, sorted by id
@@ -110,15 +111,21 @@ pub fn asset_sets_v1(
         each_value(filters.is_active, &["isActive"]),
     ]
     .concat();
-    if temporary_search {
-        multiples.extend(each_value(filters.floor_no, &["assetLocation.floorNo"]));
+    // Lines 76-78, 102-104, 139-141: floor, bathroom and kitchen in every branch.
+    multiples.extend(each_value(filters.floor_no, &["assetLocation.floorNo"]));
+    multiples.extend(each_value(
+        filters.private_bathroom,
+        &["assetCharacteristics.hasPrivateBathroom"],
+    ));
+    multiples.extend(each_value(
+        filters.private_kitchen,
+        &["assetCharacteristics.hasPrivateKitchen"],
+    ));
+    // Lines 110, 147: the contract filters, outside the temporary-accommodation search.
+    if !temporary_search {
         multiples.extend(each_value(
-            filters.private_bathroom,
-            &["assetCharacteristics.hasPrivateBathroom"],
-        ));
-        multiples.extend(each_value(
-            filters.private_kitchen,
-            &["assetCharacteristics.hasPrivateKitchen"],
+            filters.contract_approval_status,
+            &["assetContracts.approvalStatus"],
         ));
     }
     let mut groups = vec![

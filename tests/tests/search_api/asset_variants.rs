@@ -267,3 +267,56 @@ async fn asset_searches_with_punctuation_and_with_nothing_to_find() {
         assert_eq!(total(&answer), 0, "{body}");
     }
 }
+
+/// What the listener that keeps the live index writes beside the rebuilt documents: an asset
+/// with its contracts (`assetContracts`, from the contracts service, not the Assets table) and
+/// `assetManagement.isTemporaryAccommodationBlock`. The strict mapping accepts it, and the
+/// API's contract filter (`AssetQueryGenerator.cs:147`) finds it and nothing else: a rebuild
+/// fills no contracts (the items have none), so only assets the listener wrote carry them.
+#[tokio::test]
+async fn an_asset_as_the_listener_writes_it_is_accepted_and_found_by_its_contract() {
+    let (names, client, _) = rebuilt("assets", ASSETS).await;
+    let assets = documents("assets", ASSETS);
+    let mut written = assets[3].clone();
+    written["assetManagement"]["isTemporaryAccommodationBlock"] = Value::Bool(true);
+    written["assetContracts"] = serde_json::json!([{
+        "id": "7f1e2d3c-4b5a-4968-8776-655443322110",
+        "targetId": written["id"],
+        "targetType": "asset",
+        "startDate": "2024-11-21T00:00:00",
+        "approvalDate": "2024-11-22T09:30:00Z",
+        "endReason": "Expired",
+        "approvalStatus": "Approved",
+        "approvalStatusReason": "Checked",
+        "isActive": true,
+        "charges": [{"id": "c-1", "type": "Rent", "subType": "Weekly", "frequency": "Weekly", "amount": 112.5}],
+        "relatedPeople": [{"id": "p-1", "type": "person", "subType": "tenant", "name": "Ada Okafor"}],
+    }]);
+    let id = written["id"].as_str().expect("an id").to_owned();
+    let (status, answer) = client
+        .call(
+            reqwest::Method::PUT,
+            &format!("/{}/_doc/{id}?refresh=true", names.alias),
+            Some(written.clone()),
+        )
+        .await;
+    assert!(status < 300, "the strict mapping accepts it: {answer}");
+
+    let filters = AssetFilters {
+        contract_approval_status: Some("Approved"),
+        ..AssetFilters::default()
+    };
+    let answer = search(
+        &client,
+        &names.alias,
+        asset_sets_v1(None, &filters, None, 50),
+    )
+    .await;
+    assert_eq!(hit_ids(&answer), BTreeSet::from([id.clone()]));
+    let hit = &hits(&answer)[0]["_source"];
+    assert_eq!(
+        hit["assetManagement"]["isTemporaryAccommodationBlock"],
+        true
+    );
+    assert_eq!(hit["assetContracts"][0]["charges"][0]["amount"], 112.5);
+}

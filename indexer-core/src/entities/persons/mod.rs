@@ -33,9 +33,11 @@ pub struct Person {
     pub middle_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preferred_middle_name: Option<String>,
-    /// The all-lowercase spelling some older items carry beside `middleName`.
+    /// The middle name again under the all-lowercase name the search API reads it from for its
+    /// V1 person responses (`QueryablePerson.Middlename`, `[Text(Name = "middlename")]`) and
+    /// the listener writes: from the item's `middleName`, or the older `middlename`.
     #[serde(rename = "middlename", skip_serializing_if = "Option::is_none")]
-    pub middlename_legacy: Option<String>,
+    pub middlename: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub surname: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,9 +139,9 @@ impl Person {
             preferred_title: text(&fields, "preferredTitle")?,
             firstname: text_of(&fields, &["firstName", "firstname"])?,
             preferred_firstname: text_of(&fields, &["preferredFirstName", "preferredFirstname"])?,
-            middle_name: text(&fields, "middleName")?,
+            middle_name: text_of(&fields, &["middleName", "middlename"])?,
             preferred_middle_name: text(&fields, "preferredMiddleName")?,
-            middlename_legacy: text(&fields, "middlename")?,
+            middlename: text_of(&fields, &["middleName", "middlename"])?,
             surname: text(&fields, "surname")?,
             preferred_surname: text(&fields, "preferredSurname")?,
             date_of_birth: fields.date("dateOfBirth")?,

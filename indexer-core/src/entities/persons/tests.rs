@@ -119,6 +119,21 @@ fn first_names_are_read_under_the_owning_apis_spelling_and_the_older_one() {
     assert_eq!(json["preferredFirstname"], "Ngo");
 }
 
+/// The search API's V1 person responses take the middle name from `middlename` (all lower
+/// case; the listener writes it there), its V2 and the live mapping also know `middleName`:
+/// the document carries both, from whichever spelling the item has.
+#[test]
+fn the_middle_name_is_indexed_under_both_names_the_live_index_maps() {
+    for name in ["middleName", "middlename"] {
+        let json = body_json(&document(
+            &Persons,
+            &item(&[("id", s("p-6")), (name, s("Siobhán"))]),
+        ));
+        assert_eq!(json["middleName"], "Siobhán", "from {name}");
+        assert_eq!(json["middlename"], "Siobhán", "from {name}");
+    }
+}
+
 #[test]
 fn the_index_definition_parses_and_is_strict() {
     let definition = Persons.index_definition();
