@@ -431,6 +431,11 @@ impl Entity for Assets {
         tests::full_item()
     }
 
+    /// What the owning API's items carry that neither the live index nor the search API uses.
+    fn unindexed(&self) -> &'static [&'static str] {
+        &["areaId", "boilerHouseId", "patchId", "rentGroup"]
+    }
+
     fn to_document(&self, item: &Item) -> Result<Document, MapError> {
         let asset = Asset::from_item(Fields::checked(item)?)?;
         Document::new(asset.id.clone(), &asset)
