@@ -249,8 +249,10 @@ mod tests {
         assert_eq!(person_id(7).len(), 36);
     }
 
+    /// Realistic sizes: the largest are assets with a contract of two charges and the chain of
+    /// three parents (root, estate, block) every real asset has.
     #[test]
-    fn items_are_between_0_9_and_2_kilobytes() {
+    fn items_are_between_0_9_and_2_1_kilobytes() {
         for entity in entity_names() {
             let sizes: Vec<usize> = (0..2_000)
                 .map(|n| item_size(&item_for(entity, n)))
@@ -258,7 +260,7 @@ mod tests {
             let (min, max) = (sizes.iter().min(), sizes.iter().max());
             let mean = sizes.iter().sum::<usize>() / sizes.len();
             assert!(
-                min >= Some(&900) && max <= Some(&2_000),
+                min >= Some(&900) && max <= Some(&2_100),
                 "{entity}: sizes {min:?}..{max:?}, mean {mean}"
             );
         }

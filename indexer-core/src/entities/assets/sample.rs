@@ -180,10 +180,6 @@ pub fn asset(n: u64) -> Item {
                 ("councilTaxLiability", g.maybe().of(s("Tenant"))),
                 // Spelt as the owning service and the search API spell it.
                 ("isTemporaryAccomodation", b(temporary)),
-                (
-                    "isTemporaryAccommodationBlock",
-                    if temporary { b(false) } else { None },
-                ),
                 ("isPartOfTemporaryAccommodationBlock", b(in_block)),
                 (
                     "temporaryAccommodationParentAssetId",
