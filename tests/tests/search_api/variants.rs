@@ -2,7 +2,11 @@
 //! hyphens, full stops and slashes, any mix of case, text that matches nobody, and paging past
 //! the last page. Each expectation is computed from the fixtures' documents.
 
-use indexer_tests::harness::rebuilt;
+use std::collections::BTreeSet;
+
+use indexer_core::entities;
+use indexer_tests::fixtures;
+use indexer_tests::harness::{Search, indexer, put, rebuild_args, rebuilt, seed};
 use serde_json::{Value, json};
 
 use super::persons::{PERSONS, name_contains, not_a_housing_officer};
@@ -244,4 +248,82 @@ async fn tenure_searches_with_punctuation_mixed_case_and_nothing_to_find() {
     )
     .await;
     assert_eq!(total(&answer), 0);
+}
+
+/// The start-date listing over tenures of which some have no start date (the owning API's
+/// attribute is optional): they sort last in both directions, and paging on with the last
+/// hit's sort value as text, as the API's client does (`SearchGateway.cs:239-242`), visits
+/// every tenure once even when a page ends on one without a date. OpenSearch gives such a
+/// tenure the sort value `i64::MAX` (`i64::MIN` descending); osmem-server gives it rounded to
+/// the nearest double; the test sends back whichever it got.
+#[tokio::test]
+async fn the_tenure_listing_pages_past_tenures_without_a_start_date() {
+    const DATED: u64 = 40;
+    let names = seed("tenures", DATED).await;
+    let undated: Vec<_> = (DATED..DATED + 3)
+        .map(|n| {
+            let mut item = fixtures::item_for("tenures", n);
+            item.remove("startOfTenureDate");
+            item
+        })
+        .collect();
+    put(&names.table, undated.clone().into_iter()).await;
+    let client = Search::default();
+    let run = indexer(&rebuild_args(&names, "tenures", &client.url, &[])).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut tenures = documents("tenures", DATED);
+    let factory = entities::by_name("tenures").expect("registered");
+    for item in &undated {
+        let document = factory.to_document(item).expect("an undated tenure maps");
+        tenures.push(serde_json::from_slice(&document.body).expect("JSON"));
+    }
+    let want = expected(&tenures, |t| {
+        tokens(
+            t["tenuredAsset"]["fullAddress"]
+                .as_str()
+                .unwrap_or_default(),
+        )
+        .contains("london")
+    });
+    let missing = expected(&tenures, |t| t["startOfTenureDate"].is_null());
+    assert_eq!(missing.len(), 3);
+    assert!(
+        missing.is_subset(&want),
+        "the undated tenures are in London"
+    );
+    for descending in [false, true] {
+        let mut seen: Vec<(Option<i64>, String)> = Vec::new();
+        let mut after: Option<Value> = None;
+        for _ in 0..50 {
+            let body = tenure_sets_v1("london", descending, after.as_ref(), 4);
+            let answer = search(&client, &names.alias, body).await;
+            let page = hits(&answer);
+            let Some(last) = page.last() else { break };
+            after = Some(json!([value_text(&last["sort"][0]), last["_id"]]));
+            for hit in &page {
+                let date = hit["sort"][0]
+                    .as_i64()
+                    .filter(|millis| *millis != i64::MAX && *millis != i64::MIN);
+                seen.push((date, hit["_id"].as_str().unwrap_or_default().to_owned()));
+            }
+        }
+        let ids: BTreeSet<String> = seen.iter().map(|(_, id)| id.clone()).collect();
+        assert_eq!(ids, want, "every tenure once (descending: {descending})");
+        assert_eq!(
+            seen.len(),
+            want.len(),
+            "none twice (descending: {descending})"
+        );
+        let tail: BTreeSet<String> = seen[seen.len() - 3..]
+            .iter()
+            .map(|(_, id)| id.clone())
+            .collect();
+        assert_eq!(tail, missing, "undated last (descending: {descending})");
+        let dates: Vec<i64> = seen.iter().filter_map(|(date, _)| *date).collect();
+        assert_eq!(dates.len(), want.len() - 3);
+        assert!(dates.windows(2).all(|pair| match descending {
+            true => pair[0] >= pair[1],
+            false => pair[0] <= pair[1],
+        }));
+    }
 }
