@@ -22,11 +22,14 @@ use indexer_tests::harness::Search;
 use serde_json::Value;
 
 mod asset_queries;
+mod asset_variants;
 mod assets;
+mod gate;
 mod mapping;
 mod persons;
 mod queries;
 mod tenures;
+mod variants;
 
 /// The documents the tool makes of fixture items `0..count`, as the index holds them.
 fn documents(entity: &str, count: u64) -> Vec<Value> {

@@ -27,7 +27,11 @@ pub fn asset_search_v1(text: &str, asset_types: &str, is_active: Option<&str>) -
     filter_build(
         Some(search),
         each_value(is_active, &["isActive"]),
-        vec![each_value(Some(asset_types), &["assetType"])],
+        // No asset type is a conditionless filter, left out.
+        vec![each_value(
+            Some(asset_types).filter(|t| !t.is_empty()),
+            &["assetType"],
+        )],
     )
 }
 
@@ -52,7 +56,6 @@ pub fn asset_children_v1(id: &str) -> Value {
 pub struct AssetFilters<'a> {
     pub number_of_bedrooms: Option<&'a str>,
     pub number_of_cots: Option<&'a str>,
-    /// Temporary-accommodation search only (`:76-78`).
     pub floor_no: Option<&'a str>,
     pub private_bathroom: Option<&'a str>,
     pub private_kitchen: Option<&'a str>,
@@ -68,6 +71,8 @@ pub struct AssetFilters<'a> {
     pub is_temporary_accomodation: Option<&'a str>,
     pub tenure_type: Option<&'a str>,
     pub ta_parent_asset_id: Option<&'a str>,
+    /// `ContractApprovalStatus`, matched against `assetContracts.approvalStatus`.
+    pub contract_approval_status: Option<&'a str>,
 }
 
 /// V1 asset listing (`GetListOfAssetsSets`): `AssetQueryGenerator.cs:64-156`, sorted by id
@@ -106,15 +111,21 @@ pub fn asset_sets_v1(
         each_value(filters.is_active, &["isActive"]),
     ]
     .concat();
-    if temporary_search {
-        multiples.extend(each_value(filters.floor_no, &["assetLocation.floorNo"]));
+    // Lines 76-78, 102-104, 139-141: floor, bathroom and kitchen in every branch.
+    multiples.extend(each_value(filters.floor_no, &["assetLocation.floorNo"]));
+    multiples.extend(each_value(
+        filters.private_bathroom,
+        &["assetCharacteristics.hasPrivateBathroom"],
+    ));
+    multiples.extend(each_value(
+        filters.private_kitchen,
+        &["assetCharacteristics.hasPrivateKitchen"],
+    ));
+    // Lines 110, 147: the contract filters, outside the temporary-accommodation search.
+    if !temporary_search {
         multiples.extend(each_value(
-            filters.private_bathroom,
-            &["assetCharacteristics.hasPrivateBathroom"],
-        ));
-        multiples.extend(each_value(
-            filters.private_kitchen,
-            &["assetCharacteristics.hasPrivateKitchen"],
+            filters.contract_approval_status,
+            &["assetContracts.approvalStatus"],
         ));
     }
     let mut groups = vec![
@@ -170,4 +181,47 @@ fn wildcard_words(text: &str, field: &str) -> Value {
         .collect();
     let count = words.len();
     json!({"bool": {"should": words, "minimum_should_match": count}})
+}
+
+/// `AssetIdAsc.cs` / `AssetIdDesc.cs`: the sort on `id` when a request names a sort
+/// (`SortFactory.cs:28-39`), for the search (paged by `from`) and the listing (by
+/// `search_after` of the last hit's id).
+pub fn id_sort(descending: bool) -> Value {
+    let order = if descending { "desc" } else { "asc" };
+    json!([{"id": {"order": order}}])
+}
+
+/// `PostCodeHelpers.cs:7-35`: when the text is a UK postcode (spaces ignored, any case), the
+/// API rewrites it upper-case with one space before the last three characters. It does so for
+/// the search with `useCustomSorting` (`SearchGateway.cs:78-82`) and the filtered listing
+/// (`:102-105`); other searches send the text as typed.
+pub fn normalize_postcode(text: &str) -> String {
+    let compact: String = text.replace(' ', "").to_uppercase();
+    let chars: Vec<char> = compact.chars().collect();
+    let is_postcode = (5..=7).contains(&chars.len()) && {
+        let (outward, inward) = chars.split_at(chars.len() - 3);
+        let letters = outward
+            .iter()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .count();
+        let rest = &outward[letters.min(outward.len())..];
+        (1..=2).contains(&letters)
+            && !rest.is_empty()
+            && rest.len() <= 2
+            && rest[0].is_ascii_digit()
+            && rest.iter().all(|c| c.is_ascii_alphanumeric())
+            && inward[0].is_ascii_digit()
+            && inward[1..].iter().all(|c| c.is_ascii_alphabetic())
+    };
+    match is_postcode {
+        true => {
+            let split = chars.len() - 3;
+            format!(
+                "{} {}",
+                chars[..split].iter().collect::<String>(),
+                chars[split..].iter().collect::<String>()
+            )
+        }
+        false => text.to_owned(),
+    }
 }

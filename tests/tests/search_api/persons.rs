@@ -8,15 +8,15 @@ use serde_json::Value;
 use super::queries::*;
 use super::*;
 
-const PERSONS: u64 = 200;
+pub(super) const PERSONS: u64 = 200;
 
-fn not_a_housing_officer(person: &Value) -> bool {
+pub(super) fn not_a_housing_officer(person: &Value) -> bool {
     !list(&person["personTypes"])
         .iter()
         .any(|t| t == "HousingOfficer")
 }
 
-fn name_contains(person: &Value, term: &str) -> bool {
+pub(super) fn name_contains(person: &Value, term: &str) -> bool {
     let term = term.to_lowercase();
     lower(&person["firstname"]).contains(&term) || lower(&person["surname"]).contains(&term)
 }
@@ -49,6 +49,17 @@ async fn the_person_search_v1_finds_people_by_name_and_leaves_housing_officers_o
         .await;
         assert_eq!(hit_ids(&answer), want, "search for {term}");
         assert_eq!(total(&answer), want.len() as u64);
+        // The response's middle name is read from `middlename` (`QueryablePerson.cs`).
+        for hit in hits(&answer) {
+            let source = &hit["_source"];
+            assert_eq!(source["middlename"], source["middleName"], "{hit}");
+        }
+        assert!(
+            hits(&answer)
+                .iter()
+                .any(|hit| hit["_source"]["middlename"].is_string()),
+            "someone named {term} has a middle name"
+        );
     }
 
     // Two words: the wildstar matches either (`(*a* AND *b*) *a* *b*`), the exact query both.

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use super::queries::*;
 use super::*;
 
-const TENURES: u64 = 160;
+pub(super) const TENURES: u64 = 160;
 
-fn member_named(tenure: &Value, term: &str) -> bool {
+pub(super) fn member_named(tenure: &Value, term: &str) -> bool {
     let term = term.to_lowercase();
     list(&tenure["householdMembers"])
         .iter()

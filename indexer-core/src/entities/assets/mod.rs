@@ -172,6 +172,9 @@ pub struct AssetManagement {
     /// Spelt as the live index and the search API spell it (one `m`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_temporary_accomodation: Option<bool>,
+    /// Whether the asset is a temporary-accommodation block (a hostel holding rooms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_temporary_accommodation_block: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_part_of_temporary_accommodation_block: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -365,6 +368,7 @@ fn management(f: Fields<'_>) -> Result<AssetManagement, MapError> {
             Some(flag) => Some(flag),
             None => f.bool("isTemporaryAccommodation")?,
         },
+        is_temporary_accommodation_block: f.bool("isTemporaryAccommodationBlock")?,
         is_part_of_temporary_accommodation_block: f.bool("isPartOfTemporaryAccommodationBlock")?,
         temporary_accommodation_parent_asset_id: text(&f, "temporaryAccommodationParentAssetId")?,
     })
@@ -425,6 +429,11 @@ impl Entity for Assets {
     #[cfg(test)]
     fn full_item(&self) -> Item {
         tests::full_item()
+    }
+
+    /// What the owning API's items carry that neither the live index nor the search API uses.
+    fn unindexed(&self) -> &'static [&'static str] {
+        &["areaId", "boilerHouseId", "patchId", "rentGroup"]
     }
 
     fn to_document(&self, item: &Item) -> Result<Document, MapError> {

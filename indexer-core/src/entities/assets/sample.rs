@@ -28,6 +28,9 @@ const HEATING: &[&str] = &[
 ];
 const AREA_OFFICES: &[&str] = &["Clapton", "Homerton", "Stamford Hill", "Dalston"];
 
+/// The root of every asset's chain of parents.
+const ROOT_ASSET: &str = "656feda1-896f-b136-da84-163ee4f1be6c";
+
 /// Asset `n`: a Hackney Assets item.
 pub fn asset(n: u64) -> Item {
     let mut g = Gen::new(ASSET, n);
@@ -92,8 +95,12 @@ pub fn asset(n: u64) -> Item {
         ("id", s(&asset_id(n))),
         ("assetId", s(&property_reference(n))),
         ("assetType", s(g.pick(ASSET_TYPES))),
-        ("rootAsset", s("656feda1-896f-b136-da84-163ee4f1be6c")),
-        ("parentAssetIds", s(&format!("{estate_id}#{block_id}"))),
+        ("rootAsset", s(ROOT_ASSET)),
+        // The chain from the root (the council's whole stock) down: root, estate, block.
+        (
+            "parentAssetIds",
+            s(&format!("{ROOT_ASSET}#{estate_id}#{block_id}")),
+        ),
         ("isActive", b(g.chance(0.95))),
         ("isAssetCautionaryAlerted", b(g.chance(0.07))),
         (

@@ -97,6 +97,7 @@ pub(crate) fn full_item() -> Item {
                 ("councilTaxType", s("B")),
                 ("councilTaxLiability", s("Tenant")),
                 ("isTemporaryAccomodation", b(true)),
+                ("isTemporaryAccommodationBlock", b(false)),
                 ("isPartOfTemporaryAccommodationBlock", b(true)),
                 (
                     "temporaryAccommodationParentAssetId",

@@ -98,6 +98,27 @@ fn an_object_turned_nested_is_a_difference_and_nested_without_include_in_parent_
     );
 }
 
+/// A nested field the new mapping turns back into an object: a plain query on its fields
+/// still matches, but the V2 `nested` queries on it fail, so it is a difference.
+#[test]
+fn a_nested_field_turned_object_is_a_difference_and_its_fields_are_still_compared() {
+    let member = json!({"fullName": {"type": "keyword"}, "type": text_keyword()});
+    let live = json!({"properties": {"tenures": {"type": "nested", "include_in_parent": true,
+        "properties": member}}});
+    let object =
+        json!({"properties": {"tenures": {"properties": {"fullName": {"type": "keyword"}}}}});
+    let differences = compare(&live, &object);
+    let lines: Vec<String> = differences.iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        lines,
+        vec![
+            "`tenures`: nested (include_in_parent) in the live index, object in the new mapping",
+            "`tenures`: include_in_parent true in the live index, unset in the new mapping",
+            "`tenures.type`: the live index maps it (text (+keyword)), the new mapping does not",
+        ]
+    );
+}
+
 #[test]
 fn a_changed_normalizer_or_analyzer_is_a_difference_and_defaults_are_not() {
     let live = json!({"properties": {

@@ -33,9 +33,11 @@ pub struct Person {
     pub middle_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preferred_middle_name: Option<String>,
-    /// The all-lowercase spelling some older items carry beside `middleName`.
+    /// The middle name again under the all-lowercase name the search API reads it from for its
+    /// V1 person responses (`QueryablePerson.Middlename`, `[Text(Name = "middlename")]`) and
+    /// the listener writes: from the item's `middleName`, or the older `middlename`.
     #[serde(rename = "middlename", skip_serializing_if = "Option::is_none")]
-    pub middlename_legacy: Option<String>,
+    pub middlename: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub surname: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,26 +119,35 @@ fn text(fields: &Fields<'_>, name: &str) -> Result<Option<String>, MapError> {
     Ok(fields.string(name)?.filter(|s| !s.trim().is_empty()))
 }
 
+/// The first of `names` that is set: the owning API has spelt some attributes more than one way
+/// over the years (`firstName` since it moved to the shared entity, `firstname` before), and a
+/// table holds items written by every version.
+fn text_of(fields: &Fields<'_>, names: &[&str]) -> Result<Option<String>, MapError> {
+    for name in names {
+        if let Some(value) = text(fields, name)? {
+            return Ok(Some(value));
+        }
+    }
+    Ok(None)
+}
+
 impl Person {
     pub fn from_item(fields: Fields<'_>) -> Result<Person, MapError> {
         Ok(Person {
             id: fields.required_string("id")?,
             title: text(&fields, "title")?,
             preferred_title: text(&fields, "preferredTitle")?,
-            firstname: text(&fields, "firstname")?,
-            preferred_firstname: text(&fields, "preferredFirstname")?,
-            middle_name: text(&fields, "middleName")?,
+            firstname: text_of(&fields, &["firstName", "firstname"])?,
+            preferred_firstname: text_of(&fields, &["preferredFirstName", "preferredFirstname"])?,
+            middle_name: text_of(&fields, &["middleName", "middlename"])?,
             preferred_middle_name: text(&fields, "preferredMiddleName")?,
-            middlename_legacy: text(&fields, "middlename")?,
+            middlename: text_of(&fields, &["middleName", "middlename"])?,
             surname: text(&fields, "surname")?,
             preferred_surname: text(&fields, "preferredSurname")?,
             date_of_birth: fields.date("dateOfBirth")?,
             place_of_birth: text(&fields, "placeOfBirth")?,
             gender: text(&fields, "gender")?,
-            ethinicity: match text(&fields, "ethinicity")? {
-                Some(value) => Some(value),
-                None => text(&fields, "ethnicity")?,
-            },
+            ethinicity: text_of(&fields, &["ethinicity", "ethnicity"])?,
             nationality: text(&fields, "nationality")?,
             identification: identifications(&fields)?,
             person_types: fields.strings("personTypes")?,
@@ -220,6 +231,7 @@ impl Entity for Persons {
             "languages",
             "lastModified",
             "links",
+            "personRef",
             "reason",
         ]
     }

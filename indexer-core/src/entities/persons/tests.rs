@@ -9,8 +9,8 @@ pub(crate) fn full_item() -> Item {
         ("id", s("5a3f1c9e-2b7d-4e18-9c41-0d6a8b2f7e10")),
         ("title", s("Ms")),
         ("preferredTitle", s("Mx")),
-        ("firstname", s("Zoë")),
-        ("preferredFirstname", s("Zo")),
+        ("firstName", s("Zoë")),
+        ("preferredFirstName", s("Zo")),
         ("middleName", s("Siobhán")),
         ("preferredMiddleName", s("Shiv")),
         ("surname", s("O'Brien-Nkemelu")),
@@ -78,6 +78,60 @@ fn a_fully_populated_person_maps_to_its_document() {
     let document = document(&Persons, &full_item());
     assert_eq!(document.id, "5a3f1c9e-2b7d-4e18-9c41-0d6a8b2f7e10");
     insta::assert_snapshot!(pretty(&document));
+}
+
+/// The Persons table's items spell the first names as the owning API's entity does
+/// (`firstName`, `preferredFirstName`); items written before it moved to that entity spell them
+/// `firstname`, `preferredFirstname`. Both fill the document's `firstname` and
+/// `preferredFirstname`, which the search API searches and sorts on.
+#[test]
+fn first_names_are_read_under_the_owning_apis_spelling_and_the_older_one() {
+    let current = item(&[
+        ("id", s("p-3")),
+        ("firstName", s("Aisha")),
+        ("preferredFirstName", s("Ash")),
+    ]);
+    let json = body_json(&document(&Persons, &current));
+    assert_eq!(json["firstname"], "Aisha");
+    assert_eq!(json["preferredFirstname"], "Ash");
+    assert!(json.get("firstName").is_none() && json.get("preferredFirstName").is_none());
+
+    let older = item(&[
+        ("id", s("p-4")),
+        ("firstname", s("Kwame")),
+        ("preferredFirstname", s("Kay")),
+    ]);
+    let json = body_json(&document(&Persons, &older));
+    assert_eq!(json["firstname"], "Kwame");
+    assert_eq!(json["preferredFirstname"], "Kay");
+
+    // An item carrying both (rewritten by the current API over an older one): the current
+    // spelling wins.
+    let both = item(&[
+        ("id", s("p-5")),
+        ("firstName", s("Ngozi")),
+        ("firstname", s("Old")),
+        ("preferredFirstName", s("")),
+        ("preferredFirstname", s("Ngo")),
+    ]);
+    let json = body_json(&document(&Persons, &both));
+    assert_eq!(json["firstname"], "Ngozi");
+    assert_eq!(json["preferredFirstname"], "Ngo");
+}
+
+/// The search API's V1 person responses take the middle name from `middlename` (all lower
+/// case; the listener writes it there), its V2 and the live mapping also know `middleName`:
+/// the document carries both, from whichever spelling the item has.
+#[test]
+fn the_middle_name_is_indexed_under_both_names_the_live_index_maps() {
+    for name in ["middleName", "middlename"] {
+        let json = body_json(&document(
+            &Persons,
+            &item(&[("id", s("p-6")), (name, s("Siobhán"))]),
+        ));
+        assert_eq!(json["middleName"], "Siobhán", "from {name}");
+        assert_eq!(json["middlename"], "Siobhán", "from {name}");
+    }
 }
 
 #[test]

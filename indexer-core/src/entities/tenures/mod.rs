@@ -250,6 +250,9 @@ impl Entity for Tenures {
             "agreementType",
             "charges",
             "evictionDate",
+            "fundingSource",
+            "furtherAccountInformation",
+            "hasOffsiteStorage",
             "informHousingBenefitsForChanges",
             "isMutualExchange",
             "isSublet",
@@ -257,9 +260,12 @@ impl Entity for Tenures {
             "lastModified",
             "legacyReferences",
             "notices",
+            "numberOfAdultsInProperty",
+            "numberOfChildrenInProperty",
             "potentialEndDate",
             "subletEndDate",
             "successionDate",
+            "tenureSource",
         ]
     }
 

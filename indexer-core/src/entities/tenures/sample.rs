@@ -161,7 +161,8 @@ fn household_member(p: u64, responsible: bool) -> Value {
         Some(AttributeValue::S(value)) if !value.is_empty() => Some(value.clone()),
         _ => None,
     };
-    let full_name = [text("title"), text("firstname"), text("surname")]
+    let first_name = text("firstName").or_else(|| text("firstname"));
+    let full_name = [text("title"), first_name, text("surname")]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
