@@ -160,9 +160,9 @@ async fn a_500_on_a_dead_letter_put_is_retried_and_nothing_is_lost() {
     assert_eq!(run.summary["dead_lettered"], failing.len() as u64);
 }
 
-/// The stand-in for ECS's read-only root is real: as the task's user, a run whose dead letters
-/// go to a file in its working directory — what the image did before it made `/work` the task
-/// user's — fails at its first dead letter, naming the file, and leaves nothing behind.
+/// The stand-in for ECS's read-only root is real: confined as the task's user, a run whose dead
+/// letters go to a file in its working directory — what the image did before it made `/work` the
+/// task user's — fails at its first dead letter, naming the file and the system's refusal.
 #[tokio::test]
 async fn as_the_task_user_on_a_read_only_root_a_dead_letter_file_fails_the_run() {
     let (names, _) = table_with_failures().await;
@@ -179,8 +179,8 @@ async fn as_the_task_user_on_a_read_only_root_a_dead_letter_file_fails_the_run()
     assert_eq!(run.code, 1, "{run:?}");
     let error = run.summary["error"].as_str().unwrap_or_default();
     assert!(
-        error.contains("dead.jsonl") && error.contains("Read-only file system"),
+        error.contains("dead.jsonl") && error.contains(task_user.confinement.refusal()),
         "{error}"
     );
-    assert_eq!(task_user.written(), Vec::<std::path::PathBuf>::new());
+    assert_eq!(task_user.left_behind(), Vec::<std::path::PathBuf>::new());
 }

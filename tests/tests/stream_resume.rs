@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
 use indexer_tests::faults::FaultProxy;
 use indexer_tests::fixtures;
-use indexer_tests::writer::PersonWriter;
 use indexer_tests::harness::{
     SLOW, Search, finish, put, rebuild_args, services, signal, spawn_indexer, unique, worker_pid,
 };
+use indexer_tests::writer::PersonWriter;
 
 const SEEDED: u64 = 300;
 

@@ -39,7 +39,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "dead_letters" {
 }
 
 # Versioning keeps an object overwritten by mistake (a rerun reusing a job id) for the same
-# expiry window as current objects; the worker itself never overwrites a part.
+# expiry window as current objects; the worker itself never overwrites an object.
 resource "aws_s3_bucket_versioning" "dead_letters" {
   bucket = aws_s3_bucket.dead_letters.id
   versioning_configuration {
@@ -59,7 +59,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "dead_letters" {
       days = var.dead_letter_expiry_days
     }
     noncurrent_version_expiration {
-      noncurrent_days = 1
+      noncurrent_days = var.dead_letter_expiry_days
     }
     abort_incomplete_multipart_upload {
       days_after_initiation = 1

@@ -46,7 +46,10 @@ def main():
     task = blocks(iam, "data", "aws_iam_policy_document", "task")
     s3_statements = []
     for statement in task["statement"]:
-        actions = [a for a in as_list(statement.get("actions")) if str(a).startswith("s3:")]
+        # "*" grants every S3 action too; "s3:*" and "s3:Put*" are S3 actions.
+        actions = [
+            a for a in as_list(statement.get("actions")) if str(a) == "*" or str(a).lower().startswith("s3:")
+        ]
         if actions:
             s3_statements.append((actions, as_list(statement.get("resources"))))
     if s3_statements != [(["s3:PutObject"], [PREFIX_OBJECTS])]:
