@@ -8,4 +8,6 @@ pub mod scan;
 pub mod schema;
 pub(crate) mod shards;
 pub mod stream;
+mod stream_error;
+mod tail;
 pub mod throttle;
