@@ -19,12 +19,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::hosts::AllowedHosts;
+use crate::invalid::field;
 use crate::tuning::{self, Tuning};
 
 mod fields;
 #[cfg(test)]
 mod tests;
 
+pub use crate::invalid::InvalidEvent;
 pub use fields::{JobId, MAX_JOBS_LIMIT};
 
 /// Most Scan segments a run may ask for.
@@ -186,15 +188,6 @@ pub struct Request {
     pub max_changes: Option<u64>,
     /// `jobs`: how many to list.
     pub limit: Option<u32>,
-}
-
-/// The event was refused; the message names the field and the rule it breaks.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid event: {0}")]
-pub struct InvalidEvent(pub String);
-
-pub(crate) fn field(name: &str, rule: impl fmt::Display) -> InvalidEvent {
-    InvalidEvent(format!("field `{name}`: {rule}"))
 }
 
 impl Request {

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use indexer_core::validate::NodeUrl;
 
-use crate::event::{InvalidEvent, field};
+use crate::invalid::{InvalidEvent, field};
 
 /// The allowed host names, lowercase, in the order configured.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,6 +17,7 @@ pub mod ecs;
 pub mod error;
 pub mod event;
 pub mod hosts;
+mod invalid;
 pub mod launch;
 pub mod report;
 pub mod tuning;

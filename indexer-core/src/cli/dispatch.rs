@@ -3,7 +3,8 @@
 
 use clap::Parser;
 
-use super::{AliasTarget, Cli, Command, Rebuilt, Target, run_rebuild};
+use super::rebuild_args::{Rebuilt, run_rebuild};
+use super::{AliasTarget, Cli, Command, Target};
 use crate::error::{Error, exit};
 use crate::output::{Given, Outcome, Report};
 use crate::shutdown::Signals;

@@ -6,7 +6,8 @@ use aws_sdk_dynamodb::Client as DynamoClient;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::compare::{Drift, Fingerprint, compare};
+use super::compare::{Drift, compare};
+use super::fingerprint::Fingerprint;
 use super::recheck::{id_keys, recheck};
 use super::repair::{RepairReport, parse_ids, repair};
 use super::{DriftCount, Target};

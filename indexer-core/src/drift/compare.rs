@@ -1,12 +1,11 @@
 //! Listing both sides and comparing them.
 
-use std::hash::{Hash, Hasher};
-
 use aws_sdk_dynamodb::Client as DynamoClient;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::fingerprint::Fingerprint;
 use super::spill::{Spill, buckets_for};
 use crate::entities::Entity;
 use crate::error::Error;
@@ -15,31 +14,6 @@ use crate::source::item::recording_reads;
 use crate::source::scan::{self, Cursor};
 use crate::source::schema::Unmapped;
 use crate::validate::TableName;
-
-/// How documents are compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fingerprint {
-    /// `versionNumber` when the document has one, else a hash of the whole document.
-    Version,
-    /// Always a hash of the whole document.
-    Content,
-}
-
-impl Fingerprint {
-    /// The fingerprint of a document.
-    pub fn of(self, doc: &Value) -> u64 {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        match doc
-            .get("versionNumber")
-            .filter(|v| self == Fingerprint::Version && !v.is_null())
-        {
-            Some(version) => ("v", version.to_string()).hash(&mut hasher),
-            // serde_json's maps are ordered, so the text is canonical.
-            None => ("h", doc.to_string()).hash(&mut hasher),
-        }
-        hasher.finish()
-    }
-}
 
 /// What differs between a table and an index.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -183,28 +157,4 @@ pub async fn compare(
     drift.stale.sort();
     drift.unmappable.sort();
     Ok(drift)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn version_fingerprints_follow_the_version_and_content_fingerprints_the_whole_document() {
-        let a = json!({"id": "1", "name": "a", "versionNumber": 3});
-        let b = json!({"id": "1", "name": "b", "versionNumber": 3});
-        assert_eq!(Fingerprint::Version.of(&a), Fingerprint::Version.of(&b));
-        assert_ne!(Fingerprint::Content.of(&a), Fingerprint::Content.of(&b));
-        let unversioned_a = json!({"id": "1", "name": "a"});
-        let unversioned_b = json!({"name": "a", "id": "1"});
-        assert_eq!(
-            Fingerprint::Version.of(&unversioned_a),
-            Fingerprint::Version.of(&unversioned_b)
-        );
-        assert_ne!(
-            Fingerprint::Version.of(&unversioned_a),
-            Fingerprint::Version.of(&json!({"id": "1", "name": "c"}))
-        );
-    }
 }

@@ -13,7 +13,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::compare::Fingerprint;
+use super::fingerprint::Fingerprint;
 use crate::error::Error;
 use crate::sink::client::SearchClient;
 use crate::sink::cluster::{ClusterInfo, Distribution, Version};

@@ -20,12 +20,14 @@
 
 pub mod commands;
 mod compare;
+mod fingerprint;
 mod listing;
 mod recheck;
 mod repair;
 mod spill;
 
-pub use compare::{Drift, Fingerprint, compare};
+pub use compare::{Drift, compare};
+pub use fingerprint::Fingerprint;
 pub use repair::{Outcome, RepairReport, parse_ids, repair};
 
 use std::sync::Arc;

@@ -15,7 +15,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::compare::{Drift, Fingerprint};
+use super::compare::Drift;
+use super::fingerprint::Fingerprint;
 use super::repair::{Key, batch_get};
 use crate::error::Error;
 use crate::sink::client::SearchClient;

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::driver::{FollowPlan, follow};
+use super::driver::follow;
+use super::plan::FollowPlan;
 use crate::cli::{LeaseArgs, Target, aws_clients, aws_config, dead_letter_destination};
 use crate::error::Error;
 use crate::sink::retry::RetryPolicy;

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use super::driver::Follower;
+use super::follower::Follower;
 use super::lease::FollowerStatus;
 use crate::drift::commands::{VerifyOptions, verify};
 use crate::error::Error;

@@ -23,12 +23,15 @@
 
 pub mod args;
 mod driver;
+mod follower;
 mod heal;
 pub mod lease;
+mod plan;
 pub mod prune;
 pub mod reader;
 pub mod status;
 mod target;
 
 pub use args::FollowArgs;
-pub use driver::{FollowPlan, follow};
+pub use driver::follow;
+pub use plan::FollowPlan;

@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 
-use super::driver::FollowPlan;
+use super::plan::FollowPlan;
 use crate::error::Error;
 use crate::sink::client::{NameState, SearchClient};
 use crate::source::{scan, stream};

@@ -1,7 +1,11 @@
 //! The settle ordering, through a dead-letter store that watches the trackers.
 
-use super::*;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use super::shared::settle_durably;
+use super::tracking::{Counters, Trackers};
+use crate::checkpoint::{Ticket, Verdict};
+use crate::deadletter::{DeadLetters, Group};
 
 /// A failed item on the last (and only) page of segment 0, beside one already indexed.
 fn one_page_with_a_failure() -> (Arc<Trackers>, Ticket, Group) {

@@ -6,103 +6,23 @@
 //! end of a long rebuild must not waste it), except the alias swap, which is not idempotent and
 //! is attempted once. A retried index creation or deletion that finds its work already done
 //! (the first attempt succeeded but its answer was lost) counts as done.
+//!
+//! This file holds the client and how it sends; the administrative calls are in `admin.rs`, the
+//! single-document calls in `documents.rs`.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::error::{decode, status_error};
 use super::retry::RetryPolicy;
 use super::sigv4::SigV4;
 use crate::validate::NodeUrl;
 
-/// A failure talking to the search cluster.
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    #[error("{op}: cannot reach the search cluster at {host}: {cause}")]
-    Transport {
-        op: String,
-        host: String,
-        /// The whole cause chain in words (a TLS verdict, a refused connection, a timeout).
-        cause: String,
-    },
-    #[error("{op}: the search cluster answered {status}: {reason}")]
-    Status {
-        op: String,
-        status: u16,
-        reason: String,
-        /// The cluster's error type (`resource_already_exists_exception`, …), empty if none.
-        error_type: String,
-    },
-    #[error("{op}: unexpected answer from the search cluster: {reason}")]
-    Decode { op: String, reason: String },
-    /// The request could not be signed (no AWS credentials, or a signing failure).
-    #[error("{op}: {reason}")]
-    Signing { op: String, reason: String },
-    /// The host answers, but not like OpenSearch or Elasticsearch (see [`super::cluster`]).
-    #[error("{host} is not an OpenSearch or Elasticsearch cluster: {reason}")]
-    NotACluster { host: String, reason: String },
-}
-
-impl SinkError {
-    /// The cluster refused the request for its size: a 413, or a 400 whose type says the
-    /// content is too long. Sending it in smaller pieces may succeed.
-    pub fn too_large(&self) -> bool {
-        matches!(self, SinkError::Status { status: 413, .. })
-            || matches!(self, SinkError::Status { status: 400, error_type, .. } if error_type == "content_too_long_exception")
-    }
-
-    /// The cluster refused to create what already exists.
-    pub fn already_exists(&self) -> bool {
-        matches!(self, SinkError::Status { status: 400, error_type, .. } if error_type == "resource_already_exists_exception")
-    }
-
-    /// Whether trying again later may succeed (throttling, server errors, timeouts, resets).
-    pub fn is_retriable(&self) -> bool {
-        match self {
-            // A certificate verdict does not change by asking again.
-            SinkError::Transport { cause, .. } => !cause.contains("certificate"),
-            SinkError::Status { status, .. } => super::retry::is_retriable_status(*status),
-            SinkError::Decode { .. }
-            | SinkError::Signing { .. }
-            | SinkError::NotACluster { .. } => false,
-        }
-    }
-}
-
-/// How an alias is attached to an index: everything `_aliases` needs to re-create it elsewhere.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
-pub struct AliasProps {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filter: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index_routing: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub search_routing: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub is_write_index: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub is_hidden: Option<bool>,
-}
-
-/// What a name currently is on the cluster.
-#[derive(Debug, Clone, PartialEq)]
-pub enum NameState {
-    /// Nothing has that name.
-    Absent,
-    /// A concrete index has that name (the original tool's layout).
-    Index,
-    /// An alias with that name points at these indexes.
-    Alias(Vec<String>),
-}
-
-#[derive(Deserialize)]
-struct IndexAliases {
-    #[serde(default)]
-    aliases: BTreeMap<String, AliasProps>,
-}
+pub use super::answers::{AliasProps, Conditional, NameState, Versioned};
+pub use super::error::SinkError;
+pub(crate) use super::error::snippet;
 
 /// HTTP basic credentials. The password never appears in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -205,7 +125,7 @@ impl SearchClient {
     }
 
     /// Sends a request and returns status and body, without judging the status.
-    async fn raw(
+    pub(super) async fn raw(
         &self,
         op: &str,
         method: Method,
@@ -272,7 +192,7 @@ impl SearchClient {
     /// resets, timeouts) and returning the first other answer unjudged. A conditional write whose
     /// first answer was lost after it applied meets a conflict on its retry: callers treat a
     /// conflict as "read again and decide", never as proof that someone else wrote.
-    async fn raw_retrying(
+    pub(super) async fn raw_retrying(
         &self,
         op: &str,
         method: Method,
@@ -301,7 +221,7 @@ impl SearchClient {
     }
 
     /// Sends a request and decodes a successful JSON answer, retrying transient failures.
-    async fn call(
+    pub(super) async fn call(
         &self,
         op: &str,
         method: Method,
@@ -313,7 +233,7 @@ impl SearchClient {
 
     /// Like [`call`](Self::call); after a retry, an error that `already_done` accepts means the
     /// lost first attempt did the work.
-    async fn call_retrying(
+    pub(super) async fn call_retrying(
         &self,
         op: &str,
         method: Method,
@@ -360,292 +280,6 @@ impl SearchClient {
         Ok(bytes)
     }
 
-    /// Creates an index with the given settings and mappings. After a retry, "already exists"
-    /// means the lost first attempt created it.
-    pub async fn create_index(&self, name: &str, definition: &Value) -> Result<(), SinkError> {
-        self.call_retrying(
-            &format!("create index {name}"),
-            Method::PUT,
-            &format!("/{name}"),
-            Some(definition.clone()),
-            SinkError::already_exists,
-        )
-        .await
-        .map(drop)
-    }
-
-    /// Deletes an index. After a retry, a 404 means the lost first attempt deleted it.
-    pub async fn delete_index(&self, name: &str) -> Result<(), SinkError> {
-        self.call_retrying(
-            &format!("delete index {name}"),
-            Method::DELETE,
-            &format!("/{name}"),
-            None,
-            |error| matches!(error, SinkError::Status { status: 404, .. }),
-        )
-        .await
-        .map(drop)
-    }
-
-    pub async fn put_settings(&self, name: &str, settings: &Value) -> Result<(), SinkError> {
-        let body = json!({ "index": settings });
-        self.call(
-            &format!("update settings of {name}"),
-            Method::PUT,
-            &format!("/{name}/_settings"),
-            Some(body),
-        )
-        .await
-        .map(drop)
-    }
-
-    /// An index's settings, flattened under `index.` as the cluster reports them.
-    pub async fn settings(&self, name: &str) -> Result<Value, SinkError> {
-        let op = format!("read settings of {name}");
-        let answer = self
-            .call(&op, Method::GET, &format!("/{name}/_settings"), None)
-            .await?;
-        answer
-            .get(name)
-            .and_then(|v| v.get("settings"))
-            .and_then(|v| v.get("index"))
-            .cloned()
-            .ok_or_else(|| SinkError::Decode {
-                op,
-                reason: "no settings.index in the answer".into(),
-            })
-    }
-
-    pub async fn refresh(&self, name: &str) -> Result<(), SinkError> {
-        self.call(
-            &format!("refresh {name}"),
-            Method::POST,
-            &format!("/{name}/_refresh"),
-            None,
-        )
-        .await
-        .map(drop)
-    }
-
-    /// The number of documents searchable in an index or alias.
-    pub async fn count(&self, name: &str) -> Result<u64, SinkError> {
-        let op = format!("count documents in {name}");
-        let answer = self
-            .call(&op, Method::GET, &format!("/{name}/_count"), None)
-            .await?;
-        answer["count"].as_u64().ok_or_else(|| SinkError::Decode {
-            op,
-            reason: format!("no count in {answer}"),
-        })
-    }
-
-    /// Whether `name` is an alias, a concrete index or nothing.
-    pub async fn name_state(&self, name: &str) -> Result<NameState, SinkError> {
-        let op = format!("look up alias {name}");
-        let (status, bytes) = self
-            .raw(&op, Method::GET, &format!("/_alias/{name}"), None)
-            .await?;
-        if status.is_success() {
-            let indexes: BTreeMap<String, Value> =
-                serde_json::from_slice(&bytes).map_err(|e| SinkError::Decode {
-                    op: op.clone(),
-                    reason: e.to_string(),
-                })?;
-            if !indexes.is_empty() {
-                return Ok(NameState::Alias(indexes.into_keys().collect()));
-            }
-        } else if status != StatusCode::NOT_FOUND {
-            return Err(status_error(&op, status.as_u16(), &bytes));
-        }
-        let op = format!("look up index {name}");
-        let (status, bytes) = self
-            .raw(&op, Method::GET, &format!("/{name}"), None)
-            .await?;
-        match status {
-            StatusCode::NOT_FOUND => Ok(NameState::Absent),
-            s if s.is_success() => Ok(NameState::Index),
-            s => Err(status_error(&op, s.as_u16(), &bytes)),
-        }
-    }
-
-    /// Every alias on an index, with its properties.
-    pub async fn aliases_of(&self, index: &str) -> Result<BTreeMap<String, AliasProps>, SinkError> {
-        let op = format!("read aliases of {index}");
-        let answer = self
-            .call(&op, Method::GET, &format!("/{index}/_alias"), None)
-            .await?;
-        let mut by_index: BTreeMap<String, IndexAliases> =
-            serde_json::from_value(answer).map_err(|e| SinkError::Decode {
-                op: op.clone(),
-                reason: e.to_string(),
-            })?;
-        Ok(by_index
-            .remove(index)
-            .map(|i| i.aliases)
-            .unwrap_or_default())
-    }
-
-    /// Applies alias actions in one atomic `_aliases` call, sent once: never retried, because a
-    /// lost answer may hide an applied change. After an error the caller reads the aliases back
-    /// to learn what happened.
-    pub async fn update_aliases(&self, actions: Vec<Value>) -> Result<(), SinkError> {
-        let op = "update aliases";
-        let body = json!({ "actions": actions }).to_string().into_bytes();
-        let (status, bytes) = self
-            .raw(
-                op,
-                Method::POST,
-                "/_aliases",
-                Some((body, "application/json")),
-            )
-            .await?;
-        if !status.is_success() {
-            return Err(status_error(op, status.as_u16(), &bytes));
-        }
-        let answer = decode(op, &bytes)?;
-        if answer.get("acknowledged").and_then(Value::as_bool) == Some(false) {
-            return Err(SinkError::Decode {
-                op: "update aliases".into(),
-                reason: "the cluster did not acknowledge the change".into(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Names of the indexes matching a wildcard pattern (hidden ones included).
-    pub async fn indexes_matching(&self, pattern: &str) -> Result<Vec<String>, SinkError> {
-        let op = format!("list indexes {pattern}");
-        let answer = self
-            .call(
-                &op,
-                Method::GET,
-                &format!("/_cat/indices/{pattern}?format=json&h=index&expand_wildcards=all"),
-                None,
-            )
-            .await;
-        let answer = match answer {
-            Err(SinkError::Status { status: 404, .. }) => return Ok(Vec::new()),
-            other => other?,
-        };
-        let rows = answer.as_array().ok_or_else(|| SinkError::Decode {
-            op: op.clone(),
-            reason: "expected a JSON array".into(),
-        })?;
-        Ok(rows
-            .iter()
-            .filter_map(|row| row.get("index").and_then(Value::as_str).map(str::to_owned))
-            .collect())
-    }
-}
-
-/// A document and the token that guards its next conditional write.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Versioned {
-    pub source: Value,
-    pub seq_no: u64,
-    pub primary_term: u64,
-}
-
-/// The outcome of a conditional write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Conditional {
-    /// Written; the new token.
-    Written { seq_no: u64, primary_term: u64 },
-    /// Someone else wrote first (409).
-    Conflict,
-}
-
-impl SearchClient {
-    /// Reads a document in real time; `None` when it (or its index) does not exist.
-    pub async fn get_doc(&self, index: &str, id: &str) -> Result<Option<Versioned>, SinkError> {
-        let op = format!("read {index}/{id}");
-        let (status, bytes) = self
-            .raw_retrying(&op, Method::GET, &format!("/{index}/_doc/{id}"), None)
-            .await?;
-        if status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !status.is_success() {
-            return Err(status_error(&op, status.as_u16(), &bytes));
-        }
-        let answer = decode(&op, &bytes)?;
-        if answer.get("found").and_then(Value::as_bool) == Some(false) {
-            return Ok(None);
-        }
-        Ok(Some(Versioned {
-            source: answer.get("_source").cloned().unwrap_or(Value::Null),
-            seq_no: answer["_seq_no"].as_u64().unwrap_or_default(),
-            primary_term: answer["_primary_term"].as_u64().unwrap_or_default(),
-        }))
-    }
-
-    /// Writes a document: only if absent (`guard` = `None`), or only if unchanged since `guard`.
-    pub async fn write_doc_if(
-        &self,
-        index: &str,
-        id: &str,
-        body: &Value,
-        guard: Option<(u64, u64)>,
-    ) -> Result<Conditional, SinkError> {
-        let path = match guard {
-            None => format!("/{index}/_doc/{id}?op_type=create&refresh=wait_for"),
-            Some((seq_no, term)) => {
-                format!(
-                    "/{index}/_doc/{id}?if_seq_no={seq_no}&if_primary_term={term}&refresh=wait_for"
-                )
-            }
-        };
-        let op = format!("write {index}/{id}");
-        let bytes = body.to_string().into_bytes();
-        let (status, answer) = self
-            .raw_retrying(&op, Method::PUT, &path, Some(bytes))
-            .await?;
-        if status == StatusCode::CONFLICT {
-            return Ok(Conditional::Conflict);
-        }
-        if !status.is_success() {
-            return Err(status_error(&op, status.as_u16(), &answer));
-        }
-        let answer = decode(&op, &answer)?;
-        Ok(Conditional::Written {
-            seq_no: answer["_seq_no"].as_u64().unwrap_or_default(),
-            primary_term: answer["_primary_term"].as_u64().unwrap_or_default(),
-        })
-    }
-
-    /// Writes a document unconditionally (retrying transient failures: it is idempotent).
-    pub async fn put_doc(&self, index: &str, id: &str, body: &Value) -> Result<(), SinkError> {
-        let op = format!("write {index}/{id}");
-        self.call(
-            &op,
-            Method::PUT,
-            &format!("/{index}/_doc/{id}?refresh=wait_for"),
-            Some(body.clone()),
-        )
-        .await
-        .map(drop)
-    }
-
-    /// Deletes a document if unchanged since `guard`; `false` on a conflict or when it is gone.
-    pub async fn delete_doc_if(
-        &self,
-        index: &str,
-        id: &str,
-        guard: (u64, u64),
-    ) -> Result<bool, SinkError> {
-        let op = format!("delete {index}/{id}");
-        let path = format!(
-            "/{index}/_doc/{id}?if_seq_no={}&if_primary_term={}&refresh=wait_for",
-            guard.0, guard.1
-        );
-        let (status, bytes) = self.raw_retrying(&op, Method::DELETE, &path, None).await?;
-        match status {
-            StatusCode::CONFLICT | StatusCode::NOT_FOUND => Ok(false),
-            s if s.is_success() => Ok(true),
-            s => Err(status_error(&op, s.as_u16(), &bytes)),
-        }
-    }
-
     /// Any JSON call (retrying transient failures), for APIs without a dedicated method.
     pub async fn json(
         &self,
@@ -666,14 +300,6 @@ impl SearchClient {
             Some(body.clone()),
         )
         .await
-    }
-
-    /// Creates an index unless it exists.
-    pub async fn ensure_index(&self, name: &str, definition: &Value) -> Result<(), SinkError> {
-        match self.create_index(name, definition).await {
-            Err(error) if error.already_exists() => Ok(()),
-            other => other,
-        }
     }
 }
 
@@ -706,111 +332,4 @@ async fn sign(
         .map_err(|error| failed(error.to_string()))?;
     signed.push(("host".to_owned(), host));
     Ok(signed)
-}
-
-fn decode(op: &str, bytes: &[u8]) -> Result<Value, SinkError> {
-    serde_json::from_slice(bytes).map_err(|e| SinkError::Decode {
-        op: op.to_owned(),
-        reason: format!("{e}; body starts {:?}", snippet(bytes)),
-    })
-}
-
-/// The first characters of a body, for error messages; an HTML page (a proxy's or a load
-/// balancer's error page) is told by its title or text, never quoted as markup.
-pub(crate) fn snippet(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
-    let text = text.trim();
-    if !text.starts_with('<') {
-        return text.chars().take(300).collect();
-    }
-    let lower = text.to_ascii_lowercase();
-    let title = lower
-        .find("<title>")
-        .and_then(|start| {
-            let from = start + "<title>".len();
-            lower[from..]
-                .find("</title>")
-                .map(|end| &text[from..from + end])
-        })
-        .map(str::to_owned);
-    let words = title.unwrap_or_else(|| {
-        let mut plain = String::new();
-        let mut in_tag = false;
-        for c in text.chars() {
-            match c {
-                '<' => in_tag = true,
-                '>' => {
-                    in_tag = false;
-                    plain.push(' ');
-                }
-                _ if !in_tag => plain.push(c),
-                _ => {}
-            }
-        }
-        plain
-    });
-    let words: Vec<&str> = words.split_whitespace().collect();
-    let words: String = words.join(" ").chars().take(120).collect();
-    if words.is_empty() {
-        "an HTML page".to_owned()
-    } else {
-        format!("an HTML page ({words})")
-    }
-}
-
-/// Turns an error answer into a message: the cluster's `error.type: error.reason` when it sent
-/// one, else the start of the body.
-fn status_error(op: &str, status: u16, bytes: &[u8]) -> SinkError {
-    let error_type = serde_json::from_slice::<Value>(bytes)
-        .ok()
-        .and_then(|v| v["error"]["type"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let reason = serde_json::from_slice::<Value>(bytes)
-        .ok()
-        .and_then(|v| {
-            let error = v.get("error")?;
-            match error {
-                Value::String(s) => Some(s.clone()),
-                _ => Some(format!(
-                    "{}: {}",
-                    error.get("type").and_then(Value::as_str).unwrap_or("error"),
-                    error.get("reason").and_then(Value::as_str).unwrap_or("")
-                )),
-            }
-        })
-        .unwrap_or_else(|| snippet(bytes));
-    SinkError::Status {
-        op: op.to_owned(),
-        status,
-        reason,
-        error_type,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_answers_name_the_operation_status_and_cluster_reason() {
-        let body = br#"{"error":{"type":"resource_already_exists_exception","reason":"index [x] already exists"},"status":400}"#;
-        let err = status_error("create index x", 400, body);
-        assert_eq!(
-            err.to_string(),
-            "create index x: the search cluster answered 400: resource_already_exists_exception: index [x] already exists"
-        );
-        assert!(!err.is_retriable());
-        let html = status_error("bulk", 503, b"<html>Service Unavailable</html>");
-        assert!(
-            html.to_string()
-                .ends_with("answered 503: an HTML page (Service Unavailable)"),
-            "{html}"
-        );
-        assert!(html.is_retriable());
-        let titled = snippet(
-            b"<!DOCTYPE html>\n<html><head><TITLE>502 Bad Gateway</TITLE></head><body><h1>502</h1></body></html>",
-        );
-        assert_eq!(titled, "an HTML page (502 Bad Gateway)");
-        assert_eq!(snippet(b"  plain text  "), "plain text");
-    }
 }

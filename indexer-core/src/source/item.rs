@@ -16,40 +16,17 @@
 //!   [`to_dynamo_json`] renders at most that many levels, so no input can exhaust the stack.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::{Serialize, Serializer};
-use serde_json::value::RawValue;
 
-/// One DynamoDB item as the SDK returns it.
-pub type Item = HashMap<String, AttributeValue>;
+use super::reads::note_read;
 
-/// The deepest nesting of maps and lists DynamoDB stores (its documented limit is 32 levels).
-pub const MAX_DEPTH: usize = 32;
-
-/// The top-level attribute holding a value nested deeper than [`MAX_DEPTH`] maps and lists, if
-/// any. Walks the item with an explicit stack: no recursion, whatever the input.
-pub fn too_deep(item: &Item) -> Option<&str> {
-    let mut pending: Vec<(&AttributeValue, usize)> = Vec::new();
-    for (name, value) in item {
-        pending.push((value, 0));
-        while let Some((value, depth)) = pending.pop() {
-            let children: Box<dyn Iterator<Item = &AttributeValue>> = match value {
-                AttributeValue::L(values) => Box::new(values.iter()),
-                AttributeValue::M(map) => Box::new(map.values()),
-                _ => continue,
-            };
-            if depth + 1 > MAX_DEPTH {
-                return Some(name);
-            }
-            pending.extend(children.map(|child| (child, depth + 1)));
-        }
-    }
-    None
-}
+pub use super::attributes::{Item, MAX_DEPTH, too_deep, type_name};
+pub use super::dynamo_json::{from_dynamo_json, to_dynamo_json};
+pub use super::number::Number;
+pub use super::reads::recording_reads;
 
 /// Why an item could not be mapped to a document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,131 +54,11 @@ impl MapError {
     }
 }
 
-/// The DynamoDB type name of a value, as it appears in DynamoDB JSON.
-pub fn type_name(value: &AttributeValue) -> &'static str {
-    match value {
-        AttributeValue::S(_) => "S",
-        AttributeValue::N(_) => "N",
-        AttributeValue::B(_) => "B",
-        AttributeValue::Bool(_) => "BOOL",
-        AttributeValue::Null(_) => "NULL",
-        AttributeValue::L(_) => "L",
-        AttributeValue::M(_) => "M",
-        AttributeValue::Ss(_) => "SS",
-        AttributeValue::Ns(_) => "NS",
-        AttributeValue::Bs(_) => "BS",
-        _ => "an unknown type",
-    }
-}
-
-/// A decimal number kept as its exact text and written to JSON as a number token, unrounded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Number(String);
-
-impl Number {
-    /// Parses DynamoDB number text (`"+1.50"`, `"-0.5E-3"`, `".5"`, 38 digits…) into canonical
-    /// JSON number text. Returns `None` when the text is not a finite decimal number.
-    pub fn parse(text: &str) -> Option<Number> {
-        normalize_number(text.trim()).map(Number)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Number {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for Number {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // The text is valid JSON number grammar by construction (see `normalize_number`).
-        let raw = RawValue::from_string(self.0.clone()).map_err(serde::ser::Error::custom)?;
-        raw.serialize(serializer)
-    }
-}
-
-/// Rewrites decimal text into JSON number grammar: `-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`.
-fn normalize_number(text: &str) -> Option<String> {
-    let (negative, rest) = match text.as_bytes().first()? {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let (mantissa, exponent) = match rest.find(['e', 'E']) {
-        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
-        None => (rest, None),
-    };
-    let (integer, fraction) = match mantissa.find('.') {
-        Some(at) => (&mantissa[..at], &mantissa[at + 1..]),
-        None => (mantissa, ""),
-    };
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if (integer.is_empty() && fraction.is_empty()) || !all_digits(integer) || !all_digits(fraction)
-    {
-        return None;
-    }
-    let integer = integer.trim_start_matches('0');
-    let fraction = fraction.trim_end_matches('0');
-    let mut out = String::with_capacity(text.len() + 1);
-    if negative && !(integer.is_empty() && fraction.is_empty()) {
-        out.push('-');
-    }
-    out.push_str(if integer.is_empty() { "0" } else { integer });
-    if !fraction.is_empty() {
-        out.push('.');
-        out.push_str(fraction);
-    }
-    if let Some(exponent) = exponent {
-        let digits = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
-        if digits.is_empty() || !all_digits(digits) {
-            return None;
-        }
-        let digits = digits.trim_start_matches('0');
-        if !digits.is_empty() && out != "0" && out != "-0" {
-            out.push('e');
-            if exponent.starts_with('-') {
-                out.push('-');
-            }
-            out.push_str(digits);
-        }
-    }
-    Some(out)
-}
-
 /// Typed, path-aware access to the attributes of one item or nested map.
 #[derive(Clone, Copy)]
 pub struct Fields<'a> {
     map: &'a HashMap<String, AttributeValue>,
     path: &'a str,
-}
-
-thread_local! {
-    /// The top-level attributes read while [`recording_reads`] runs on this thread.
-    static READS: std::cell::RefCell<Option<std::collections::BTreeSet<String>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-fn note_read(name: &str) {
-    READS.with(|reads| {
-        if let Some(reads) = reads.borrow_mut().as_mut()
-            && !reads.contains(name)
-        {
-            reads.insert(name.to_owned());
-        }
-    });
-}
-
-/// Runs `read` (an entity's factory), and returns with its result the names of the item's
-/// top-level attributes it looked at: what the factory maps, declared by the factory itself.
-pub fn recording_reads<T>(read: impl FnOnce() -> T) -> (T, std::collections::BTreeSet<String>) {
-    let before = READS.with(|reads| reads.borrow_mut().replace(Default::default()));
-    let result = read();
-    let seen = READS.with(|reads| std::mem::replace(&mut *reads.borrow_mut(), before));
-    (result, seen.unwrap_or_default())
 }
 
 /// A nested map or list element owns its path string; this keeps it alive while it is read.
@@ -468,144 +325,15 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Renders an item in DynamoDB JSON (`{"id": {"S": "…"}}`), lossless: numbers stay text and
-/// binaries are base64. Used for the dead-letter file, so a failed item can be inspected and
-/// re-put exactly as it was read. A value nested deeper than [`MAX_DEPTH`] (which DynamoDB
-/// cannot hold) is rendered as `{"TRUNCATED": "…"}`, which [`from_dynamo_json`] refuses.
-pub fn to_dynamo_json(item: &Item) -> serde_json::Value {
-    serde_json::Value::Object(
-        item.iter()
-            .map(|(k, v)| (k.clone(), attr_json(v, 0)))
-            .collect(),
-    )
-}
-
-fn attr_json(value: &AttributeValue, depth: usize) -> serde_json::Value {
-    use serde_json::{Value, json};
-    let depth = match value {
-        AttributeValue::L(_) | AttributeValue::M(_) if depth >= MAX_DEPTH => {
-            return json!({ "TRUNCATED": format!("nested deeper than {MAX_DEPTH} levels") });
-        }
-        AttributeValue::L(_) | AttributeValue::M(_) => depth + 1,
-        _ => depth,
-    };
-    match value {
-        AttributeValue::S(s) => json!({ "S": s }),
-        AttributeValue::N(n) => json!({ "N": n }),
-        AttributeValue::B(b) => json!({ "B": BASE64.encode(b.as_ref()) }),
-        AttributeValue::Bool(b) => json!({ "BOOL": b }),
-        AttributeValue::Null(b) => json!({ "NULL": b }),
-        AttributeValue::L(values) => {
-            json!({ "L": values.iter().map(|v| attr_json(v, depth)).collect::<Vec<_>>() })
-        }
-        AttributeValue::M(map) => {
-            json!({ "M": Value::Object(map.iter().map(|(k, v)| (k.clone(), attr_json(v, depth))).collect()) })
-        }
-        AttributeValue::Ss(values) => json!({ "SS": values }),
-        AttributeValue::Ns(values) => json!({ "NS": values }),
-        AttributeValue::Bs(values) => {
-            json!({ "BS": values.iter().map(|b| BASE64.encode(b.as_ref())).collect::<Vec<_>>() })
-        }
-        _ => json!({ "UNKNOWN": null }),
-    }
-}
-
-/// Reads an item back from DynamoDB JSON (the inverse of [`to_dynamo_json`]).
-pub fn from_dynamo_json(json: &serde_json::Value) -> Result<Item, String> {
-    let object = json.as_object().ok_or("an item must be a JSON object")?;
-    object
-        .iter()
-        .map(|(name, value)| Ok((name.clone(), attr_from_json(value)?)))
-        .collect()
-}
-
-fn attr_from_json(value: &serde_json::Value) -> Result<AttributeValue, String> {
-    use serde_json::Value;
-    let object = value
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .ok_or("a value must be a one-key object")?;
-    let (kind, inner) = object.iter().next().ok_or("empty value")?;
-    let text = |v: &Value| {
-        v.as_str()
-            .map(str::to_owned)
-            .ok_or(format!("{kind} needs a string"))
-    };
-    let blob = |v: &Value| -> Result<aws_sdk_dynamodb::primitives::Blob, String> {
-        let bytes = BASE64.decode(text(v)?).map_err(|e| e.to_string())?;
-        Ok(aws_sdk_dynamodb::primitives::Blob::new(bytes))
-    };
-    let list = |v: &Value| {
-        v.as_array()
-            .cloned()
-            .ok_or(format!("{kind} needs an array"))
-    };
-    Ok(match kind.as_str() {
-        "S" => AttributeValue::S(text(inner)?),
-        "N" => AttributeValue::N(text(inner)?),
-        "B" => AttributeValue::B(blob(inner)?),
-        "BOOL" => AttributeValue::Bool(inner.as_bool().ok_or("BOOL needs a boolean")?),
-        "NULL" => AttributeValue::Null(true),
-        "L" => AttributeValue::L(
-            list(inner)?
-                .iter()
-                .map(attr_from_json)
-                .collect::<Result<_, _>>()?,
-        ),
-        "M" => AttributeValue::M(from_dynamo_json(inner)?),
-        "SS" => AttributeValue::Ss(list(inner)?.iter().map(text).collect::<Result<_, _>>()?),
-        "NS" => AttributeValue::Ns(list(inner)?.iter().map(text).collect::<Result<_, _>>()?),
-        "BS" => AttributeValue::Bs(list(inner)?.iter().map(blob).collect::<Result<_, _>>()?),
-        other => return Err(format!("unknown DynamoDB type {other:?}")),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     fn item(pairs: &[(&str, AttributeValue)]) -> Item {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect()
-    }
-
-    #[test]
-    fn thirty_eight_digit_numbers_keep_every_digit_in_json() {
-        let text = "12345678901234567890123456789012345678";
-        let json = serde_json::to_string(&Number::parse(text).expect("valid")).expect("serializes");
-        assert_eq!(json, text);
-        let money = serde_json::to_string(&Number::parse("1234567.10").expect("valid"))
-            .expect("serializes");
-        assert_eq!(money, "1234567.1");
-    }
-
-    #[test]
-    fn number_text_is_rewritten_into_json_grammar() {
-        for (input, expected) in [
-            ("+5", "5"),
-            ("007", "7"),
-            (".5", "0.5"),
-            ("5.", "5"),
-            ("-0", "0"),
-            ("-0.000", "0"),
-            ("1E+2", "1e2"),
-            ("-1.50e-07", "-1.5e-7"),
-            ("0e10", "0"),
-        ] {
-            assert_eq!(
-                Number::parse(input).map(|n| n.0),
-                Some(expected.to_owned()),
-                "{input}"
-            );
-        }
-        for bad in [
-            "", "-", ".", "1e", "abc", "1.2.3", "NaN", "Infinity", "1e+", "--1",
-        ] {
-            assert_eq!(Number::parse(bad), None, "{bad:?} must be rejected");
-        }
     }
 
     #[test]
@@ -664,38 +392,10 @@ mod tests {
         assert_eq!(f.bool("b1"), Ok(Some(true)));
         assert_eq!(f.bool("b2"), Ok(Some(false)));
         assert_eq!(
-            f.number("n").map(|n| n.map(|n| n.0)),
+            f.number("n").map(|n| n.map(|n| n.as_str().to_owned())),
             Ok(Some("12.5".into()))
         );
         assert_eq!(f.string("s"), Ok(Some("42".into())));
-    }
-
-    #[test]
-    fn dynamo_json_round_trips_every_type() {
-        let it = item(&[
-            ("s", AttributeValue::S("é".into())),
-            (
-                "n",
-                AttributeValue::N("1.0000000000000000000000000000000000001".into()),
-            ),
-            ("b", AttributeValue::B(vec![0, 255].into())),
-            ("ss", AttributeValue::Ss(vec!["a".into()])),
-            ("bs", AttributeValue::Bs(vec![vec![1].into()])),
-            (
-                "l",
-                AttributeValue::L(vec![
-                    AttributeValue::Null(true),
-                    AttributeValue::Bool(false),
-                ]),
-            ),
-        ]);
-        let json = to_dynamo_json(&it);
-        assert_eq!(json["n"]["N"], "1.0000000000000000000000000000000000001");
-        assert_eq!(json["b"]["B"], "AP8=");
-        assert_eq!(json["bs"]["BS"][0], "AQ==");
-        assert_eq!(json["l"]["L"][1]["BOOL"], false);
-        assert_eq!(json["s"]["S"], "é");
-        assert_eq!(from_dynamo_json(&json), Ok(it));
     }
 
     #[test]
@@ -737,23 +437,5 @@ mod tests {
                 .count(),
             1
         );
-    }
-
-    proptest! {
-        #[test]
-        fn any_parsed_number_is_valid_json_with_the_same_value(
-            sign in "[+-]?", int in "[0-9]{0,20}", frac in "[0-9]{0,20}", exp in "([eE][+-]?[0-9]{1,2})?"
-        ) {
-            let text = format!("{sign}{int}.{frac}{exp}");
-            if let Some(number) = Number::parse(&text) {
-                let parsed: serde_json::Value = serde_json::from_str(number.as_str()).expect("valid JSON");
-                prop_assert!(parsed.is_number());
-                let a: f64 = text.parse().expect("rust parses it");
-                let b: f64 = number.as_str().parse().expect("rust parses it");
-                prop_assert_eq!(a, b);
-            } else {
-                prop_assert!(int.is_empty() && frac.is_empty());
-            }
-        }
     }
 }

@@ -8,7 +8,7 @@ use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 
 use super::positions::{Book, Resume, Standing};
-use super::stream::{StreamError, error};
+use super::stream_error::{StreamError, error};
 
 /// The most pages `DescribeStream` is asked for in one description.
 const MAX_DESCRIBE_PAGES: usize = 1000;
