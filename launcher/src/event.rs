@@ -14,7 +14,7 @@
 use std::fmt;
 
 use indexer_core::rebuild::MAX_WORKERS;
-use indexer_core::validate::{IndexName, NodeUrl, TableName};
+use indexer_core::validate::{IndexName, NodeUrl, TableName, redact_urls_in};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -202,9 +202,10 @@ impl Request {
         let event = Value::Object(fields::canonical_names(object)?);
         let raw: RawEvent = serde_path_to_error::deserialize(event).map_err(|error| {
             let path = error.path().to_string();
-            let inner = error.into_inner();
+            // The reader quotes the value it refused: a URL there may carry a password.
+            let inner = redact_urls_in(&error.into_inner().to_string());
             if path.is_empty() || path == "." {
-                InvalidEvent(inner.to_string())
+                InvalidEvent(inner)
             } else {
                 field(&path, inner)
             }

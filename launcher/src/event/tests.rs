@@ -314,3 +314,12 @@ fn workers_are_refused_outside_rebuild_and_with_a_dry_run() {
 }
 
 mod modes;
+
+#[test]
+fn a_wrong_typed_field_holding_a_url_never_echoes_its_password() {
+    let message = refused(console_with(
+        json!({"maxErrors": "https://user:hunter2@elsewhere.example"}),
+    ));
+    assert!(message.contains("maxErrors"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+}
