@@ -6,6 +6,7 @@ pub mod fixtures;
 pub mod harness;
 pub mod http1;
 pub mod moto;
+pub mod services;
 pub mod sigv4;
 pub mod task_user;
 pub mod tls;
