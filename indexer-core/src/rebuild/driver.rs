@@ -20,8 +20,9 @@
 //!
 //! [`run_local`] runs the K workers as child processes of this one, for a rebuild on one machine.
 
+use super::job::Worker;
 use super::setup::{abort_setup, setup, wait_for_setup};
-use super::worker::{Ctx, Worker, run_worker};
+use super::worker::{Ctx, run_worker};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -2,57 +2,15 @@
 
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::aliases::{Previous, inspect};
 use crate::error::Error;
-use crate::jobs::{JobStatus, WorkerStatus, coord};
+use crate::jobs::coord;
 use crate::rebuild::phases::{Run, close_tail, drain, restore_and_gate, retire_after_swap, swap};
 use crate::shutdown::Signals;
 use crate::source::stream::StreamTail;
 use crate::summary::{Status, Summary};
 
-use super::worker::{Synced, Worker};
-
-/// Ends the job of a worker whose stream tail failed (it stopped with its checkpoints and stream
-/// positions saved, before its position moved past a record it could not apply) as interrupted,
-/// so that no other worker swaps without those records, and returns the error that says so.
-pub(super) async fn tail_failed(worker: &Worker, cause: &str) -> Error {
-    let message = format!(
-        "the table's stream could not be tailed ({cause}), so writes made during the rebuild would be lost; nothing was swapped, the checkpoints and stream positions are saved, and the next rebuild resumes from them and replays the stream"
-    );
-    if let Err(error) = worker
-        .end_job(JobStatus::Interrupted, |job| {
-            job.message = Some(message.clone())
-        })
-        .await
-    {
-        tracing::error!(error = %error, "cannot record the interrupted job");
-    }
-    Error::Interrupted(message)
-}
-
-/// Keeps the finisher's heartbeat (and the lock) fresh while it gates and swaps. It stops
-/// renewing when the job ended or the lock is lost; the fence before the swap notices.
-pub(super) async fn heartbeat(worker: Worker, stop: CancellationToken) {
-    let mut ticker = tokio::time::interval(worker.plan.timing.heartbeat);
-    ticker.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.cancelled() => return,
-        }
-        match worker.sync(WorkerStatus::Running).await {
-            Ok(Synced::Merged(_)) => {}
-            Ok(Synced::Ended(_)) => return,
-            Err(error @ (Error::LockLost(_) | Error::Job(_) | Error::JobEnded(_))) => {
-                tracing::error!(error = %error, "the finisher lost its job; it will not swap");
-                return;
-            }
-            Err(error) => tracing::warn!(error = %error, "heartbeat failed; will retry"),
-        }
-    }
-}
+use super::job::Worker;
 
 /// How the finish ended.
 pub(super) enum Finish {
