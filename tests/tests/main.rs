@@ -5,6 +5,7 @@
 mod bad_input;
 mod deadletters;
 mod drift;
+mod edges;
 mod engine;
 mod faults;
 mod follow;

@@ -24,11 +24,12 @@ pub(super) enum Finish {
 
 /// Gates and swaps a job whose segments are all done. A signal before the swap stops the finish
 /// (the next rebuild resumes it); once the fence has passed, the swap completes and a signal
-/// only cuts the stream's catch-up short, with a warning.
+/// only cuts the stream's catch-up short, with a warning. The tail is taken (and stopped) by
+/// every way the finish ends but an error; then it is left for the caller to stop.
 pub(super) async fn finish_job(
     worker: &Worker,
     run: Run<'_>,
-    tail: Option<StreamTail>,
+    tail: &mut Option<StreamTail>,
     signals: &mut Signals,
     summary: &mut Summary,
 ) -> Result<Finish, Error> {
@@ -41,7 +42,7 @@ pub(super) async fn finish_job(
     let gated = tokio::select! {
         gated = gate_step(run, tail.as_ref(), job.stream_tailed, summary) => match gated {
             Err(Error::Stream(failure)) => {
-                if let Some(tail) = tail {
+                if let Some(tail) = tail.take() {
                     let _ = tail.stop().await;
                 }
                 return Ok(Finish::TailFailed(failure.to_string()));
@@ -53,13 +54,13 @@ pub(super) async fn finish_job(
     let previous = match gated {
         Gated::AlreadySwapped => {
             summary.swapped = true;
-            if let Some(tail) = tail {
+            if let Some(tail) = tail.take() {
                 close_tail(tail, true, plan, summary).await?;
             }
             return Ok(Finish::Ended(Status::Succeeded));
         }
         Gated::Refused => {
-            if let Some(tail) = tail {
+            if let Some(tail) = tail.take() {
                 close_tail(tail, false, plan, summary).await?;
             }
             return Ok(Finish::Ended(Status::GateFailed));
@@ -67,11 +68,11 @@ pub(super) async fn finish_job(
         Gated::Passed(previous) => previous,
     };
     // The tail kept applying records while the gate ran: a failure since must stop the swap.
-    if let Some(failure) = match &tail {
+    if let Some(failure) = match tail.as_ref() {
         Some(tail) => tail.failure().await,
         None => None,
     } {
-        if let Some(tail) = tail {
+        if let Some(tail) = tail.take() {
             let _ = tail.stop().await;
         }
         return Ok(Finish::TailFailed(failure.to_string()));
@@ -80,7 +81,7 @@ pub(super) async fn finish_job(
     swap(run, &previous).await?;
     summary.swapped = true;
     tracing::info!(alias = %plan.alias, index = %run.index, previous = summary.previous_index.as_deref(), "alias swapped");
-    if let Some(tail) = tail {
+    if let Some(tail) = tail.take() {
         tokio::select! {
             closed = close_tail(tail, true, plan, summary) => closed?,
             _ = signals.recv() => summary.warnings.push(format!(

@@ -160,17 +160,24 @@ impl Worker {
         Ok(())
     }
 
-    /// Ends the job (if it has not ended) with `status`, then releases the lock.
+    /// Ends the job (if it has not ended) with `status`, then releases the lock. A write of
+    /// this call whose answer was lost is recognised as its own on the re-read (its
+    /// `ended_at`); `Err` only when the record could not be read or written.
     pub(super) async fn end_job(
         &self,
         status: JobStatus,
         edit: impl Fn(&mut JobRecord),
-    ) -> Result<(), Error> {
+    ) -> Result<Closed, Error> {
+        let mut written = None;
+        let mut closed = Closed::default();
         for _ in 0..50 {
             let Some((mut job, token)) = self.store.job_versioned(&self.job_id).await? else {
                 break;
             };
             if job.status.is_finished() {
+                if written.is_none() || job.ended_at != written {
+                    closed.by_other = Some(Box::new(job));
+                }
                 break;
             }
             let now = Utc::now();
@@ -186,15 +193,34 @@ impl Worker {
                 state.heartbeat_at = now;
             }
             edit(&mut job);
+            written = Some(now);
             if self.store.save_job_if(&job, token).await? {
                 break;
             }
         }
-        self.store
+        if let Err(error) = self
+            .store
             .release_for_job(self.plan.alias.as_str(), &self.job_id)
-            .await?;
-        Ok(())
+            .await
+        {
+            tracing::warn!(error = %error, "cannot release the alias's lock");
+            closed.lock_left = Some(format!(
+                "the alias's lock could not be released ({error}); it goes stale after --lease {} s and the next run takes it over",
+                self.plan.timing.lease.as_secs()
+            ));
+        }
+        Ok(closed)
     }
+}
+
+/// How [`Worker::end_job`] went.
+#[derive(Debug, Default)]
+pub(super) struct Closed {
+    /// The record, when another writer had ended the job first (an operator's abandon, another
+    /// worker): this run's own outcome is not what the record says.
+    pub by_other: Option<Box<JobRecord>>,
+    /// Why the lock is left behind, when it could not be released.
+    pub lock_left: Option<String>,
 }
 
 /// Ends the job of a worker whose stream tail failed (it stopped with its checkpoints and stream
@@ -204,15 +230,31 @@ pub(super) async fn tail_failed(worker: &Worker, cause: &str) -> Error {
     let message = format!(
         "the table's stream could not be tailed ({cause}), so writes made during the rebuild would be lost; nothing was swapped, the checkpoints and stream positions are saved, and the next rebuild resumes from them and replays the stream"
     );
-    if let Err(error) = worker
+    match worker
         .end_job(JobStatus::Interrupted, |job| {
             job.message = Some(message.clone())
         })
         .await
     {
-        tracing::error!(error = %error, "cannot record the interrupted job");
+        Ok(Closed {
+            by_other: Some(job),
+            ..
+        }) => return ended_by_other(&job),
+        Ok(_) => {}
+        Err(error) => tracing::error!(error = %error, "cannot record the interrupted job"),
     }
     Error::Interrupted(message)
+}
+
+/// The error of a run whose job another writer ended first (an abandon, another worker's
+/// failure): the record says what happened, and this run's own outcome is not recorded.
+pub(super) fn ended_by_other(job: &JobRecord) -> Error {
+    Error::JobEnded(format!(
+        "job {} was ended ({}) while this run finished it: {}; the alias was not moved by this run",
+        job.job_id,
+        job.status,
+        job.message.as_deref().unwrap_or("no message")
+    ))
 }
 
 /// Keeps the finisher's heartbeat (and the lock) fresh while it gates and swaps. It stops

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::jobs::{JobRecord, JobStatus, WorkerStatus, discard_abandoned};
 use crate::pipeline::{self, Assignment, Handles, PipelineError, RunStats, Sink};
 use crate::rebuild::finish::{Finish, finish_job};
-use crate::rebuild::job::{Synced, Worker, heartbeat, tail_failed};
+use crate::rebuild::job::{Synced, Worker, ended_by_other, heartbeat, tail_failed};
 use crate::rebuild::phases::{Run, closing_message, pipeline_settings};
 use crate::shutdown::Signals;
 use crate::sink::client::SearchClient;
@@ -183,15 +183,21 @@ pub(super) async fn run_worker(
     tracing::info!(job = %worker.job_id, worker = worker.me, "every segment is done; this worker gates and swaps");
     let beating = CancellationToken::new();
     let heartbeat = tokio::spawn(heartbeat(worker.clone(), beating.clone()));
-    let outcome = finish_job(worker, ctx.run, tail, signals, summary).await;
+    let outcome = finish_job(worker, ctx.run, &mut tail, signals, summary).await;
     beating.cancel();
     let _ = heartbeat.await;
-    let status = match outcome? {
-        Finish::Ended(status) => status,
-        Finish::Stopped => return stop(worker, handles, None, None, signals).await,
-        Finish::TailFailed(cause) => {
+    let status = match outcome {
+        Ok(Finish::Ended(status)) => status,
+        Ok(Finish::Stopped) => return stop(worker, handles, None, None, signals).await,
+        Ok(Finish::TailFailed(cause)) => {
             stop(worker, handles, None, None, signals).await?;
             return Err(tail_failed(worker, &cause).await);
+        }
+        Err(error) => {
+            // The tail may still write (a bulk write re-creates a missing index): stop it, and
+            // delete the index again if the job was abandoned meanwhile.
+            wind_down(worker, search, handles, None, None, tail.take()).await;
+            return Err(error);
         }
     };
     summary.status = status;
@@ -204,7 +210,25 @@ pub(super) async fn run_worker(
         })
         .await;
     match ended {
-        Ok(()) => Ok(status),
+        Ok(closed) => {
+            summary.warnings.extend(closed.lock_left);
+            match closed.by_other {
+                Some(job) if !summary.swapped => {
+                    // Abandoned while it gated: its index may have been written again since.
+                    wind_down(worker, search, handles, None, None, None).await;
+                    Err(ended_by_other(&job))
+                }
+                Some(job) => {
+                    summary.warnings.push(format!(
+                        "the alias moved, but the job record says {} ({})",
+                        job.status,
+                        job.message.as_deref().unwrap_or("no message")
+                    ));
+                    Ok(status)
+                }
+                None => Ok(status),
+            }
+        }
         Err(error) if summary.swapped => {
             // The alias has moved: the run succeeded. The next rebuild closes the record.
             summary.warnings.push(format!(
