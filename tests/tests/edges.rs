@@ -426,3 +426,65 @@ async fn a_document_refused_as_too_large_even_alone_is_dead_lettered_and_the_res
         "its batch was refused whole, then halved down to the document alone"
     );
 }
+
+#[tokio::test]
+async fn a_finisher_whose_lock_is_taken_over_while_it_gates_never_swaps() {
+    let (names, search, live) = rebuilt("tenures", 30).await;
+    let building = format!("/{}-", names.alias);
+    let (proxy, release) = holding(
+        &search,
+        Rule::new("gate", "POST", 1, Fault::Held, move |p| {
+            p.starts_with(&building) && p.ends_with("/_refresh")
+        }),
+    )
+    .await;
+    let args = rebuild_args(
+        &names,
+        "tenures",
+        &proxy.url,
+        &[
+            "--request-timeout",
+            "120",
+            "--heartbeat",
+            "1",
+            "--lease",
+            "3",
+        ],
+    );
+    let run = spawn_indexer(&args, &[]);
+    held(&proxy, "the run at its gate").await;
+    let job = search.latest_job(&names.alias).await.expect("the job");
+    // Another run takes the lock over (as after a pause longer than the lease).
+    let usurper = format!("{}-20260101t000000000z", names.alias);
+    let now = chrono::Utc::now();
+    let (status, answer) = search
+        .call(
+            Method::PUT,
+            &format!("/indexer-jobs/_doc/lock:{}?refresh=true", names.alias),
+            Some(json!({"kind": "lock", "alias": names.alias, "job_id": usurper,
+                "holder": "elsewhere:1", "acquired_at": now, "heartbeat_at": now, "lease_secs": 600})),
+        )
+        .await;
+    assert!(status < 300, "{answer}");
+    release.add_permits(1);
+    let ended = finish(run, &args).await;
+    assert_eq!(ended.code, 1, "{ended:?}");
+    assert_eq!(ended.summary["swapped"], false);
+    assert_eq!(proxy.seen().alias_updates, 0, "no swap was sent");
+    assert_eq!(search.alias_targets(&names.alias).await, vec![live]);
+    let lock = search
+        .job_doc(&format!("lock:{}", names.alias))
+        .await
+        .expect("lock");
+    assert_eq!(
+        lock["job_id"],
+        usurper.as_str(),
+        "the new owner's lock stays"
+    );
+    let record = search
+        .job_doc(&format!("job:{}", job["job_id"].as_str().expect("id")))
+        .await
+        .expect("record");
+    assert_eq!(record["status"], "running", "it wrote no outcome: {record}");
+    assert_ne!(record["phase"], "swapping", "{record}");
+}

@@ -25,6 +25,7 @@ mod stream_order;
 mod stream_resume;
 mod streams;
 mod swap;
+mod terminal;
 mod throttle;
 mod versions;
 mod workers;

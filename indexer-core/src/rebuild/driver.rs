@@ -189,10 +189,16 @@ pub async fn work(
         };
         let (job, backup) = tokio::select! {
             waited = wait_for_setup(&store, &plan, &spec, stream_source) => waited?,
-            _ = signals.recv() => return Err(Error::Interrupted(format!(
-                "stopped by a signal while waiting for job {} to be set up; this worker read nothing",
-                spec.job_id
-            ))),
+            _ = signals.recv() => {
+                // The summary names the job, whose record the setup worker closes.
+                summary.status = Status::Interrupted;
+                summary.warnings.push(format!(
+                    "stopped by a signal while waiting for job {} to be set up; this worker read nothing",
+                    spec.job_id
+                ));
+                summary.set_elapsed(started.elapsed());
+                return Ok(summary);
+            }
         };
         let tail = backup.map(|opened| {
             opened.tail(

@@ -236,10 +236,11 @@ pub(super) async fn tail_failed(worker: &Worker, cause: &str) -> Error {
         })
         .await
     {
+        // Interrupted already by this worker's own stop (the last live worker): as meant.
         Ok(Closed {
             by_other: Some(job),
             ..
-        }) => return ended_by_other(&job),
+        }) if job.status != JobStatus::Interrupted => return ended_by_other(&job),
         Ok(_) => {}
         Err(error) => tracing::error!(error = %error, "cannot record the interrupted job"),
     }
