@@ -8,6 +8,7 @@ mod drift;
 mod edges;
 mod engine;
 mod faults;
+mod fence;
 mod follow;
 mod follow_gaps;
 mod jobs;
