@@ -37,6 +37,8 @@ mod driver;
 mod dry_run;
 mod finish;
 mod job;
+#[cfg(test)]
+mod job_tests;
 mod local;
 mod origin;
 mod phases;
