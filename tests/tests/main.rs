@@ -29,4 +29,5 @@ mod swap;
 mod terminal;
 mod throttle;
 mod versions;
+mod worker_failures;
 mod workers;
