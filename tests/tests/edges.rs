@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use indexer_tests::faults::{Fault, FaultPlan, FaultProxy, Rule};
 use indexer_tests::harness::{
-    Search, dead_letter_path, dead_letters, eventually, finish, indexer, rebuild_args, rebuilt,
-    seed, spawn_indexer,
+    Search, dead_letter_path, dead_letters, eventually, finish, indexer, put, rebuild_args,
+    rebuilt, seed, services, spawn_indexer, unique,
 };
 use reqwest::Method;
 use serde_json::json;
+use tokio::sync::Semaphore;
 
 /// The physical index named `index` exists.
 async fn exists(search: &Search, index: &str) -> bool {
@@ -313,4 +314,84 @@ async fn a_retire_that_keeps_failing_after_the_swap_is_a_warning_and_the_run_suc
     let job = run.summary["job_id"].as_str().expect("job");
     let record = search.job_doc(&format!("job:{job}")).await.expect("record");
     assert_eq!(record["status"], "succeeded", "{record}");
+}
+
+#[tokio::test]
+async fn writes_made_during_the_swap_reach_the_live_index_though_the_retire_then_fails() {
+    let names = unique("Persons", "persons");
+    let dynamo = services();
+    indexer_tests::fixtures::create_table(&dynamo.dynamo(), &names.table, true)
+        .await
+        .expect("table with a stream");
+    put(&names.table, (0..30).map(indexer_tests::fixtures::person)).await;
+    let search = Search::default();
+    for _ in 0..2 {
+        let run = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let building = format!("/{}-", names.alias);
+    let release = Arc::new(Semaphore::new(0));
+    let proxy = FaultProxy::start(
+        &search.url,
+        FaultPlan {
+            rules: vec![
+                Rule::new("swap", "POST", 1, Fault::Held, |p| p == "/_aliases"),
+                Rule {
+                    repeat: true,
+                    ..Rule::new("retire", "DELETE", 1, Fault::Status(500), move |p| {
+                        p.starts_with(&building) && p.matches('/').count() == 1
+                    })
+                },
+            ],
+            release: Some(Arc::clone(&release)),
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .expect("proxy");
+    let args = rebuild_args(&names, "persons", &proxy.url, &["--retry-base-ms", "20"]);
+    let run = spawn_indexer(&args, &[]);
+    eventually("the run at its swap", Duration::from_secs(120), || async {
+        (proxy.seen().rule_hits[0] >= 1).then_some(())
+    })
+    .await;
+    // Written after the final drain, before the alias moves: only the catch-up after the swap
+    // brings it into the now-live index.
+    put(
+        &names.table,
+        std::iter::once(indexer_tests::fixtures::person(5000)),
+    )
+    .await;
+    release.add_permits(1);
+    let ended = finish(run, &args).await;
+    assert_eq!(ended.code, 0, "{ended:?}");
+    assert_eq!(ended.summary["swapped"], true);
+    assert!(
+        ended.summary["warnings"]
+            .to_string()
+            .contains("deleting old indexes failed"),
+        "{ended:?}"
+    );
+    assert!(
+        ended.summary["stream_records_applied"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1,
+        "{ended:?}"
+    );
+    let new_index = ended.summary["new_index"].as_str().expect("index");
+    assert_eq!(
+        search.alias_targets(&names.alias).await,
+        vec![new_index.to_owned()]
+    );
+    // The write made during the swap is there, once the live index refreshes.
+    eventually(
+        "31 documents in the live index",
+        Duration::from_secs(60),
+        || {
+            let (search, alias) = (&search, &names.alias);
+            async move { (search.count(alias).await == 31).then_some(()) }
+        },
+    )
+    .await;
 }

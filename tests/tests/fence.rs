@@ -242,3 +242,53 @@ async fn a_finisher_whose_lock_is_taken_over_while_it_gates_never_swaps() {
     assert_eq!(record["status"], "running", "it wrote no outcome: {record}");
     assert_ne!(record["phase"], "swapping", "{record}");
 }
+
+#[tokio::test]
+async fn abandon_while_a_run_sets_up_leaves_no_index_behind() {
+    let (names, search, live) = rebuilt("tenures", 20).await;
+    let building = format!("/{}-", names.alias);
+    let (proxy, release) = holding(
+        &search,
+        Rule::new("create", "PUT", 1, Fault::Held, move |p| {
+            p.starts_with(&building) && p.matches('/').count() == 1
+        }),
+    )
+    .await;
+    let args = rebuild_args(
+        &names,
+        "tenures",
+        &proxy.url,
+        &[
+            "--request-timeout",
+            "120",
+            "--heartbeat",
+            "1",
+            "--lease",
+            "3",
+        ],
+    );
+    let run = spawn_indexer(&args, &[]);
+    held(&proxy, "the run creating its index").await;
+    let job = search.latest_job(&names.alias).await.expect("the job");
+    let index = job["new_index"].as_str().expect("index").to_owned();
+    let abandoned = indexer(&["abandon", "--index", &names.alias, "--host", &search.url]).await;
+    assert_eq!(abandoned.code, 0, "{abandoned:?}");
+    assert!(
+        abandoned.summary["deleted_index"].is_null(),
+        "not created yet"
+    );
+    // The held create now goes through: the run creates the index, then finds its job ended.
+    release.add_permits(1);
+    let ended = finish(run, &args).await;
+    assert_eq!(ended.code, 1, "{ended:?}");
+    let record = search
+        .job_doc(&format!("job:{}", job["job_id"].as_str().expect("id")))
+        .await
+        .expect("record");
+    assert_eq!(record["status"], "abandoned", "{record}");
+    assert!(
+        !exists(&search, &index).await,
+        "the index created after the abandon is deleted"
+    );
+    assert_eq!(search.alias_targets(&names.alias).await, vec![live]);
+}

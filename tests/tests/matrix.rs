@@ -97,6 +97,9 @@ struct Cell {
     holding: Option<&'static str>,
 }
 
+/// A cluster's refusal of a request body larger than it takes.
+const TOO_LONG: &str = r#"{"error":{"type":"content_too_long_exception","reason":"request content is too long"},"status":400}"#;
+
 /// Every request kind against every fault: the `_aliases` call is sent once, never retried, so
 /// a fault that keeps it from applying fails the run (exit 1, the alias untouched); everything
 /// else is retried or read back, and the run succeeds.
@@ -121,15 +124,18 @@ fn cells() -> Vec<Cell> {
             });
         }
     }
-    // A whole bulk request refused as too large is sent again in halves.
-    cells.push(Cell {
-        kind: "bulk",
-        nth: 1,
-        fault: Status(413),
-        expect: 0,
-        min_body: 4_000,
-        holding: None,
-    });
+    // A whole bulk request refused as too large — a 413, or a 400 that says the content is too
+    // long — is sent again in halves.
+    for fault in [Status(413), Answer(400, TOO_LONG)] {
+        cells.push(Cell {
+            kind: "bulk",
+            nth: 1,
+            fault,
+            expect: 0,
+            min_body: 4_000,
+            holding: None,
+        });
+    }
     cells
 }
 

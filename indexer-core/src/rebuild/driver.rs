@@ -164,8 +164,14 @@ pub async fn work(
         match set_up {
             Ok(set_up) => set_up,
             Err(error @ Error::Locked(_)) => return Err(error),
-            // The lock or the job is someone else's now: write nothing more.
+            // The lock or the job is someone else's now: write nothing more — but an index
+            // this setup created after an abandon (which found none to delete) goes again.
             Err(error @ (Error::LockLost(_) | Error::JobEnded(_))) => {
+                if matches!(error, Error::JobEnded(_))
+                    && let Err(failure) = discard_abandoned(&search, &spec.job_id).await
+                {
+                    tracing::warn!(error = %failure, "cannot check whether the abandoned job's index must be deleted");
+                }
                 summary.set_elapsed(started.elapsed());
                 return Ok(summary.failed(&error));
             }
