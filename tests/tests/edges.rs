@@ -395,3 +395,51 @@ async fn writes_made_during_the_swap_reach_the_live_index_though_the_retire_then
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_rollback_reads_the_alias_back_after_a_lost_or_failed_answer() {
+    let (names, search, first) = rebuilt("assets", 20).await;
+    let second = indexer(&rebuild_args(&names, "assets", &search.url, &[])).await;
+    assert_eq!(second.code, 0, "{second:?}");
+    let live = second.summary["new_index"]
+        .as_str()
+        .expect("index")
+        .to_owned();
+    for (fault, code, now_on) in [
+        (Fault::Status(503), 1, live.clone()),
+        (Fault::DropAnswer, 0, first.clone()),
+    ] {
+        let proxy = FaultProxy::start(
+            &search.url,
+            FaultPlan {
+                rules: vec![Rule::new("rollback", "POST", 1, fault, |p| {
+                    p == "/_aliases"
+                })],
+                ..FaultPlan::default()
+            },
+        )
+        .await
+        .expect("proxy");
+        let run = indexer(&["rollback", "--index", &names.alias, "--host", &proxy.url]).await;
+        assert_eq!(run.code, code, "{fault:?}: {run:?}");
+        assert_eq!(proxy.seen().alias_updates, 1, "sent once");
+        assert_eq!(
+            search.alias_targets(&names.alias).await,
+            vec![now_on.clone()]
+        );
+        let latest = search
+            .latest_job(&names.alias)
+            .await
+            .expect("the rollback's job");
+        assert_eq!(latest["mode"], "rollback");
+        let expected = if code == 0 { "succeeded" } else { "failed" };
+        assert_eq!(latest["status"], expected, "{fault:?}: {latest}");
+        assert!(
+            search
+                .job_doc(&format!("lock:{}", names.alias))
+                .await
+                .is_none(),
+            "released"
+        );
+    }
+}
