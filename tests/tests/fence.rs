@@ -292,3 +292,60 @@ async fn abandon_while_a_run_sets_up_leaves_no_index_behind() {
     );
     assert_eq!(search.alias_targets(&names.alias).await, vec![live]);
 }
+
+#[tokio::test]
+async fn abandoning_a_run_that_died_after_its_swap_closes_it_succeeded_and_rollback_returns_to_it()
+{
+    let (names, search, _) = rebuilt("assets", 20).await;
+    let second = indexer(&rebuild_args(&names, "assets", &search.url, &[])).await;
+    assert_eq!(second.code, 0, "{second:?}");
+    let live = second.summary["new_index"]
+        .as_str()
+        .expect("index")
+        .to_owned();
+    // As if killed -9 right after its swap: the record still running, the lock long stale.
+    let mut record = search
+        .job_doc(&format!("job:{live}"))
+        .await
+        .expect("record");
+    record["status"] = json!("running");
+    record["ended_at"] = serde_json::Value::Null;
+    record["phase"] = json!("swapping");
+    let lock = json!({"kind": "lock", "alias": names.alias, "job_id": live, "holder": "gone:1",
+        "acquired_at": "2026-01-01T00:00:00Z", "heartbeat_at": "2026-01-01T00:00:00Z", "lease_secs": 1});
+    for (id, body) in [
+        (format!("job:{live}"), record),
+        (format!("lock:{}", names.alias), lock),
+    ] {
+        let (status, answer) = search
+            .call(
+                Method::PUT,
+                &format!("/indexer-jobs/_doc/{id}?refresh=true"),
+                Some(body),
+            )
+            .await;
+        assert!(status < 300, "{answer}");
+    }
+    let run = indexer(&["abandon", "--index", &names.alias, "--host", &search.url]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.summary["status"], "succeeded", "what happened: {run:?}");
+    assert!(run.summary["deleted_index"].is_null(), "{run:?}");
+    let closed = search
+        .job_doc(&format!("job:{live}"))
+        .await
+        .expect("record");
+    assert_eq!(closed["status"], "succeeded", "{closed}");
+    assert_eq!(search.alias_targets(&names.alias).await, vec![live.clone()]);
+    assert!(
+        search
+            .job_doc(&format!("lock:{}", names.alias))
+            .await
+            .is_none()
+    );
+    // Its index served readers: a rollback from the next build returns to it.
+    let next = indexer(&rebuild_args(&names, "assets", &search.url, &[])).await;
+    assert_eq!(next.code, 0, "{next:?}");
+    let back = indexer(&["rollback", "--index", &names.alias, "--host", &search.url]).await;
+    assert_eq!(back.code, 0, "{back:?}");
+    assert_eq!(search.alias_targets(&names.alias).await, vec![live]);
+}
