@@ -188,7 +188,11 @@ pub async fn abandon(
                 job.alias
             )));
         }
-        if job.status == JobStatus::Abandoned && job.message.as_deref() == Some(message.as_str()) {
+        if job
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains(message.as_str()))
+        {
             // This call's own write, whose answer was lost.
             marked = Some(job);
             break;
@@ -218,10 +222,24 @@ pub async fn abandon(
                 && !keep_index
                 && Some(index) != live.as_ref()
         });
-        job.status = JobStatus::Abandoned;
+        // A rebuild whose run died after its swap: its index serves readers. Its record is
+        // closed as what happened (succeeded, so rollback may return to it), never abandoned.
+        let swapped =
+            job.mode == JobMode::Rebuild && job.new_index.is_some() && job.new_index == live;
+        job.status = if swapped {
+            JobStatus::Succeeded
+        } else {
+            JobStatus::Abandoned
+        };
         job.ended_at = Some(now);
         job.index_discarded = discard.is_some();
-        job.message = Some(message.clone());
+        job.message = Some(if swapped {
+            format!(
+                "its run died after the swap (the alias is on its index): {message}, closed as succeeded"
+            )
+        } else {
+            message.clone()
+        });
         if store.save_job_if(&job, token).await? {
             marked = Some(job);
             break;
@@ -256,7 +274,9 @@ pub async fn abandon(
     }
     tracing::warn!(job = %target, lock_released = released, deleted_index = deleted.as_deref(), "job abandoned");
     Ok(json!({
-        "status": "abandoned",
+        // `succeeded` for a rebuild whose run died after its swap (see above).
+        "status": job.status,
+        "message": job.message,
         "alias": alias.as_str(),
         "job_id": target,
         "mode": job.mode,

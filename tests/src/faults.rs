@@ -58,6 +58,9 @@ pub enum Fault {
     /// Answer a DynamoDB `BatchGetItem` with every key it asked for left unprocessed, as a
     /// throttled table does; forward nothing.
     Unprocessed,
+    /// Hold the request until the test releases it (a permit of [`FaultPlan::release`]), then
+    /// forward it and answer as usual: the run waits at that request as long as the test needs.
+    Held,
 }
 
 /// Which requests a rule catches.
@@ -139,6 +142,8 @@ pub struct FaultPlan {
     /// When set, each `_bulk` request waits for a permit of this semaphore (and uses it up)
     /// before it is forwarded: the test decides when a write reaches the cluster.
     pub bulk_gate: Option<Arc<tokio::sync::Semaphore>>,
+    /// Releases requests held by [`Fault::Held`], one per permit.
+    pub release: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// What the proxy saw.
@@ -270,7 +275,17 @@ async fn serve(
             }
         }
         let is_bulk = request.path().ends_with("/_bulk");
-        let ruled = state.lock().ok().and_then(|mut s| s.rule_fault(&request));
+        let mut ruled = state.lock().ok().and_then(|mut s| s.rule_fault(&request));
+        if ruled == Some(Fault::Held) {
+            let release = state.lock().ok().and_then(|s| s.plan.release.clone());
+            if let Some(release) = release {
+                match release.acquire().await {
+                    Ok(permit) => permit.forget(),
+                    Err(_) => return,
+                }
+            }
+            ruled = None;
+        }
         match ruled {
             Some(Fault::Status(status)) => {
                 let body = json!({"error": {"type": "injected", "reason": format!("injected {status}")}, "status": status});
@@ -338,7 +353,7 @@ async fn serve(
                 let _ = stream.set_zero_linger();
                 return;
             }
-            None => {}
+            None | Some(Fault::Held) => {}
         }
         if is_bulk {
             let fault = {

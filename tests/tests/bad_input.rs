@@ -1,6 +1,6 @@
 //! Bad input: exit code 2 and a message naming the value and the rule, before anything is written.
 
-use indexer_tests::harness::{Search, indexer, seed};
+use indexer_tests::harness::{Search, indexer, rebuild_args, seed};
 use reqwest::Method;
 use serde_json::json;
 
@@ -208,4 +208,37 @@ async fn an_alias_over_several_indexes_is_refused_untouched() {
     ];
     refused(&args, &["points at 2 indexes"]).await;
     assert_eq!(search.alias_targets(&names.alias).await.len(), 2);
+}
+
+#[tokio::test]
+async fn worker_settings_that_cannot_work_are_refused() {
+    let names = seed("assets", 3).await;
+    let search = Search::default();
+    for (extra, needle) in [
+        (vec!["--workers", "5", "--segments", "4"], "--segments"),
+        (vec!["--workers", "65"], "65"),
+        (
+            vec!["--workers", "2", "--worker", "2", "--job-id", "x"],
+            "--worker",
+        ),
+        (vec!["--workers", "2", "--worker", "1"], "--job-id"),
+        (
+            vec![
+                "--workers",
+                "2",
+                "--worker",
+                "1",
+                "--job-id",
+                "persons-20260101t000000000z",
+            ],
+            "not a rebuild of alias",
+        ),
+    ] {
+        let run = indexer(&rebuild_args(&names, "assets", &search.url, &extra)).await;
+        assert_eq!(run.code, 2, "{extra:?}: {run:?}");
+        assert!(
+            run.stderr.contains(needle) || run.stdout.contains(needle),
+            "{extra:?}: {run:?}"
+        );
+    }
 }

@@ -7,10 +7,12 @@
 //! alias points, whether it swapped, the job no longer `running` — and the next run recovers to
 //! exact counts. Cells run a few at a time; each has its own table and alias.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indexer_tests::faults::{Fault, FaultPlan, FaultProxy, Rule};
 use indexer_tests::harness::{Names, Search, indexer, rebuild_args, rebuilt};
+use indexer_tests::http1::Request;
 use serde_json::Value;
 
 const ITEMS: u64 = 40;
@@ -41,9 +43,9 @@ fn request(kind: &str, alias: &str) -> (&'static str, PathTest) {
             Box::new(move |p: &str| p.starts_with(&building) && p.ends_with("/_count")),
         ),
         "aliases" => ("POST", Box::new(|p: &str| p == "/_aliases")),
-        "lock write" => ("PUT", Box::new(move |p: &str| p == lock)),
+        "lock create" | "lock renew" => ("PUT", Box::new(move |p: &str| p == lock)),
         "lock release" => ("DELETE", Box::new(move |p: &str| p == lock)),
-        "job write" => (
+        "job create" | "job write" | "job end" => (
             "PUT",
             Box::new(|p: &str| p.starts_with("/indexer-jobs/_doc/job:")),
         ),
@@ -52,54 +54,89 @@ fn request(kind: &str, alias: &str) -> (&'static str, PathTest) {
     }
 }
 
+/// Which request of a kind is faulted, and whether only bodies holding some text count (the
+/// job record's final write is the one that says `succeeded`).
+fn nth_of(kind: &str) -> (u32, Option<&'static str>) {
+    match kind {
+        // The second lock write renews it; the third job write is a heartbeat.
+        "lock renew" => (2, None),
+        "job write" => (3, None),
+        "bulk" => (2, None),
+        "job end" => (1, Some("\"status\":\"succeeded\"")),
+        _ => (1, None),
+    }
+}
+
+/// Every request kind a rebuild makes.
+const KINDS: [&str; 13] = [
+    "create index",
+    "delete index",
+    "settings",
+    "refresh",
+    "count",
+    "aliases",
+    "lock create",
+    "lock renew",
+    "lock release",
+    "job create",
+    "job write",
+    "job end",
+    "bulk",
+];
+
 /// One cell: the `nth` request of `kind` meets `fault`; `expect` is the exit code the design
-/// promises, when it promises one.
+/// promises.
 struct Cell {
     kind: &'static str,
     nth: u32,
     fault: Fault,
-    expect: Option<i32>,
+    expect: i32,
     /// Only bodies at least this long count (to refuse whole bulk requests as too large).
     min_body: usize,
+    /// Only bodies holding this text count.
+    holding: Option<&'static str>,
 }
 
-fn cell(kind: &'static str, nth: u32, fault: Fault, expect: Option<i32>) -> Cell {
-    Cell {
-        kind,
-        nth,
-        fault,
-        expect,
-        min_body: 0,
-    }
-}
+/// A cluster's refusal of a request body larger than it takes.
+const TOO_LONG: &str = r#"{"error":{"type":"content_too_long_exception","reason":"request content is too long"},"status":400}"#;
 
+/// Every request kind against every fault: the `_aliases` call is sent once, never retried, so
+/// a fault that keeps it from applying fails the run (exit 1, the alias untouched); everything
+/// else is retried or read back, and the run succeeds.
 fn cells() -> Vec<Cell> {
     use Fault::*;
-    vec![
-        cell("create index", 1, DropAnswer, Some(0)),
-        cell("create index", 1, Status(503), Some(0)),
-        cell("settings", 1, Status(429), Some(0)),
-        cell("settings", 1, DropAnswer, Some(0)),
-        cell("refresh", 1, Reset, Some(0)),
-        cell("count", 1, DropAnswer, Some(0)),
-        cell("aliases", 1, DropAnswer, Some(0)),
-        cell("aliases", 1, Status(500), Some(1)),
-        cell("aliases", 1, Hang, Some(1)),
-        cell("lock write", 1, DropAnswer, Some(0)),
-        cell("lock write", 2, DropAnswer, Some(0)),
-        cell("lock write", 2, Status(503), Some(0)),
-        cell("lock release", 1, DropAnswer, Some(0)),
-        cell("job write", 1, DropAnswer, Some(0)),
-        cell("job write", 3, DropAnswer, Some(0)),
-        cell("job write", 3, Status(429), Some(0)),
-        cell("bulk", 1, DropAnswer, Some(0)),
-        cell("bulk", 2, Hang, Some(0)),
-        Cell {
+    let mut cells = Vec::new();
+    for kind in KINDS {
+        for fault in [Status(429), Status(503), Reset, Hang, DropAnswer] {
+            let (nth, holding) = nth_of(kind);
+            let expect = if kind == "aliases" && fault != DropAnswer {
+                1
+            } else {
+                0
+            };
+            cells.push(Cell {
+                kind,
+                nth,
+                fault,
+                expect,
+                min_body: 0,
+                holding,
+            });
+        }
+    }
+    // A whole bulk request refused as too large — a 413, or a 400 that says the content is too
+    // long — is sent again in halves.
+    for fault in [Status(413), Answer(400, TOO_LONG)] {
+        cells.push(Cell {
+            kind: "bulk",
+            nth: 1,
+            fault,
+            expect: 0,
             min_body: 4_000,
-            ..cell("bulk", 1, Status(413), Some(0))
-        },
-        cell("delete index", 1, DropAnswer, Some(0)),
-    ]
+            holding: None,
+        });
+    }
+    cells
 }
 
 const FAST: [&str; 12] = [
@@ -147,20 +184,57 @@ async fn check_faulted(
             problems.push("exit 0 but the alias does not hold every item".into());
         }
     }
-    if let Some(job) = run["job_id"].as_str()
-        && let Some(record) = search.job_doc(&format!("job:{job}")).await
-    {
-        let status = record["status"].as_str().unwrap_or_default();
-        let expected = match code {
-            0 => "succeeded",
-            3 => "gate_failed",
-            _ => "failed",
-        };
-        if status != expected {
-            problems.push(format!("exit {code} but the job record says {status}"));
+    // Which indexes exist: the one replaced is kept, the one that went live is there, and every
+    // index the summary says it deleted is gone.
+    if !index_exists(search, previous).await {
+        problems.push(format!("the replaced index {previous} is gone"));
+    }
+    if swapped && !index_exists(search, &new_index).await {
+        problems.push(format!(
+            "the summary says swapped but {new_index} does not exist"
+        ));
+    }
+    for deleted in run["deleted_indexes"].as_array().into_iter().flatten() {
+        let deleted = deleted.as_str().unwrap_or_default();
+        if index_exists(search, deleted).await {
+            problems.push(format!(
+                "the summary says {deleted} was deleted, but it exists"
+            ));
         }
     }
+    match run["job_id"].as_str() {
+        Some(job) => match search.job_doc(&format!("job:{job}")).await {
+            Some(record) => {
+                let status = record["status"].as_str().unwrap_or_default();
+                let expected = match code {
+                    0 => "succeeded",
+                    3 => "gate_failed",
+                    _ => "failed",
+                };
+                if status != expected {
+                    problems.push(format!("exit {code} but the job record says {status}"));
+                }
+            }
+            None => problems.push(format!("no record of job {job}")),
+        },
+        None => problems.push(format!("a summary without a job id: {run}")),
+    }
+    // The lock is released, or the summary says why it is left to go stale.
+    if search
+        .job_doc(&format!("lock:{}", names.alias))
+        .await
+        .is_some()
+        && !run["warnings"]
+            .to_string()
+            .contains("lock could not be released")
+    {
+        problems.push("the lock is left behind and the summary does not say so".into());
+    }
     problems
+}
+
+async fn index_exists(search: &Search, index: &str) -> bool {
+    search.indexes(index).await.iter().any(|i| i == index)
 }
 
 async fn run_cell(cell: Cell) -> Result<String, String> {
@@ -176,9 +250,15 @@ async fn run_cell(cell: Cell) -> Result<String, String> {
             .to_owned();
     }
     let (method, test) = request(cell.kind, &names.alias);
+    let holding = cell.holding;
     let rule = Rule {
         min_body: cell.min_body,
-        ..Rule::new(&name, method, cell.nth, cell.fault, test)
+        matches: Arc::new(move |request: &Request| {
+            request.method == method
+                && test(request.path())
+                && holding.is_none_or(|text| String::from_utf8_lossy(&request.body).contains(text))
+        }),
+        ..Rule::new(&name, method, cell.nth, cell.fault, |_| false)
     };
     let proxy = FaultProxy::start(
         &search.url,
@@ -198,12 +278,10 @@ async fn run_cell(cell: Cell) -> Result<String, String> {
     if hits != 1 {
         problems.push(format!("the fault fired {hits} times, not once"));
     }
-    if let Some(expect) = cell.expect
-        && run.code != expect
-    {
+    if run.code != cell.expect {
         problems.push(format!(
-            "exit {} (expected {expect}): {}",
-            run.code, run.summary
+            "exit {} (expected {}): {}",
+            run.code, cell.expect, run.summary
         ));
     }
     problems.extend(check_faulted(&search, &names, &previous, &run.summary, run.code).await);

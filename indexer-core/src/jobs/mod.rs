@@ -19,8 +19,11 @@
 //! job rather than to one process.
 
 pub mod coord;
+pub mod docs;
 pub mod session;
 pub mod store;
+#[cfg(test)]
+mod store_tests;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

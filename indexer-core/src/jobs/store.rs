@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{JobRecord, LockRecord, STATUS_INDEX};
+use std::sync::Arc;
+
+use super::docs::Docs;
+use super::{JobRecord, LockRecord};
 use crate::sink::client::{Conditional, SearchClient, SinkError, Versioned};
 
 /// A lock this process holds, with the token for renewing it.
@@ -43,7 +46,7 @@ pub struct LockView {
 /// Job state of one cluster.
 #[derive(Clone)]
 pub struct JobStore {
-    client: SearchClient,
+    docs: Arc<dyn Docs>,
 }
 
 fn lock_id(alias: &str) -> String {
@@ -73,7 +76,14 @@ fn encode(kind: &str, value: &impl serde::Serialize) -> Value {
 
 impl JobStore {
     pub fn new(client: SearchClient) -> JobStore {
-        JobStore { client }
+        JobStore {
+            docs: Arc::new(client),
+        }
+    }
+
+    /// Job state kept in `docs` (the engine's unit tests keep it in memory).
+    pub fn over(docs: Arc<dyn Docs>) -> JobStore {
+        JobStore { docs }
     }
 
     /// Creates the status index if it does not exist.
@@ -94,7 +104,7 @@ impl JobStore {
                 }
             }
         });
-        self.client.ensure_index(STATUS_INDEX, &definition).await
+        self.docs.ensure(&definition).await
     }
 
     /// Reads the alias's lock, if any.
@@ -107,7 +117,7 @@ impl JobStore {
             source,
             seq_no,
             primary_term,
-        }) = self.client.get_doc(STATUS_INDEX, &lock_id(alias)).await?
+        }) = self.docs.get(&lock_id(alias)).await?
         else {
             return Ok(None);
         };
@@ -131,10 +141,7 @@ impl JobStore {
             if let Conditional::Written {
                 seq_no,
                 primary_term,
-            } = self
-                .client
-                .write_doc_if(STATUS_INDEX, &id, &body, None)
-                .await?
+            } = self.docs.write_if(&id, &body, None).await?
             {
                 return Ok(Acquire::Taken {
                     lock: HeldLock {
@@ -167,10 +174,7 @@ impl JobStore {
             if let Conditional::Written {
                 seq_no,
                 primary_term,
-            } = self
-                .client
-                .write_doc_if(STATUS_INDEX, &id, &body, Some(current.token))
-                .await?
+            } = self.docs.write_if(&id, &body, Some(current.token)).await?
             {
                 return Ok(Acquire::Taken {
                     lock: HeldLock {
@@ -203,13 +207,8 @@ impl JobStore {
         record.heartbeat_at = now;
         let body = encode("lock", &record);
         match self
-            .client
-            .write_doc_if(
-                STATUS_INDEX,
-                &lock_id(&record.alias),
-                &body,
-                Some(lock.token),
-            )
+            .docs
+            .write_if(&lock_id(&record.alias), &body, Some(lock.token))
             .await?
         {
             Conditional::Written {
@@ -242,18 +241,12 @@ impl JobStore {
     /// date (a renewal's answer was lost), the lock is re-read and released if still ours.
     pub async fn release(&self, lock: &HeldLock) -> Result<(), SinkError> {
         let id = lock_id(&lock.record.alias);
-        if self
-            .client
-            .delete_doc_if(STATUS_INDEX, &id, lock.token)
-            .await?
-        {
+        if self.docs.delete_if(&id, lock.token).await? {
             return Ok(());
         }
         if let Some(current) = self.lock(&lock.record.alias, Utc::now()).await? {
             if current.record.job_id == lock.record.job_id {
-                self.client
-                    .delete_doc_if(STATUS_INDEX, &id, current.token)
-                    .await?;
+                self.docs.delete_if(&id, current.token).await?;
             }
         }
         Ok(())
@@ -261,43 +254,36 @@ impl JobStore {
 
     /// Removes a lock as an operator (abandon), if it is still the one observed.
     pub async fn break_lock(&self, view: &LockView) -> Result<bool, SinkError> {
-        self.client
-            .delete_doc_if(STATUS_INDEX, &lock_id(&view.record.alias), view.token)
+        self.docs
+            .delete_if(&lock_id(&view.record.alias), view.token)
             .await
     }
 
     /// Writes a job record, and makes it the alias's latest job.
     pub async fn save(&self, job: &JobRecord) -> Result<(), SinkError> {
-        self.client
-            .put_doc(STATUS_INDEX, &job_id(&job.job_id), &encode("job", job))
+        self.docs
+            .put(&job_id(&job.job_id), &encode("job", job))
             .await
     }
 
     /// Marks `job` as the alias's newest job.
     pub async fn set_latest(&self, job: &JobRecord) -> Result<(), SinkError> {
         let body = json!({ "kind": "latest", "alias": job.alias, "job_id": job.job_id });
-        self.client
-            .put_doc(STATUS_INDEX, &latest_id(&job.alias), &body)
-            .await
+        self.docs.put(&latest_id(&job.alias), &body).await
     }
 
     /// Creates a job record unless one with its id exists; `false` when it does.
     pub async fn create_job(&self, job: &JobRecord) -> Result<bool, SinkError> {
         let written = self
-            .client
-            .write_doc_if(
-                STATUS_INDEX,
-                &job_id(&job.job_id),
-                &encode("job", job),
-                None,
-            )
+            .docs
+            .write_if(&job_id(&job.job_id), &encode("job", job), None)
             .await?;
         Ok(matches!(written, Conditional::Written { .. }))
     }
 
     /// A job record with the token for writing it back under optimistic concurrency.
     pub async fn job_versioned(&self, id: &str) -> Result<Option<(JobRecord, Token)>, SinkError> {
-        match self.client.get_doc(STATUS_INDEX, &job_id(id)).await? {
+        match self.docs.get(&job_id(id)).await? {
             Some(doc) => Ok(Some((
                 decode("job", doc.source)?,
                 Token((doc.seq_no, doc.primary_term)),
@@ -309,13 +295,8 @@ impl JobStore {
     /// Writes a job record read with `token`; `false` when it changed since (read it again).
     pub async fn save_job_if(&self, job: &JobRecord, token: Token) -> Result<bool, SinkError> {
         let written = self
-            .client
-            .write_doc_if(
-                STATUS_INDEX,
-                &job_id(&job.job_id),
-                &encode("job", job),
-                Some(token.0),
-            )
+            .docs
+            .write_if(&job_id(&job.job_id), &encode("job", job), Some(token.0))
             .await?;
         Ok(matches!(written, Conditional::Written { .. }))
     }
@@ -340,9 +321,8 @@ impl JobStore {
                 ..current.record
             };
             if let Conditional::Written { .. } = self
-                .client
-                .write_doc_if(
-                    STATUS_INDEX,
+                .docs
+                .write_if(
                     &lock_id(alias),
                     &encode("lock", &record),
                     Some(current.token),
@@ -368,11 +348,7 @@ impl JobStore {
             if current.record.job_id != job {
                 return Ok(());
             }
-            if self
-                .client
-                .delete_doc_if(STATUS_INDEX, &lock_id(alias), current.token)
-                .await?
-            {
+            if self.docs.delete_if(&lock_id(alias), current.token).await? {
                 return Ok(());
             }
         }
@@ -380,7 +356,7 @@ impl JobStore {
     }
 
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, SinkError> {
-        match self.client.get_doc(STATUS_INDEX, &job_id(id)).await? {
+        match self.docs.get(&job_id(id)).await? {
             Some(doc) => decode("job", doc.source).map(Some),
             None => Ok(None),
         }
@@ -388,7 +364,7 @@ impl JobStore {
 
     /// The alias's newest job, read in real time.
     pub async fn latest(&self, alias: &str) -> Result<Option<JobRecord>, SinkError> {
-        let Some(pointer) = self.client.get_doc(STATUS_INDEX, &latest_id(alias)).await? else {
+        let Some(pointer) = self.docs.get(&latest_id(alias)).await? else {
             return Ok(None);
         };
         match pointer.source.get("job_id").and_then(Value::as_str) {
@@ -412,7 +388,7 @@ impl JobStore {
             ] } },
             "sort": [{ "started_at": { "order": "desc" } }]
         });
-        let answer = match self.client.search(STATUS_INDEX, &query).await {
+        let answer = match self.docs.search(&query).await {
             Err(SinkError::Status { status: 404, .. }) => return Ok(Default::default()),
             other => other?,
         };
@@ -463,7 +439,7 @@ impl JobStore {
             ] } },
             "sort": [{ "started_at": { "order": "desc" } }]
         });
-        let answer = match self.client.search(STATUS_INDEX, &query).await {
+        let answer = match self.docs.search(&query).await {
             Err(SinkError::Status { status: 404, .. }) => return Ok(Vec::new()),
             other => other?,
         };

@@ -20,8 +20,9 @@
 //!
 //! [`run_local`] runs the K workers as child processes of this one, for a rebuild on one machine.
 
+use super::job::{Closed, Worker, ended_by_other};
 use super::setup::{abort_setup, setup, wait_for_setup};
-use super::worker::{Ctx, Worker, run_worker};
+use super::worker::{Ctx, run_worker};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,7 +40,7 @@ use crate::deadletter::{self, DeadLetters, Destination, Writer};
 use crate::error::Error;
 use crate::jobs::coord;
 use crate::jobs::store::JobStore;
-use crate::jobs::{JobMode, JobRecord, JobStatus, Phase, holder};
+use crate::jobs::{JobMode, JobRecord, JobStatus, Phase, discard_abandoned, holder};
 use crate::pipeline::{Counters, Handles, Trackers};
 use crate::progress::Progress;
 use crate::shutdown::Signals;
@@ -163,8 +164,14 @@ pub async fn work(
         match set_up {
             Ok(set_up) => set_up,
             Err(error @ Error::Locked(_)) => return Err(error),
-            // The lock or the job is someone else's now: write nothing more.
+            // The lock or the job is someone else's now: write nothing more — but an index
+            // this setup created after an abandon (which found none to delete) goes again.
             Err(error @ (Error::LockLost(_) | Error::JobEnded(_))) => {
+                if matches!(error, Error::JobEnded(_))
+                    && let Err(failure) = discard_abandoned(&search, &spec.job_id).await
+                {
+                    tracing::warn!(error = %failure, "cannot check whether the abandoned job's index must be deleted");
+                }
                 summary.set_elapsed(started.elapsed());
                 return Ok(summary.failed(&error));
             }
@@ -188,10 +195,16 @@ pub async fn work(
         };
         let (job, backup) = tokio::select! {
             waited = wait_for_setup(&store, &plan, &spec, stream_source) => waited?,
-            _ = signals.recv() => return Err(Error::Interrupted(format!(
-                "stopped by a signal while waiting for job {} to be set up; this worker read nothing",
-                spec.job_id
-            ))),
+            _ = signals.recv() => {
+                // The summary names the job, whose record the setup worker closes.
+                summary.status = Status::Interrupted;
+                summary.warnings.push(format!(
+                    "stopped by a signal while waiting for job {} to be set up; this worker read nothing",
+                    spec.job_id
+                ));
+                summary.set_elapsed(started.elapsed());
+                return Ok(summary);
+            }
         };
         let tail = backup.map(|opened| {
             opened.tail(
@@ -316,16 +329,38 @@ pub async fn work(
             if !crate::output::same_terminal() {
                 tracing::error!(error = %message, "the worker failed; failing the job");
             }
-            if !matches!(
+            if matches!(
                 error,
                 Error::LockLost(_) | Error::JobEnded(_) | Error::Interrupted(_)
-            ) && let Err(end_error) = worker
-                .end_job(JobStatus::Failed, |job| job.message = Some(message.clone()))
-                .await
-            {
-                tracing::error!(error = %end_error, "cannot record the failed job");
+            ) {
+                Err(error)
+            } else {
+                match worker
+                    .end_job(JobStatus::Failed, |job| job.message = Some(message.clone()))
+                    .await
+                {
+                    // Ended by another first (an abandon that deleted the index this run then
+                    // failed to reach): the record's words are the truth, and an index its last
+                    // writes re-created goes again.
+                    Ok(Closed {
+                        by_other: Some(job),
+                        ..
+                    }) => {
+                        if let Err(failure) = discard_abandoned(&search, &spec.job_id).await {
+                            tracing::warn!(error = %failure, "cannot check whether the abandoned job's index must be deleted");
+                        }
+                        Err(ended_by_other(&job))
+                    }
+                    Ok(closed) => {
+                        summary.warnings.extend(closed.lock_left);
+                        Err(error)
+                    }
+                    Err(end_error) => {
+                        tracing::error!(error = %end_error, "cannot record the failed job");
+                        Err(error)
+                    }
+                }
             }
-            Err(error)
         }
     };
     if let Ok(Some((job, _))) = worker.store.job_versioned(&spec.job_id).await {

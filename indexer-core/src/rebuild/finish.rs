@@ -2,57 +2,15 @@
 
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::aliases::{Previous, inspect};
 use crate::error::Error;
-use crate::jobs::{JobStatus, WorkerStatus, coord};
+use crate::jobs::coord;
 use crate::rebuild::phases::{Run, close_tail, drain, restore_and_gate, retire_after_swap, swap};
 use crate::shutdown::Signals;
 use crate::source::stream::StreamTail;
 use crate::summary::{Status, Summary};
 
-use super::worker::{Synced, Worker};
-
-/// Ends the job of a worker whose stream tail failed (it stopped with its checkpoints and stream
-/// positions saved, before its position moved past a record it could not apply) as interrupted,
-/// so that no other worker swaps without those records, and returns the error that says so.
-pub(super) async fn tail_failed(worker: &Worker, cause: &str) -> Error {
-    let message = format!(
-        "the table's stream could not be tailed ({cause}), so writes made during the rebuild would be lost; nothing was swapped, the checkpoints and stream positions are saved, and the next rebuild resumes from them and replays the stream"
-    );
-    if let Err(error) = worker
-        .end_job(JobStatus::Interrupted, |job| {
-            job.message = Some(message.clone())
-        })
-        .await
-    {
-        tracing::error!(error = %error, "cannot record the interrupted job");
-    }
-    Error::Interrupted(message)
-}
-
-/// Keeps the finisher's heartbeat (and the lock) fresh while it gates and swaps. It stops
-/// renewing when the job ended or the lock is lost; the fence before the swap notices.
-pub(super) async fn heartbeat(worker: Worker, stop: CancellationToken) {
-    let mut ticker = tokio::time::interval(worker.plan.timing.heartbeat);
-    ticker.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.cancelled() => return,
-        }
-        match worker.sync(WorkerStatus::Running).await {
-            Ok(Synced::Merged(_)) => {}
-            Ok(Synced::Ended(_)) => return,
-            Err(error @ (Error::LockLost(_) | Error::Job(_) | Error::JobEnded(_))) => {
-                tracing::error!(error = %error, "the finisher lost its job; it will not swap");
-                return;
-            }
-            Err(error) => tracing::warn!(error = %error, "heartbeat failed; will retry"),
-        }
-    }
-}
+use super::job::Worker;
 
 /// How the finish ended.
 pub(super) enum Finish {
@@ -66,11 +24,12 @@ pub(super) enum Finish {
 
 /// Gates and swaps a job whose segments are all done. A signal before the swap stops the finish
 /// (the next rebuild resumes it); once the fence has passed, the swap completes and a signal
-/// only cuts the stream's catch-up short, with a warning.
+/// only cuts the stream's catch-up short, with a warning. The tail is taken (and stopped) by
+/// every way the finish ends but an error; then it is left for the caller to stop.
 pub(super) async fn finish_job(
     worker: &Worker,
     run: Run<'_>,
-    tail: Option<StreamTail>,
+    tail: &mut Option<StreamTail>,
     signals: &mut Signals,
     summary: &mut Summary,
 ) -> Result<Finish, Error> {
@@ -83,7 +42,7 @@ pub(super) async fn finish_job(
     let gated = tokio::select! {
         gated = gate_step(run, tail.as_ref(), job.stream_tailed, summary) => match gated {
             Err(Error::Stream(failure)) => {
-                if let Some(tail) = tail {
+                if let Some(tail) = tail.take() {
                     let _ = tail.stop().await;
                 }
                 return Ok(Finish::TailFailed(failure.to_string()));
@@ -95,13 +54,13 @@ pub(super) async fn finish_job(
     let previous = match gated {
         Gated::AlreadySwapped => {
             summary.swapped = true;
-            if let Some(tail) = tail {
+            if let Some(tail) = tail.take() {
                 close_tail(tail, true, plan, summary).await?;
             }
             return Ok(Finish::Ended(Status::Succeeded));
         }
         Gated::Refused => {
-            if let Some(tail) = tail {
+            if let Some(tail) = tail.take() {
                 close_tail(tail, false, plan, summary).await?;
             }
             return Ok(Finish::Ended(Status::GateFailed));
@@ -109,11 +68,11 @@ pub(super) async fn finish_job(
         Gated::Passed(previous) => previous,
     };
     // The tail kept applying records while the gate ran: a failure since must stop the swap.
-    if let Some(failure) = match &tail {
+    if let Some(failure) = match tail.as_ref() {
         Some(tail) => tail.failure().await,
         None => None,
     } {
-        if let Some(tail) = tail {
+        if let Some(tail) = tail.take() {
             let _ = tail.stop().await;
         }
         return Ok(Finish::TailFailed(failure.to_string()));
@@ -122,7 +81,7 @@ pub(super) async fn finish_job(
     swap(run, &previous).await?;
     summary.swapped = true;
     tracing::info!(alias = %plan.alias, index = %run.index, previous = summary.previous_index.as_deref(), "alias swapped");
-    if let Some(tail) = tail {
+    if let Some(tail) = tail.take() {
         tokio::select! {
             closed = close_tail(tail, true, plan, summary) => closed?,
             _ = signals.recv() => summary.warnings.push(format!(

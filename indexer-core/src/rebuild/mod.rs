@@ -27,13 +27,18 @@
 //! - [`crate::aliases`]: physical names, what an alias points at, the swap's actions, retention;
 //! - `phases`: the steps of a run, each once — resume-or-create, stream tail, drain, finish
 //!   (restore settings, refresh, gate, fenced swap, retire) — on one run context;
-//! - `setup`, `worker`: one job's state machine, shared by every worker of it; `driver` runs this
+//! - `job`: one worker's conditional writes of its job record and the lock (heartbeat, fence,
+//!   the job's end), below both the worker's loop and the finish;
+//! - `setup`, `worker`, `finish`: one job's state machine, shared by every worker of it; `driver` runs this
 //!   process as one worker (a single-process rebuild is worker 0 of 1), `local` starts K worker
 //!   processes on this machine, and `dry_run` reads without writing.
 
 mod driver;
 mod dry_run;
 mod finish;
+mod job;
+#[cfg(test)]
+mod job_tests;
 mod local;
 mod origin;
 mod phases;

@@ -1,216 +1,26 @@
 //! A worker's life after joining its job: read, take over, finish or wait for the end.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
-use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::Error;
-use crate::jobs::coord::{self, Local, Merged};
-use crate::jobs::store::JobStore;
-use crate::jobs::{JobRecord, JobStatus, Phase, WorkerStatus, discard_abandoned};
-use crate::pipeline::{
-    self, Assignment, Counters, Handles, PipelineError, RunStats, Sink, Trackers,
-};
-use crate::rebuild::RebuildPlan;
-use crate::rebuild::finish::{Finish, finish_job, heartbeat, tail_failed};
+use crate::jobs::{JobRecord, JobStatus, WorkerStatus, discard_abandoned};
+use crate::pipeline::{self, Assignment, Handles, PipelineError, RunStats, Sink};
+use crate::rebuild::finish::{Finish, finish_job};
+use crate::rebuild::job::{Synced, Worker, ended_by_other, heartbeat, tail_failed};
 use crate::rebuild::phases::{Run, closing_message, pipeline_settings};
+use crate::shutdown::Signals;
 use crate::sink::client::SearchClient;
-use crate::source::positions::{Book, save_positions};
 use crate::source::stream::StreamTail;
 use crate::summary::{Status, Summary, WorkerReport};
 
-use crate::shutdown::Signals;
-
 /// The pipeline's task.
 type Loading = tokio::task::JoinHandle<Result<RunStats, PipelineError>>;
-
-/// What one worker shares with its heartbeat.
-#[derive(Clone)]
-pub(super) struct Worker {
-    pub(super) store: JobStore,
-    pub(super) plan: Arc<RebuildPlan>,
-    pub(super) job_id: String,
-    pub(super) me: u32,
-    pub(super) holder: String,
-    pub(super) trackers: Arc<Trackers>,
-    pub(super) counters: Arc<Counters>,
-    /// Where this worker's stream tail stands, when it tails the stream: saved with the
-    /// checkpoints.
-    pub(super) stream: Option<Book>,
-}
-
-/// The outcome of one write of the job record.
-pub(super) enum Synced {
-    /// The job ended (by another worker, or an operator).
-    Ended(Box<JobRecord>),
-    Merged(Box<Merged>),
-}
-
-impl Worker {
-    /// Reads the job record, merges this worker's state into it and writes it back under
-    /// optimistic concurrency (retrying on conflicts), then renews the alias's lock.
-    pub(super) async fn sync(&self, status: WorkerStatus) -> Result<Synced, Error> {
-        let lease = self.plan.timing.lease;
-        for _ in 0..50 {
-            let (job, token) = self
-                .store
-                .job_versioned(&self.job_id)
-                .await?
-                .ok_or_else(|| {
-                    Error::JobEnded(format!("job {} has no record any more", self.job_id))
-                })?;
-            if job.status.is_finished() {
-                return Ok(Synced::Ended(Box::new(job)));
-            }
-            let mine = self.trackers.active_checkpoints();
-            let local = Local {
-                worker: self.me,
-                holder: &self.holder,
-                status,
-                idle: mine.iter().all(|c| c.done),
-                checkpoints: &mine,
-                scanned: Counters::get(&self.counters.scanned),
-            };
-            let now = Utc::now();
-            let mut merged = coord::merge(job, &local, now, lease);
-            if let Some(book) = &self.stream {
-                save_positions(
-                    &mut merged.job.stream_positions,
-                    book.snapshot(self.me),
-                    book.is_resumed(),
-                );
-            }
-            if !self.store.save_job_if(&merged.job, token).await? {
-                continue;
-            }
-            let alias = self.plan.alias.as_str();
-            if merged.interrupted {
-                self.store.release_for_job(alias, &self.job_id).await?;
-            } else if !self.store.renew_for_job(alias, &self.job_id, now).await? {
-                return Err(Error::LockLost(format!(
-                    "the lock of alias {alias:?} no longer belongs to job {}; this worker stopped",
-                    self.job_id
-                )));
-            }
-            return Ok(Synced::Merged(Box::new(merged)));
-        }
-        Err(Error::Job(format!(
-            "the record of job {} kept changing under this worker's writes",
-            self.job_id
-        )))
-    }
-
-    /// The fence before the swap: renews the lock for this job, then moves the job to
-    /// [`Phase::Swapping`] in one conditional write. A run that lost its lock, whose job was
-    /// abandoned or ended, or that lost the finish to another worker fails here and never swaps;
-    /// once it passes, `abandon` refuses the job while this worker lives.
-    pub(super) async fn fence(&self) -> Result<(), Error> {
-        let alias = self.plan.alias.as_str();
-        for _ in 0..50 {
-            let (mut job, token) =
-                self.store
-                    .job_versioned(&self.job_id)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::JobEnded(format!("job {} has no record any more", self.job_id))
-                    })?;
-            if job.status.is_finished() {
-                return Err(Error::JobEnded(format!(
-                    "job {} ended ({}) before its swap: {}; the alias was not moved",
-                    self.job_id,
-                    job.status,
-                    job.message.as_deref().unwrap_or("no message")
-                )));
-            }
-            if job.finisher != Some(self.me) {
-                return Err(Error::LockLost(format!(
-                    "another worker took the finish of job {} over; this worker did not move the alias",
-                    self.job_id
-                )));
-            }
-            let now = Utc::now();
-            if !self.store.renew_for_job(alias, &self.job_id, now).await? {
-                return Err(Error::LockLost(format!(
-                    "the lock of alias {alias:?} no longer belongs to job {}; the alias was not moved",
-                    self.job_id
-                )));
-            }
-            job.phase = Phase::Swapping;
-            job.heartbeat_at = now;
-            if let Some(state) = job.worker_states.iter_mut().find(|w| w.worker == self.me) {
-                state.heartbeat_at = now;
-            }
-            if self.store.save_job_if(&job, token).await? {
-                return Ok(());
-            }
-        }
-        Err(Error::Job(format!(
-            "the record of job {} kept changing before its swap",
-            self.job_id
-        )))
-    }
-
-    /// Adds where this worker writes dead letters to the job record, so a resumed run, and the
-    /// summary, name every place that holds the job's dead letters.
-    pub(super) async fn remember_dead_letters(&self, location: String) -> Result<(), Error> {
-        for _ in 0..50 {
-            let Some((mut job, token)) = self.store.job_versioned(&self.job_id).await? else {
-                return Ok(());
-            };
-            if job.status.is_finished() || job.dead_letter_locations.contains(&location) {
-                return Ok(());
-            }
-            job.dead_letter_locations.push(location.clone());
-            job.dead_letter_path = Some(location.clone());
-            if self.store.save_job_if(&job, token).await? {
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
-
-    /// Ends the job (if it has not ended) with `status`, then releases the lock.
-    pub(super) async fn end_job(
-        &self,
-        status: JobStatus,
-        edit: impl Fn(&mut JobRecord),
-    ) -> Result<(), Error> {
-        for _ in 0..50 {
-            let Some((mut job, token)) = self.store.job_versioned(&self.job_id).await? else {
-                break;
-            };
-            if job.status.is_finished() {
-                break;
-            }
-            let now = Utc::now();
-            job.status = status;
-            job.ended_at = Some(now);
-            job.heartbeat_at = now;
-            if let Some(state) = job.worker_states.iter_mut().find(|w| w.worker == self.me) {
-                state.status = if status == JobStatus::Failed {
-                    WorkerStatus::Failed
-                } else {
-                    WorkerStatus::Finished
-                };
-                state.heartbeat_at = now;
-            }
-            edit(&mut job);
-            if self.store.save_job_if(&job, token).await? {
-                break;
-            }
-        }
-        self.store
-            .release_for_job(self.plan.alias.as_str(), &self.job_id)
-            .await?;
-        Ok(())
-    }
-}
 
 /// Everything one worker's loop needs besides the shared [`Worker`].
 pub(super) struct Ctx<'a> {
@@ -373,15 +183,21 @@ pub(super) async fn run_worker(
     tracing::info!(job = %worker.job_id, worker = worker.me, "every segment is done; this worker gates and swaps");
     let beating = CancellationToken::new();
     let heartbeat = tokio::spawn(heartbeat(worker.clone(), beating.clone()));
-    let outcome = finish_job(worker, ctx.run, tail, signals, summary).await;
+    let outcome = finish_job(worker, ctx.run, &mut tail, signals, summary).await;
     beating.cancel();
     let _ = heartbeat.await;
-    let status = match outcome? {
-        Finish::Ended(status) => status,
-        Finish::Stopped => return stop(worker, handles, None, None, signals).await,
-        Finish::TailFailed(cause) => {
+    let status = match outcome {
+        Ok(Finish::Ended(status)) => status,
+        Ok(Finish::Stopped) => return stop(worker, handles, None, None, signals).await,
+        Ok(Finish::TailFailed(cause)) => {
             stop(worker, handles, None, None, signals).await?;
             return Err(tail_failed(worker, &cause).await);
+        }
+        Err(error) => {
+            // The tail may still write (a bulk write re-creates a missing index): stop it, and
+            // delete the index again if the job was abandoned meanwhile.
+            wind_down(worker, search, handles, None, None, tail.take()).await;
+            return Err(error);
         }
     };
     summary.status = status;
@@ -394,7 +210,25 @@ pub(super) async fn run_worker(
         })
         .await;
     match ended {
-        Ok(()) => Ok(status),
+        Ok(closed) => {
+            summary.warnings.extend(closed.lock_left);
+            match closed.by_other {
+                Some(job) if !summary.swapped => {
+                    // Abandoned while it gated: its index may have been written again since.
+                    wind_down(worker, search, handles, None, None, None).await;
+                    Err(ended_by_other(&job))
+                }
+                Some(job) => {
+                    summary.warnings.push(format!(
+                        "the alias moved, but the job record says {} ({})",
+                        job.status,
+                        job.message.as_deref().unwrap_or("no message")
+                    ));
+                    Ok(status)
+                }
+                None => Ok(status),
+            }
+        }
         Err(error) if summary.swapped => {
             // The alias has moved: the run succeeded. The next rebuild closes the record.
             summary.warnings.push(format!(
