@@ -177,6 +177,11 @@ pub async fn work(
             }
             Err(error) => {
                 abort_setup(&store, &plan, &spec.job_id, &error).await;
+                // An abandon during setup may have found no index to delete before this run
+                // created it.
+                if let Err(failure) = discard_abandoned(&search, &spec.job_id).await {
+                    tracing::warn!(error = %failure, "cannot check whether the abandoned job's index must be deleted");
+                }
                 if let Error::Interrupted(message) = error {
                     summary.status = Status::Interrupted;
                     summary.warnings.push(message);
@@ -333,6 +338,13 @@ pub async fn work(
                 error,
                 Error::LockLost(_) | Error::JobEnded(_) | Error::Interrupted(_)
             ) {
+                // Ended by another writer (an abandon): an index this run's last writes
+                // re-created goes again.
+                if matches!(error, Error::JobEnded(_))
+                    && let Err(failure) = discard_abandoned(&search, &spec.job_id).await
+                {
+                    tracing::warn!(error = %failure, "cannot check whether the abandoned job's index must be deleted");
+                }
                 Err(error)
             } else {
                 match worker

@@ -180,6 +180,13 @@ impl Worker {
                 }
                 break;
             }
+            // Past the fence the finisher owns the outcome: it has swapped or is swapping, and
+            // only it knows where the alias went. Another worker's end would contradict it.
+            if job.phase == Phase::Swapping && job.finisher.is_some_and(|f| f != self.me) {
+                tracing::warn!(job = %self.job_id, "the job's finisher is swapping: its outcome, not this worker's, ends the job");
+                closed.by_other = Some(Box::new(job));
+                return Ok(closed);
+            }
             let now = Utc::now();
             job.status = status;
             job.ended_at = Some(now);
@@ -250,6 +257,14 @@ pub(super) async fn tail_failed(worker: &Worker, cause: &str) -> Error {
 /// The error of a run whose job another writer ended first (an abandon, another worker's
 /// failure): the record says what happened, and this run's own outcome is not recorded.
 pub(super) fn ended_by_other(job: &JobRecord) -> Error {
+    if !job.status.is_finished() {
+        return Error::JobEnded(format!(
+            "job {} is being finished by its worker {}, which swaps and records its outcome",
+            job.job_id,
+            job.finisher
+                .map_or_else(|| "?".to_owned(), |f| f.to_string())
+        ));
+    }
     Error::JobEnded(format!(
         "job {} was ended ({}) while this run finished it: {}; the alias was not moved by this run",
         job.job_id,

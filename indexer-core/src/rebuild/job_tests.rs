@@ -171,3 +171,30 @@ async fn ending_the_job_tells_its_own_lost_write_from_another_writers_end() {
     let record = memory.body(&format!("job:{JOB}")).expect("job");
     assert_eq!(record["status"], "abandoned");
 }
+
+#[tokio::test]
+async fn a_worker_ending_the_job_past_another_finishers_fence_leaves_it_to_the_finisher() {
+    let (memory, worker) = finisher().await;
+    edit(&memory, &format!("job:{JOB}"), |job| {
+        job["phase"] = "swapping".into();
+        job["finisher"] = 1.into();
+    });
+    let closed = worker
+        .end_job(JobStatus::Interrupted, |job| {
+            job.message = Some("tail failed".into())
+        })
+        .await
+        .expect("read");
+    assert_eq!(
+        closed.by_other.map(|job| job.status),
+        Some(JobStatus::Running),
+        "the finisher's job, still open"
+    );
+    let record = memory.body(&format!("job:{JOB}")).expect("job");
+    assert_eq!(record["status"], "running", "{record}");
+    assert_eq!(record["phase"], "swapping", "{record}");
+    assert!(
+        memory.body("lock:persons").is_some(),
+        "the finisher's lock stays"
+    );
+}

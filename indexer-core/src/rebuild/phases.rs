@@ -19,7 +19,7 @@ use super::{GateInput, RebuildPlan, gate, live_settings};
 use crate::aliases::{Previous, inspect, retire, swap_actions};
 use crate::entities::{Entity, compat};
 use crate::error::Error;
-use crate::jobs::{JobMode, JobRecord, JobStatus, LockRecord};
+use crate::jobs::{JobMode, JobRecord, JobStatus, LockRecord, Phase};
 use crate::pipeline;
 use crate::sink::client::{NameState, SearchClient};
 use crate::source::stream::{OpenedStream, StreamTail};
@@ -109,6 +109,13 @@ pub(super) async fn resumable(
     }
     if plan.fresh {
         tracing::info!(job = %last.job_id, "--fresh: not resuming the interrupted job");
+        return Ok(None);
+    }
+    // A run that reached its fence may have swapped: even if the alias has moved off its index
+    // since (a rollback), that index served readers, and resuming into it would swap its old
+    // contents back.
+    if last.phase == Phase::Swapping {
+        tracing::warn!(job = %last.job_id, "the interrupted job had reached its swap; starting afresh");
         return Ok(None);
     }
     if last.table != plan.table.as_str() || last.entity != plan.entity {

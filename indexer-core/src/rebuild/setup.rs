@@ -151,7 +151,6 @@ pub(super) async fn setup(
         job.started_at = Utc::now();
     })
     .await?;
-    store.set_latest(&job).await?;
     Ok((job, tail))
 }
 
@@ -216,6 +215,14 @@ async fn close_predecessor(
         };
         if !resumed && last.status != JobStatus::Running {
             return Ok(());
+        }
+        // Resuming relies on the record `resumable` judged: if it has ended otherwise since (an
+        // abandon, which deletes the index), this run must not build on it.
+        if resumed && last.status != predecessor.status {
+            return Err(Error::Job(format!(
+                "job {} became {} while this run set up to resume it; run the rebuild again to start afresh",
+                last.job_id, last.status
+            )));
         }
         let now = Utc::now();
         if resumed {

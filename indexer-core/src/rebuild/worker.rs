@@ -299,6 +299,11 @@ pub(super) async fn stop(
         Synced::Merged(_) => {
             tracing::warn!(job = %worker.job_id, "stopped; the other workers take this worker's segments over");
         }
+        // Abandoned while it drained: the record's words are the truth, and the driver deletes
+        // an index the drained writes re-created.
+        Synced::Ended(job) if job.status == JobStatus::Abandoned => {
+            return Err(ended_by_other(&job));
+        }
         Synced::Ended(_) => {}
     }
     Ok(Status::Interrupted)
