@@ -10,6 +10,8 @@ use indexer_tests::harness::{
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::edges::gate_refused_build;
+
 /// Writes a document of the job status index by hand, as a crashed or foreign run left it.
 async fn put_job_doc(search: &Search, id: &str, body: &Value) {
     let (status, answer) = search
@@ -93,36 +95,7 @@ async fn a_legacy_index_keeps_its_companion_aliases_through_the_migration() {
 async fn rollback_returns_only_to_a_build_that_succeeded() {
     let (names, search, good_a) = rebuilt("tenures", 40).await;
     // Build B: one item refused by the cluster, so the gate refuses it.
-    let (_, hits) = search
-        .call(
-            Method::POST,
-            &format!("/{good_a}/_search"),
-            Some(json!({"size": 1})),
-        )
-        .await;
-    let refused_id = hits["hits"]["hits"][0]["_id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    let refusing = FaultProxy::start(
-        &search.url,
-        FaultPlan {
-            always_reject: vec![refused_id],
-            ..FaultPlan::default()
-        },
-    )
-    .await
-    .expect("proxy");
-    let dead = indexer_tests::harness::dead_letter_path(&names);
-    let b = indexer(&rebuild_args(
-        &names,
-        "tenures",
-        &refusing.url,
-        &["--keep", "2", "--dead-letter", &dead],
-    ))
-    .await;
-    assert_eq!(b.code, 3, "the gate refuses build B: {b:?}");
-    let refused_b = b.summary["new_index"].as_str().expect("index").to_owned();
+    let refused_b = gate_refused_build(&search, &names, &good_a, "2").await;
     // Build C succeeds.
     let c = indexer(&rebuild_args(
         &names,
@@ -277,6 +250,37 @@ async fn a_run_killed_after_its_swap_is_not_resumed_into_the_live_index() {
     let back = indexer(&["rollback", "--index", &names.alias, "--host", &search.url]).await;
     assert_eq!(back.code, 0, "{back:?}");
     assert_eq!(search.alias_targets(&names.alias).await, vec![live]);
+}
+
+/// A run killed right after its swap, then rolled back from: its index is no longer live, yet
+/// the next rebuild must not resume into it (that would swap its old contents back).
+#[tokio::test]
+async fn a_run_killed_after_its_swap_and_rolled_back_from_is_not_resumed() {
+    let (names, search, first) = rebuilt("assets", 30).await;
+    let second = indexer(&rebuild_args(&names, "assets", &search.url, &[])).await;
+    assert_eq!(second.code, 0, "{second:?}");
+    let swapped = second.summary["new_index"]
+        .as_str()
+        .expect("index")
+        .to_owned();
+    let finished = search.latest_job(&names.alias).await.expect("a job");
+    leave_hung(&search, &names, finished, |job| {
+        job["phase"] = json!("swapping");
+    })
+    .await;
+    let back = indexer(&["rollback", "--index", &names.alias, "--host", &search.url]).await;
+    assert_eq!(back.code, 0, "{back:?}");
+    assert_eq!(
+        search.alias_targets(&names.alias).await,
+        vec![first.clone()]
+    );
+    let run = indexer(&rebuild_args(&names, "assets", &search.url, &[])).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.summary["resumed_from"].is_null(), "{run:?}");
+    assert_eq!(run.summary["scanned_this_run"], 30, "{run:?}");
+    let new_index = run.summary["new_index"].as_str().expect("index");
+    assert_ne!(new_index, swapped, "a fresh index was built");
+    assert_eq!(search.count(&names.alias).await, 30);
 }
 
 #[tokio::test]

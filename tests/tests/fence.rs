@@ -7,35 +7,77 @@ use std::time::Duration;
 
 use indexer_tests::faults::{Fault, FaultPlan, FaultProxy, Rule};
 use indexer_tests::harness::{
-    Search, eventually, finish, indexer, put, rebuild_args, rebuilt, services, spawn_indexer,
-    unique,
+    Names, Run, Search, checkpointed, eventually, finish, indexer, put, rebuild_args, rebuilt,
+    seed, services, signal, spawn_indexer, unique,
 };
 use reqwest::Method;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-/// A proxy that holds the first request `rule` catches until the returned semaphore gets a
-/// permit.
-async fn holding(search: &Search, rule: Rule) -> (FaultProxy, Arc<Semaphore>) {
-    let release = Arc::new(Semaphore::new(0));
-    let proxy = FaultProxy::start(
-        &search.url,
-        FaultPlan {
-            rules: vec![rule],
-            release: Some(Arc::clone(&release)),
-            ..FaultPlan::default()
-        },
-    )
-    .await
-    .expect("proxy");
-    (proxy, release)
+/// A rebuild (short lease, heartbeat every second) whose first request its rule catches is
+/// held at a proxy until [`HeldRun::finish`] lets it go.
+struct HeldRun {
+    proxy: FaultProxy,
+    release: Arc<Semaphore>,
+    args: Vec<String>,
+    run: Option<tokio::process::Child>,
 }
 
-async fn held(proxy: &FaultProxy, what: &str) {
-    eventually(what, Duration::from_secs(120), || async {
-        (proxy.seen().rule_hits[0] >= 1).then_some(())
-    })
-    .await;
+impl HeldRun {
+    /// Starts the rebuild of `names` as `entity` and waits until `rule` holds a request.
+    async fn start(
+        search: &Search,
+        names: &Names,
+        entity: &str,
+        rule: Rule,
+        what: &str,
+    ) -> HeldRun {
+        let release = Arc::new(Semaphore::new(0));
+        let proxy = FaultProxy::start(
+            &search.url,
+            FaultPlan {
+                rules: vec![rule],
+                release: Some(Arc::clone(&release)),
+                ..FaultPlan::default()
+            },
+        )
+        .await
+        .expect("proxy");
+        let flags = [
+            "--request-timeout",
+            "120",
+            "--heartbeat",
+            "1",
+            "--lease",
+            "3",
+        ];
+        let args: Vec<String> = rebuild_args(names, entity, &proxy.url, &flags)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let run = spawn_indexer(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+        eventually(what, Duration::from_secs(120), || async {
+            (proxy.seen().rule_hits[0] >= 1).then_some(())
+        })
+        .await;
+        HeldRun {
+            proxy,
+            release,
+            args,
+            run: Some(run),
+        }
+    }
+
+    /// Lets the held request go and waits for the run to end.
+    async fn finish(&mut self) -> Run {
+        self.release.add_permits(1);
+        let run = self.run.take().expect("the run, once");
+        finish(
+            run,
+            &self.args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .await
+    }
 }
 
 /// The physical index named `index` exists.
@@ -53,28 +95,16 @@ async fn abandon_while_a_run_gates_sticks_and_its_stream_tail_leaves_no_index_be
     put(&names.table, (0..40).map(indexer_tests::fixtures::person)).await;
     let search = Search::default();
     let building = format!("/{}-", names.alias);
-    let (proxy, release) = holding(
+    let mut held = HeldRun::start(
         &search,
+        &names,
+        "persons",
         Rule::new("gate", "POST", 1, Fault::Held, move |p| {
             p.starts_with(&building) && p.ends_with("/_refresh")
         }),
+        "the run at its gate",
     )
     .await;
-    let args = rebuild_args(
-        &names,
-        "persons",
-        &proxy.url,
-        &[
-            "--request-timeout",
-            "120",
-            "--heartbeat",
-            "1",
-            "--lease",
-            "3",
-        ],
-    );
-    let run = spawn_indexer(&args, &[]);
-    held(&proxy, "the run at its gate").await;
     let job = search.latest_job(&names.alias).await.expect("the job");
     let index = job["new_index"].as_str().expect("index").to_owned();
     let abandoned = indexer(&["abandon", "--index", &names.alias, "--host", &search.url]).await;
@@ -95,8 +125,7 @@ async fn abandon_while_a_run_gates_sticks_and_its_stream_tail_leaves_no_index_be
         },
     )
     .await;
-    release.add_permits(1);
-    let ended = finish(run, &args).await;
+    let ended = held.finish().await;
     assert_eq!(ended.code, 1, "{ended:?}");
     assert_eq!(ended.summary["swapped"], false);
     let error = ended.summary["error"].as_str().unwrap_or_default();
@@ -125,28 +154,16 @@ async fn abandon_while_a_run_retires_is_refused_and_the_run_succeeds() {
     let second = indexer(&rebuild_args(&names, "tenures", &search.url, &[])).await;
     assert_eq!(second.code, 0, "{second:?}");
     let building = format!("/{}-", names.alias);
-    let (proxy, release) = holding(
+    let mut held = HeldRun::start(
         &search,
+        &names,
+        "tenures",
         Rule::new("retire", "DELETE", 1, Fault::Held, move |p| {
             p.starts_with(&building) && p.matches('/').count() == 1
         }),
+        "the run retiring an old index",
     )
     .await;
-    let args = rebuild_args(
-        &names,
-        "tenures",
-        &proxy.url,
-        &[
-            "--request-timeout",
-            "120",
-            "--heartbeat",
-            "1",
-            "--lease",
-            "3",
-        ],
-    );
-    let run = spawn_indexer(&args, &[]);
-    held(&proxy, "the run retiring an old index").await;
     let job = search.latest_job(&names.alias).await.expect("the job");
     let index = job["new_index"].as_str().expect("index").to_owned();
     assert_eq!(
@@ -165,8 +182,7 @@ async fn abandon_while_a_run_retires_is_refused_and_the_run_succeeds() {
             .contains("moving alias"),
         "{abandoned:?}"
     );
-    release.add_permits(1);
-    let ended = finish(run, &args).await;
+    let ended = held.finish().await;
     assert_eq!(ended.code, 0, "{ended:?}");
     assert_eq!(
         ended.summary["deleted_indexes"].as_array().map(Vec::len),
@@ -185,28 +201,16 @@ async fn abandon_while_a_run_retires_is_refused_and_the_run_succeeds() {
 async fn a_finisher_whose_lock_is_taken_over_while_it_gates_never_swaps() {
     let (names, search, live) = rebuilt("tenures", 30).await;
     let building = format!("/{}-", names.alias);
-    let (proxy, release) = holding(
+    let mut held = HeldRun::start(
         &search,
+        &names,
+        "tenures",
         Rule::new("gate", "POST", 1, Fault::Held, move |p| {
             p.starts_with(&building) && p.ends_with("/_refresh")
         }),
+        "the run at its gate",
     )
     .await;
-    let args = rebuild_args(
-        &names,
-        "tenures",
-        &proxy.url,
-        &[
-            "--request-timeout",
-            "120",
-            "--heartbeat",
-            "1",
-            "--lease",
-            "3",
-        ],
-    );
-    let run = spawn_indexer(&args, &[]);
-    held(&proxy, "the run at its gate").await;
     let job = search.latest_job(&names.alias).await.expect("the job");
     // Another run takes the lock over (as after a pause longer than the lease).
     let usurper = format!("{}-20260101t000000000z", names.alias);
@@ -220,11 +224,10 @@ async fn a_finisher_whose_lock_is_taken_over_while_it_gates_never_swaps() {
         )
         .await;
     assert!(status < 300, "{answer}");
-    release.add_permits(1);
-    let ended = finish(run, &args).await;
+    let ended = held.finish().await;
     assert_eq!(ended.code, 1, "{ended:?}");
     assert_eq!(ended.summary["swapped"], false);
-    assert_eq!(proxy.seen().alias_updates, 0, "no swap was sent");
+    assert_eq!(held.proxy.seen().alias_updates, 0, "no swap was sent");
     assert_eq!(search.alias_targets(&names.alias).await, vec![live]);
     let lock = search
         .job_doc(&format!("lock:{}", names.alias))
@@ -247,28 +250,16 @@ async fn a_finisher_whose_lock_is_taken_over_while_it_gates_never_swaps() {
 async fn abandon_while_a_run_sets_up_leaves_no_index_behind() {
     let (names, search, live) = rebuilt("tenures", 20).await;
     let building = format!("/{}-", names.alias);
-    let (proxy, release) = holding(
+    let mut held = HeldRun::start(
         &search,
+        &names,
+        "tenures",
         Rule::new("create", "PUT", 1, Fault::Held, move |p| {
             p.starts_with(&building) && p.matches('/').count() == 1
         }),
+        "the run creating its index",
     )
     .await;
-    let args = rebuild_args(
-        &names,
-        "tenures",
-        &proxy.url,
-        &[
-            "--request-timeout",
-            "120",
-            "--heartbeat",
-            "1",
-            "--lease",
-            "3",
-        ],
-    );
-    let run = spawn_indexer(&args, &[]);
-    held(&proxy, "the run creating its index").await;
     let job = search.latest_job(&names.alias).await.expect("the job");
     let index = job["new_index"].as_str().expect("index").to_owned();
     let abandoned = indexer(&["abandon", "--index", &names.alias, "--host", &search.url]).await;
@@ -278,8 +269,7 @@ async fn abandon_while_a_run_sets_up_leaves_no_index_behind() {
         "not created yet"
     );
     // The held create now goes through: the run creates the index, then finds its job ended.
-    release.add_permits(1);
-    let ended = finish(run, &args).await;
+    let ended = held.finish().await;
     assert_eq!(ended.code, 1, "{ended:?}");
     let record = search
         .job_doc(&format!("job:{}", job["job_id"].as_str().expect("id")))
@@ -348,4 +338,59 @@ async fn abandoning_a_run_that_died_after_its_swap_closes_it_succeeded_and_rollb
     let back = indexer(&["rollback", "--index", &names.alias, "--host", &search.url]).await;
     assert_eq!(back.code, 0, "{back:?}");
     assert_eq!(search.alias_targets(&names.alias).await, vec![live]);
+}
+
+/// Abandoned, then stopped by a signal before its next heartbeat: the run's drained writes may
+/// re-create the index the abandon deleted; the stop reads the record, reports the abandon (not
+/// an interruption to resume) and deletes that index again.
+#[tokio::test]
+async fn a_run_stopped_by_a_signal_just_after_an_abandon_reports_it_and_leaves_no_index() {
+    let search = Search::default();
+    let names = seed("persons", 300).await;
+    let proxy = FaultProxy::slowed(&search.url, Duration::from_millis(150)).await;
+    let flags = [
+        "--batch-docs",
+        "25",
+        "--page-size",
+        "25",
+        "--concurrency",
+        "1",
+        "--segments",
+        "4",
+        // No heartbeat before the signal: only the stop itself can notice the abandon.
+        "--heartbeat",
+        "60",
+        "--lease",
+        "180",
+    ];
+    let args = rebuild_args(&names, "persons", &proxy.url, &flags);
+    let run = spawn_indexer(&args, &[]);
+    let pid = run.id().expect("pid").to_string();
+    let job = checkpointed(&search, &names.alias, 25).await;
+    let building = job["new_index"].as_str().expect("index").to_owned();
+    let abandoned = indexer(&["abandon", "--index", &names.alias, "--host", &search.url]).await;
+    assert_eq!(abandoned.code, 0, "{abandoned:?}");
+    signal("-TERM", &pid);
+    let ended = finish(run, &args).await;
+    assert_eq!(
+        ended.code, 1,
+        "the abandon, not a resumable stop: {ended:?}"
+    );
+    assert!(
+        ended.summary["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("abandoned"),
+        "{}",
+        ended.summary
+    );
+    let record = search
+        .job_doc(&format!("job:{}", job["job_id"].as_str().expect("id")))
+        .await
+        .expect("record");
+    assert_eq!(record["status"], "abandoned", "{record}");
+    assert!(
+        search.indexes(&building).await.is_empty(),
+        "the building index stays deleted"
+    );
 }
