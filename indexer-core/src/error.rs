@@ -29,10 +29,15 @@ pub enum Error {
     /// This run's lock was taken over while it ran.
     #[error("{0}")]
     LockLost(String),
-    /// This run's own job could not go on (its record kept changing, the swap's outcome could not
-    /// be read back): the job is ended `failed`.
+    /// This run's own job could not go on (its record kept changing): the job is ended `failed`.
     #[error("{0}")]
     Job(String),
+    /// The swap's answer was lost and the alias could not be read back: whether the alias moved
+    /// is unknown, so the job record is left as the fence wrote it (`swapping`) and the lock
+    /// held until its lease ends; `abandon`, or the next rebuild, closes it by where the alias
+    /// really points.
+    #[error("{0}")]
+    SwapUnknown(String),
     /// The job was ended by someone else (another worker's failure, an operator's abandon) or its
     /// record is gone: this worker writes nothing more.
     #[error("{0}")]

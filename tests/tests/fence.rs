@@ -394,3 +394,87 @@ async fn a_run_stopped_by_a_signal_just_after_an_abandon_reports_it_and_leaves_n
         "the building index stays deleted"
     );
 }
+
+/// The swap applied but its answer lost, and the alias cannot be read back: the outcome is
+/// unknown, so the run exits 1 saying so and leaves the record `swapping` with its lock (never
+/// `failed`, which would hide a live index); `abandon` then closes it by where the alias points.
+#[tokio::test]
+async fn a_swap_whose_answer_is_lost_and_cannot_be_read_back_is_left_for_abandon_to_close() {
+    let (names, search, _) = rebuilt("tenures", 20).await;
+    let swap_sent = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = Arc::clone(&swap_sent);
+    let swap = Rule {
+        matches: Arc::new(move |r: &indexer_tests::http1::Request| {
+            let swap = r.method == "POST" && r.path() == "/_aliases";
+            if swap {
+                sent.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            swap
+        }),
+        ..Rule::new("swap", "POST", 1, Fault::DropAnswer, |_| false)
+    };
+    let after = Arc::clone(&swap_sent);
+    let read_back = Rule {
+        matches: Arc::new(move |r: &indexer_tests::http1::Request| {
+            after.load(std::sync::atomic::Ordering::SeqCst)
+                && r.method == "GET"
+                && r.path().contains("_alias")
+        }),
+        repeat: true,
+        ..Rule::new("read back", "GET", 1, Fault::Status(503), |_| false)
+    };
+    let proxy = FaultProxy::start(
+        &search.url,
+        FaultPlan {
+            rules: vec![swap, read_back],
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .expect("proxy");
+    let flags = ["--max-retries", "1", "--heartbeat", "1", "--lease", "3"];
+    let run = indexer(&rebuild_args(&names, "tenures", &proxy.url, &flags)).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.summary["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("could not be read back"),
+        "{}",
+        run.summary
+    );
+    let job_id = run.summary["job_id"].as_str().expect("job id").to_owned();
+    let index = run.summary["new_index"].as_str().expect("index").to_owned();
+    assert_eq!(
+        search.alias_targets(&names.alias).await,
+        vec![index.clone()]
+    );
+    let record = search
+        .job_doc(&format!("job:{job_id}"))
+        .await
+        .expect("record");
+    assert_eq!(record["status"], "running", "{record}");
+    assert_eq!(record["phase"], "swapping", "{record}");
+    let lock = search
+        .job_doc(&format!("lock:{}", names.alias))
+        .await
+        .expect("the lock stays");
+    assert_eq!(lock["job_id"], job_id.as_str(), "{lock}");
+    // Once the lease has run out, abandon closes the job by where the alias points.
+    let abandon = ["abandon", "--index", &names.alias, "--host", &search.url];
+    eventually(
+        "abandon, once the lease ran out",
+        Duration::from_secs(60),
+        || async {
+            let closed = indexer(&abandon).await;
+            (closed.code == 0).then_some(())
+        },
+    )
+    .await;
+    let record = search
+        .job_doc(&format!("job:{job_id}"))
+        .await
+        .expect("record");
+    assert_eq!(record["status"], "succeeded", "{record}");
+    assert_eq!(search.alias_targets(&names.alias).await, vec![index]);
+}

@@ -336,7 +336,10 @@ pub async fn work(
             }
             if matches!(
                 error,
-                Error::LockLost(_) | Error::JobEnded(_) | Error::Interrupted(_)
+                Error::LockLost(_)
+                    | Error::JobEnded(_)
+                    | Error::Interrupted(_)
+                    | Error::SwapUnknown(_)
             ) {
                 // Ended by another writer (an abandon): an index this run's last writes
                 // re-created goes again.

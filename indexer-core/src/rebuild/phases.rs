@@ -320,8 +320,8 @@ pub(super) async fn swap(run: Run<'_>, previous: &Previous) -> Result<(), Error>
             Ok(())
         }
         Ok(_) => Err(Error::from(error)),
-        Err(read) => Err(Error::Job(format!(
-            "the swap's answer was lost ({error}) and the alias could not be read back ({read}); see where alias {alias} points with `indexer status`"
+        Err(read) => Err(Error::SwapUnknown(format!(
+            "the swap's answer was lost ({error}) and the alias could not be read back ({read}): the job is left `swapping` and its lock held until the lease ends; see where alias {alias} points with `indexer status`, and once the lock's lease has run out `indexer abandon` closes the job by where it points"
         ))),
     }
 }
