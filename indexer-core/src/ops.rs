@@ -15,7 +15,7 @@ use crate::jobs::session::{Session, Timing};
 use crate::jobs::store::JobStore;
 use crate::jobs::{JobMode, JobRecord, JobStatus, Phase, holder};
 use crate::report::{Earlier, JobView, JobsReport, LockSummary, StatusReport};
-use crate::sink::client::SearchClient;
+use crate::sink::client::{SearchClient, SinkError};
 use crate::validate::IndexName;
 
 /// `indexer status`: the live index, kept indexes, the running job and the last finished one.
@@ -173,11 +173,7 @@ pub async fn abandon(
     let mut discard = None;
     let mut marked = None;
     let now = Utc::now();
-    let message = format!(
-        "abandoned by an operator on {} at {}",
-        holder(),
-        now.to_rfc3339()
-    );
+    let message = format!("{ABANDONED_BY}{} at {}", holder(), now.to_rfc3339());
     for _ in 0..20 {
         let Some((mut job, token)) = store.job_versioned(&target).await? else {
             return Err(Error::Input(format!("job {target:?} does not exist")));
@@ -198,9 +194,27 @@ pub async fn abandon(
             break;
         }
         if !matches!(job.status, JobStatus::Running | JobStatus::Interrupted) {
+            if let Some(left) = unfinished_abandon(search, &store, alias, &job).await? {
+                // An earlier abandon wrote the record but never cleaned up (its answer was
+                // lost): finish its cleanup.
+                discard = left;
+                marked = Some(job);
+                break;
+            }
             return Err(Error::Input(format!(
                 "job {target:?} already ended ({}); nothing to abandon",
                 job.status
+            )));
+        }
+        let sharing = store.sharing(&job).await?;
+        if let Some(successor) = sharing.resumed_by.clone().or_else(|| {
+            job.message
+                .as_deref()
+                .and_then(|m| m.strip_prefix("resumed by job "))
+                .map(str::to_owned)
+        }) {
+            return Err(Error::Input(format!(
+                "job {target:?} was resumed by job {successor:?}, which carries on its index; it has nothing of its own to abandon (abandon {successor:?} instead)"
             )));
         }
         let lock = store.lock(alias.as_str(), Utc::now()).await?;
@@ -222,6 +236,18 @@ pub async fn abandon(
                 && !keep_index
                 && Some(index) != live.as_ref()
         });
+        // Never an index another job names as its own (a run that resumed this one, a
+        // rollback).
+        let shared = match (discard.clone(), sharing.index_users.is_empty()) {
+            (Some(index), false) => {
+                discard = None;
+                Some(format!(
+                    "; its index {index} is kept: job(s) {} use it",
+                    sharing.index_users.join(", ")
+                ))
+            }
+            _ => None,
+        };
         // A rebuild whose run died after its swap: its index serves readers. Its record is
         // closed as what happened (succeeded, so rollback may return to it), never abandoned.
         let swapped =
@@ -238,7 +264,7 @@ pub async fn abandon(
                 "its run died after the swap (the alias is on its index): {message}, closed as succeeded"
             )
         } else {
-            message.clone()
+            format!("{message}{}", shared.unwrap_or_default())
         });
         if store.save_job_if(&job, token).await? {
             marked = Some(job);
@@ -265,11 +291,16 @@ pub async fn abandon(
     if let Some(index) = discard {
         // Read the alias again just before deleting: never delete what readers see.
         let (live, _) = physical_indexes(search, alias).await?;
+        let used = !store.sharing(&job).await?.index_users.is_empty();
         if live.as_deref() != Some(index.as_str())
+            && !used
             && search.name_state(&index).await? == crate::sink::client::NameState::Index
         {
-            search.delete_index(&index).await?;
-            deleted = Some(index);
+            match search.delete_index(&index).await {
+                // A 404 even on the first attempt: the run's own cleanup deleted it meanwhile.
+                Ok(()) | Err(SinkError::Status { status: 404, .. }) => deleted = Some(index),
+                Err(error) => return Err(error.into()),
+            }
         }
     }
     tracing::warn!(job = %target, lock_released = released, deleted_index = deleted.as_deref(), "job abandoned");
@@ -284,6 +315,46 @@ pub async fn abandon(
         "deleted_index": deleted,
         "kept_index": if keep_index { job.new_index } else { None },
     }))
+}
+
+/// How an abandon's record message starts.
+const ABANDONED_BY: &str = "abandoned by an operator on ";
+
+/// An earlier abandon of `job` that wrote its record but never cleaned up (its answer was lost
+/// and its retries failed): `Some(the index left to delete, if any)` while the job still holds
+/// the alias's lock or the index it discarded is still there; `None` when nothing is left.
+async fn unfinished_abandon(
+    search: &SearchClient,
+    store: &JobStore,
+    alias: &IndexName,
+    job: &JobRecord,
+) -> Result<Option<Option<String>>, Error> {
+    if job.status != JobStatus::Abandoned
+        || !job
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with(ABANDONED_BY))
+    {
+        return Ok(None);
+    }
+    let holds = store
+        .lock(alias.as_str(), Utc::now())
+        .await?
+        .is_some_and(|l| l.record.job_id == job.job_id);
+    let (live, _) = physical_indexes(search, alias).await?;
+    let index = match job
+        .new_index
+        .clone()
+        .filter(|index| job.index_discarded && Some(index) != live.as_ref())
+    {
+        Some(index)
+            if search.name_state(&index).await? == crate::sink::client::NameState::Index =>
+        {
+            Some(index)
+        }
+        _ => None,
+    };
+    Ok((holds || index.is_some()).then_some(index))
 }
 
 /// `indexer rollback`: points the alias back to the newest older kept index.

@@ -2,6 +2,7 @@
 //! on free ports by the harness. Every test uses its own table and alias names, so they run in
 //! parallel.
 
+mod abandon;
 mod bad_input;
 mod deadletters;
 mod deadletters_s3;

@@ -9,6 +9,15 @@ use super::docs::Docs;
 use super::{JobRecord, LockRecord};
 use crate::sink::client::{Conditional, SearchClient, SinkError, Versioned};
 
+/// Which other jobs of an alias depend on a job (see [`JobStore::sharing`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sharing {
+    /// The job that resumed it.
+    pub resumed_by: Option<String>,
+    /// The other jobs whose `new_index` is its index.
+    pub index_users: Vec<String>,
+}
+
 /// A lock this process holds, with the token for renewing it.
 #[derive(Debug, Clone)]
 pub struct HeldLock {
@@ -427,6 +436,42 @@ impl JobStore {
             .await?
             .into_iter()
             .find(|job| job.job_id != except && job.mode == super::JobMode::Rebuild))
+    }
+
+    /// What other jobs of `job`'s alias make of it: the job that resumed it (and so carries on
+    /// its index), and the other jobs that name its index as theirs (a run that resumed it, a
+    /// rollback), never the jobs it resumed itself. Reads the alias's newest 1000 jobs.
+    pub async fn sharing(&self, job: &JobRecord) -> Result<Sharing, SinkError> {
+        let others: Vec<JobRecord> = self
+            .history(&job.alias, 1000)
+            .await?
+            .into_iter()
+            .filter(|other| other.job_id != job.job_id)
+            .collect();
+        let resumed_by = others
+            .iter()
+            .find(|other| other.resumed_from.as_deref() == Some(job.job_id.as_str()))
+            .map(|other| other.job_id.clone());
+        // The jobs this one resumed (one after another) carried on into it: their index is its.
+        let mut predecessors = Vec::new();
+        let mut from = job.resumed_from.clone();
+        while let Some(id) = from.take().filter(|id| !predecessors.contains(id)) {
+            from = others
+                .iter()
+                .find(|other| other.job_id == id)
+                .and_then(|other| other.resumed_from.clone());
+            predecessors.push(id);
+        }
+        let index_users = others
+            .iter()
+            .filter(|other| !predecessors.contains(&other.job_id))
+            .filter(|other| job.new_index.is_some() && other.new_index == job.new_index)
+            .map(|other| other.job_id.clone())
+            .collect();
+        Ok(Sharing {
+            resumed_by,
+            index_users,
+        })
     }
 
     /// The alias's jobs, newest first.

@@ -222,3 +222,48 @@ fn rollback_targets_are_the_indexes_of_succeeded_rebuilds_only() {
         );
     });
 }
+
+#[test]
+fn a_resumed_rebuilds_index_is_named_as_shared_with_the_job_that_resumed_it() {
+    run(async {
+        let (_, store) = store();
+        let now = Utc::now();
+        let job = |id: &str, index: &str, from: Option<&str>, mode: JobMode| JobRecord {
+            new_index: Some(index.into()),
+            resumed_from: from.map(str::to_owned),
+            status: JobStatus::Interrupted,
+            ..JobRecord::start(id.into(), "persons", "Persons", "persons", mode, now)
+        };
+        let a = job("persons-a", "persons-a", None, JobMode::Rebuild);
+        let b = job(
+            "persons-b",
+            "persons-a",
+            Some("persons-a"),
+            JobMode::Rebuild,
+        );
+        let c = job("persons-c", "persons-c", None, JobMode::Rebuild);
+        let back = job("persons-d", "persons-c", None, JobMode::Rollback);
+        for record in [&a, &b, &c, &back] {
+            assert!(store.create_job(record).await.expect("create"));
+        }
+        let of_a = store.sharing(&a).await.expect("search");
+        assert_eq!(of_a.resumed_by.as_deref(), Some("persons-b"));
+        assert_eq!(of_a.index_users, vec!["persons-b".to_owned()]);
+        // B resumed A and nobody resumed B: the index is B's own (A, its predecessor, is no
+        // other user of it).
+        assert_eq!(
+            store.sharing(&b).await.expect("search"),
+            super::store::Sharing::default()
+        );
+        // A rollback that names C's index keeps it.
+        let of_c = store.sharing(&c).await.expect("search");
+        assert_eq!(of_c.resumed_by, None);
+        assert_eq!(of_c.index_users, vec!["persons-d".to_owned()]);
+        let alone = job("persons-e", "persons-e", None, JobMode::Rebuild);
+        assert!(store.create_job(&alone).await.expect("create"));
+        assert_eq!(
+            store.sharing(&alone).await.expect("search"),
+            super::store::Sharing::default()
+        );
+    });
+}
