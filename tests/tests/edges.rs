@@ -139,32 +139,49 @@ async fn two_rebuilds_racing_for_the_lock_while_one_create_answer_is_lost_end_wi
     let names = seed("assets", 20).await;
     let search = Search::default();
     let lock = format!("/indexer-jobs/_doc/lock:{}", names.alias);
-    // The first run's lock create is applied; its answer comes only after its request times out.
+    let building = format!("/{}-", names.alias);
+    // The first run's lock create is applied and its answer lost; once it has recognised the
+    // lock as its own, its index create is held until the second run has ended, so the two
+    // runs always overlap.
+    let release = Arc::new(Semaphore::new(0));
     let proxy = FaultProxy::start(
         &search.url,
         FaultPlan {
-            rules: vec![Rule::new(
-                "lock create",
-                "PUT",
-                1,
-                Fault::ApplyThenHang,
-                move |p| p == lock,
-            )],
+            rules: vec![
+                Rule::new("lock create", "PUT", 1, Fault::DropAnswer, move |p| {
+                    p == lock
+                }),
+                Rule::new("index create", "PUT", 1, Fault::Held, move |p| {
+                    p.starts_with(&building) && p.matches('/').count() == 1
+                }),
+            ],
+            release: Some(Arc::clone(&release)),
             ..FaultPlan::default()
         },
     )
     .await
     .expect("proxy");
-    let first_args = rebuild_args(&names, "assets", &proxy.url, &["--request-timeout", "5"]);
+    let first_args = rebuild_args(&names, "assets", &proxy.url, &["--request-timeout", "120"]);
     let first = spawn_indexer(&first_args, &[]);
-    let lock_id = format!("lock:{}", names.alias);
-    let holder = eventually("the first run's lock", Duration::from_secs(120), || {
-        let (search, lock_id) = (&search, &lock_id);
-        async move { search.job_doc(lock_id).await }
-    })
+    eventually(
+        "the first run holding the lock, at its index create",
+        Duration::from_secs(120),
+        || async { (proxy.seen().rule_hits[1] >= 1).then_some(()) },
+    )
     .await;
+    assert_eq!(
+        proxy.seen().rule_hits[0],
+        1,
+        "its lock create's answer was lost"
+    );
+    let lock_id = format!("lock:{}", names.alias);
+    let holder = search
+        .job_doc(&lock_id)
+        .await
+        .expect("the first run's lock");
     let owner = holder["job_id"].as_str().expect("job id").to_owned();
     let second = indexer(&rebuild_args(&names, "assets", &search.url, &[])).await;
+    release.add_permits(1);
     assert_eq!(second.code, 4, "{second:?}");
     assert!(
         second.summary["error"]
