@@ -154,10 +154,23 @@ async fn stop_at(boundary: &Boundary, kill: bool, workers: u32) -> Result<String
     .await;
     let mut problems = Vec::new();
     // The run held at the boundary (not the build before it), and whether its swap applied.
-    let held = search
-        .latest_job(&names.alias)
-        .await
-        .filter(|job| job["job_id"] != previous.as_str());
+    // Without its record nothing after the recovery could be checked: that is a failure.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let held = loop {
+        let latest = search
+            .latest_job(&names.alias)
+            .await
+            .filter(|job| job["job_id"] != previous.as_str() && job["job_id"].is_string());
+        if latest.is_some() || Instant::now() >= deadline {
+            break latest;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    if held.is_none() {
+        problems.push(
+            "no job record of the held run (the latest job is still the previous build)".to_owned(),
+        );
+    }
     if kill {
         // Every process of the run dies at once, as a task whose host vanished.
         if workers > 1 {
@@ -206,6 +219,8 @@ async fn stop_at(boundary: &Boundary, kill: bool, workers: u32) -> Result<String
                 if moved { "was" } else { "was not" }
             ));
         }
+    } else {
+        problems.push("the held run's record was never checked after recovery".to_owned());
     }
     if problems.is_empty() {
         Ok(name)
