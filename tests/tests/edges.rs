@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use indexer_tests::faults::{Fault, FaultPlan, FaultProxy, Rule};
 use indexer_tests::harness::{
-    Search, dead_letter_path, dead_letters, eventually, finish, indexer, put, rebuild_args,
+    Names, Search, dead_letter_path, dead_letters, eventually, finish, indexer, put, rebuild_args,
     rebuilt, seed, services, spawn_indexer, unique,
 };
 use reqwest::Method;
@@ -18,6 +18,46 @@ use tokio::sync::Semaphore;
 /// The physical index named `index` exists.
 async fn exists(search: &Search, index: &str) -> bool {
     search.indexes(index).await.iter().any(|i| i == index)
+}
+
+/// Builds the alias again with one of `live`'s documents refused by the cluster every time, so
+/// the gate refuses the build (exit 3); returns the refused index, kept for inspection.
+pub(crate) async fn gate_refused_build(
+    search: &Search,
+    names: &Names,
+    live: &str,
+    keep: &str,
+) -> String {
+    let (_, hits) = search
+        .call(
+            Method::POST,
+            &format!("/{live}/_search"),
+            Some(json!({"size": 1})),
+        )
+        .await;
+    let refused_id = hits["hits"]["hits"][0]["_id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let refusing = FaultProxy::start(
+        &search.url,
+        FaultPlan {
+            always_reject: vec![refused_id],
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .expect("proxy");
+    let dead = dead_letter_path(names);
+    let run = indexer(&rebuild_args(
+        names,
+        "tenures",
+        &refusing.url,
+        &["--keep", keep, "--dead-letter", &dead],
+    ))
+    .await;
+    assert_eq!(run.code, 3, "the gate refuses the build: {run:?}");
+    run.summary["new_index"].as_str().expect("index").to_owned()
 }
 
 #[tokio::test]
@@ -81,36 +121,7 @@ async fn a_lost_swap_answer_during_a_legacy_migration_is_read_back_with_every_co
 #[tokio::test]
 async fn rollback_after_a_refused_build_with_keep_1_never_lands_on_it() {
     let (names, search, good_a) = rebuilt("tenures", 30).await;
-    let (_, hits) = search
-        .call(
-            Method::POST,
-            &format!("/{good_a}/_search"),
-            Some(json!({"size": 1})),
-        )
-        .await;
-    let refused_id = hits["hits"]["hits"][0]["_id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    let refusing = FaultProxy::start(
-        &search.url,
-        FaultPlan {
-            always_reject: vec![refused_id],
-            ..FaultPlan::default()
-        },
-    )
-    .await
-    .expect("proxy");
-    let dead = dead_letter_path(&names);
-    let b = indexer(&rebuild_args(
-        &names,
-        "tenures",
-        &refusing.url,
-        &["--keep", "1", "--dead-letter", &dead],
-    ))
-    .await;
-    assert_eq!(b.code, 3, "{b:?}");
-    let refused_b = b.summary["new_index"].as_str().expect("index").to_owned();
+    let refused_b = gate_refused_build(&search, &names, &good_a, "1").await;
     let back = indexer(&["rollback", "--index", &names.alias, "--host", &search.url]).await;
     assert_eq!(back.code, 2, "nothing older succeeded: {back:?}");
     assert_eq!(
