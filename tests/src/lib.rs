@@ -9,5 +9,6 @@ pub mod moto;
 pub mod services;
 pub mod sigv4;
 pub mod task_user;
+pub mod terminal;
 pub mod tls;
 pub mod writer;

@@ -365,7 +365,7 @@ async fn one_ctrl_c_on_a_terminal_stops_local_workers_gracefully_not_at_once() {
     let mut flags = SLOW.to_vec();
     flags.extend(["--workers", "2", "--progress-interval", "1"]);
     let args = rebuild_args(&names, "persons", &proxy.url, &flags);
-    let mut terminal = indexer_tests::harness::on_terminal(&args);
+    let mut terminal = indexer_tests::terminal::on_terminal(&args);
     let mut keys = terminal.stdin.take().expect("stdin");
     let mut out = terminal.stdout.take().expect("stdout");
     let seen = Arc::new(std::sync::Mutex::new(String::new()));

@@ -69,7 +69,7 @@ async fn ctrl_c_twice_on_a_terminal_stops_at_once_and_the_run_resumes() {
             "1",
         ],
     );
-    let mut terminal = indexer_tests::harness::on_terminal(&args);
+    let mut terminal = indexer_tests::terminal::on_terminal(&args);
     let mut keys = terminal.stdin.take().expect("stdin");
     let mut out = terminal.stdout.take().expect("stdout");
     let mut seen = String::new();
