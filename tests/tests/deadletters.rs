@@ -278,13 +278,13 @@ async fn s3_dead_letters_survive_a_kill_and_the_summary_names_every_prefix() {
             key.starts_with(&prefix(&killed_job)) || key.starts_with(&prefix(&resumed_job)),
             "{key} is under a named prefix"
         );
-        // <run start, UTC>-<sequence>.jsonl, e.g. 20261130t120733123z-000004.jsonl
+        // <run start, UTC>-<sequence>.jsonl, e.g. 20261130t120733123456789z-000004.jsonl
         let name = key.rsplit('/').next().unwrap_or_default();
-        let shape = name.len() == 32
+        let shape = name.len() == 38
             && name.ends_with(".jsonl")
             && name.as_bytes()[8] == b't'
-            && name.as_bytes()[18] == b'z'
-            && name.as_bytes()[19] == b'-';
+            && name.as_bytes()[24] == b'z'
+            && name.as_bytes()[25] == b'-';
         assert!(shape, "{key}");
         assert_eq!(
             moto.encryption(&bucket, key).await,

@@ -9,8 +9,9 @@
 //! <prefix><alias>/<job id>/worker-<i>/<run start, UTC>-<sequence>.jsonl
 //! ```
 //!
-//! `<run start>` (`20261130t120733123z`) keeps a restarted worker of the same job from reusing a
-//! key; names sort in the order they were written. Objects are encrypted with the KMS key given
+//! `<run start>` (`20261130t120733123456789z`, to the nanosecond) keeps a restarted worker of
+//! the same job, or two processes started with the same job id and worker number, from reusing a
+//! key; within a run, the sequence gives the order in which objects were handed to S3. Objects are encrypted with the KMS key given
 //! (`SSE-KMS`), or else by the bucket's default encryption. The only permission needed is
 //! `s3:PutObject` on the prefix (and `kms:GenerateDataKey` on the key for SSE-KMS): a run never
 //! lists, reads or deletes. It proves that permission before it starts, by putting a small
@@ -192,7 +193,7 @@ impl S3Store {
                 target.uri.prefix, writer.alias, writer.job_id, writer.worker
             ),
             target,
-            run: Utc::now().format("%Y%m%dt%H%M%S%3fz").to_string(),
+            run: Utc::now().format("%Y%m%dt%H%M%S%9fz").to_string(),
             next: AtomicU64::new(0),
         }
     }
