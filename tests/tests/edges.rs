@@ -12,7 +12,7 @@ use indexer_tests::harness::{
     rebuilt, seed, services, spawn_indexer, unique,
 };
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 /// The physical index named `index` exists.
@@ -60,16 +60,20 @@ pub(crate) async fn gate_refused_build(
     run.summary["new_index"].as_str().expect("index").to_owned()
 }
 
-#[tokio::test]
-async fn a_lost_swap_answer_during_a_legacy_migration_is_read_back_with_every_companion_moved() {
-    let names = seed("persons", 30).await;
-    let search = Search::default();
+/// The companion alias's filter: tenants only.
+pub(crate) fn tenants_filter() -> Value {
+    json!({"term": {"personTypes.keyword": "Tenant"}})
+}
+
+/// The original tool's layout: a concrete index named like the alias, carrying a filtered
+/// companion alias (`<alias>-tenants`, tenants only); returns the companion's name.
+pub(crate) async fn legacy_index_with_a_filtered_alias(search: &Search, names: &Names) -> String {
     let (status, body) = search
         .call(Method::PUT, &format!("/{}", names.alias), Some(json!({})))
         .await;
     assert_eq!(status, 200, "{body}");
     let tenants = format!("{}-tenants", names.alias);
-    let filter = json!({"term": {"personTypes.keyword": "Tenant"}});
+    let filter = tenants_filter();
     let actions =
         json!({"actions": [{"add": {"index": names.alias, "alias": tenants, "filter": filter}}]});
     assert_eq!(
@@ -79,6 +83,14 @@ async fn a_lost_swap_answer_during_a_legacy_migration_is_read_back_with_every_co
             .0,
         200
     );
+    tenants
+}
+
+#[tokio::test]
+async fn a_lost_swap_answer_during_a_legacy_migration_is_read_back_with_every_companion_moved() {
+    let names = seed("persons", 30).await;
+    let search = Search::default();
+    let tenants = legacy_index_with_a_filtered_alias(&search, &names).await;
     // The migration's one `_aliases` call is applied, and its answer dropped.
     let proxy = FaultProxy::start(
         &search.url,
@@ -111,7 +123,10 @@ async fn a_lost_swap_answer_during_a_legacy_migration_is_read_back_with_every_co
     let (_, aliases) = search
         .call(Method::GET, &format!("/{new_index}/_alias"), None)
         .await;
-    assert_eq!(aliases[&new_index]["aliases"][&tenants]["filter"], filter);
+    assert_eq!(
+        aliases[&new_index]["aliases"][&tenants]["filter"],
+        tenants_filter()
+    );
     assert_eq!(search.count(&names.alias).await, 30);
     let job = run.summary["job_id"].as_str().expect("job");
     let record = search.job_doc(&format!("job:{job}")).await.expect("record");

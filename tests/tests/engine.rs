@@ -10,7 +10,7 @@ use indexer_tests::harness::{
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::edges::gate_refused_build;
+use super::edges::{gate_refused_build, legacy_index_with_a_filtered_alias, tenants_filter};
 
 /// Writes a document of the job status index by hand, as a crashed or foreign run left it.
 async fn put_job_doc(search: &Search, id: &str, body: &Value) {
@@ -52,21 +52,7 @@ async fn leave_hung(search: &Search, names: &Names, mut job: Value, edit: impl F
 async fn a_legacy_index_keeps_its_companion_aliases_through_the_migration() {
     let names = seed("persons", 60).await;
     let search = Search::default();
-    let (status, body) = search
-        .call(Method::PUT, &format!("/{}", names.alias), Some(json!({})))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let tenants = format!("{}-tenants", names.alias);
-    let filter = json!({"term": {"personTypes.keyword": "Tenant"}});
-    let actions =
-        json!({"actions": [{"add": {"index": names.alias, "alias": tenants, "filter": filter}}]});
-    assert_eq!(
-        search
-            .call(Method::POST, "/_aliases", Some(actions))
-            .await
-            .0,
-        200
-    );
+    let tenants = legacy_index_with_a_filtered_alias(&search, &names).await;
 
     let run = indexer(&rebuild_args(&names, "persons", &search.url, &[])).await;
     assert_eq!(run.code, 0, "{run:?}");
@@ -83,7 +69,10 @@ async fn a_legacy_index_keeps_its_companion_aliases_through_the_migration() {
     let (_, aliases) = search
         .call(Method::GET, &format!("/{new_index}/_alias"), None)
         .await;
-    assert_eq!(aliases[&new_index]["aliases"][&tenants]["filter"], filter);
+    assert_eq!(
+        aliases[&new_index]["aliases"][&tenants]["filter"],
+        tenants_filter()
+    );
     let tenants_now = search.count(&tenants).await;
     assert!(
         tenants_now > 0 && tenants_now < 60,

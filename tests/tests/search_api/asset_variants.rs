@@ -13,16 +13,7 @@ use super::asset_queries::*;
 use super::queries::*;
 use super::*;
 
-const ASSETS: u64 = 200;
-
-fn postcode_has(asset: &Value, token: &str) -> bool {
-    tokens(
-        asset["assetAddress"]["postCode"]
-            .as_str()
-            .unwrap_or_default(),
-    )
-    .contains(token)
-}
+use super::assets::{ASSETS, postcode_has};
 
 #[tokio::test]
 async fn asset_searches_find_a_postcode_however_it_is_typed() {

@@ -11,9 +11,9 @@ use super::asset_queries::*;
 use super::queries::*;
 use super::*;
 
-const ASSETS: u64 = 200;
+pub(super) const ASSETS: u64 = 200;
 
-fn postcode_has(asset: &Value, token: &str) -> bool {
+pub(super) fn postcode_has(asset: &Value, token: &str) -> bool {
     tokens(
         asset["assetAddress"]["postCode"]
             .as_str()
